@@ -1,0 +1,138 @@
+"""Run configuration: plain dataclasses, every field defaulted.
+
+The resolved config is written to ``<output_dir>/config.json`` and into every
+checkpoint, so a run can be resumed and explained later. The web layer builds a
+``RunConfig`` from a form; the CLI builds one from flags; tests build one in
+code. Nothing here imports torch so the web process can build configs cheaply.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASKS = ("single",)  # "pair" and "tagging" are designed for (see data.Task) and come later
+STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
+STUDENT_TOKENIZERS = ("char", "word", "teacher")
+MODES = ("soft", "semi")
+
+
+@dataclass
+class DataConfig:
+    task: str = "single"  # which Task reads rows and scores predictions; one of TASKS
+    train_path: str = ""  # CSV/TSV/JSONL holding the transfer set (labels optional)
+    dev_path: str = ""  # held-out file for early stopping; empty = split off train after dedup
+    test_path: str = ""  # held-out file for the final report; empty = split off train after dedup
+    text_column: str = "text"  # column (or JSON key) holding the text
+    label_column: str = "label"  # column holding the label; rows with an empty label are unlabeled
+    dev_fraction: float = 0.1  # share of distinct texts moved to dev when no dev file is given
+    test_fraction: float = 0.1  # share of distinct texts moved to test when no test file is given
+    split_seed: int = 13  # fixes which texts land in dev/test, independent of the training seed
+    max_length: int = 128  # tokens per side after truncation; bounds memory and teacher cost
+    max_rows: int = 0  # cap on training rows (0 = all); quick trials on large corpora
+    max_text_chars: int = 10_000  # a longer text is rejected with its line number, not silently cut
+
+
+@dataclass
+class TeacherConfig:
+    name_or_path: str = "bert-base-chinese"  # hub id or local save_pretrained folder
+    demo: bool = False  # True: build a small transformer from scratch on the corpus (offline demo, not pretrained)
+    local_files_only: bool = False  # True: never touch the network (set when the hub is known unreachable)
+    finetune_epochs: int = 2  # passes over labeled rows when the teacher has no head for these labels
+    finetune_learning_rate: float = 5e-5  # standard BERT fine-tuning rate; demo teachers use demo_learning_rate
+    demo_learning_rate: float = 5e-4  # a from-scratch tiny transformer needs a larger step than a pretrained one
+    finetune_batch_size: int = 32  # fits bert-base at 128 tokens on a 16 GB GPU
+    inference_batch_size: int = 64  # teacher labelling batch; inference needs no gradients so it can be larger
+    demo_hidden_size: int = 128  # demo teacher width: big enough to beat the student, small enough for a CPU
+    demo_layers: int = 2  # demo teacher depth
+    demo_heads: int = 2  # demo teacher attention heads (must divide demo_hidden_size)
+
+
+@dataclass
+class StudentConfig:
+    architecture: str = "bilstm"  # registry name, one of STUDENT_ARCHITECTURES
+    preset: str = "small"  # "small" or "base": sizes filled in by students.PRESETS unless set below
+    tokenizer: str = "char"  # "char" (vocab from corpus), "word" (jieba), or "teacher" (teacher's own)
+    min_frequency: int = 1  # characters/words seen fewer times map to [UNK]; trims noise in big corpora
+    max_vocab_size: int = 50_000  # bounds the embedding matrix on huge corpora
+    embedding_dim: int = 0  # 0 = preset value
+    hidden_size: int = 0  # 0 = preset value
+    num_layers: int = 0  # 0 = preset value
+    pooling: str = ""  # "max", "mean" or "attention"; empty = preset value (recurrent students)
+    dropout: float = 0.1  # regularises small students that otherwise overfit the teacher's noise
+    embedding_init: str = "random"  # "random" or "teacher" (teacher input embeddings, PCA to student width)
+    teacher_layers: list[int] = field(default_factory=list)  # transformer students: teacher layers to copy, e.g. [0, 6, 11]
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "soft"  # "soft": teacher probabilities only; "semi": plus true/virtual labels
+    temperature: float = 2.0  # softens both distributions so dark knowledge in small logits is learnt
+    soft_loss: str = "kl"  # "kl" (Hinton) or "mse" (on logits, Ba & Caruana)
+    soft_weight: float = 1.0  # weight of the soft loss
+    hard_weight: float = 0.5  # weight of hard cross-entropy on labeled rows (semi mode)
+    hard_weight_schedule: str = "constant"  # "constant" or "linear_decay" (to 0 by the last step)
+    virtual_label_threshold: float = 0.0  # >0: unlabeled rows whose teacher confidence passes it get a virtual label
+    epochs: int = 5  # passes over the transfer set
+    batch_size: int = 64  # student batch; small models train well with moderate batches
+    learning_rate: float = 2e-3  # Adam rate suited to LSTM/CNN students
+    weight_decay: float = 0.0  # AdamW decay; off by default since students are small
+    warmup_ratio: float = 0.0  # share of steps with linear warm-up
+    max_grad_norm: float = 5.0  # clips exploding LSTM gradients
+    eval_every_steps: int = 0  # 0 = evaluate on dev once per epoch
+    log_every_steps: int = 10  # how often a training point is reported
+    checkpoint_every_steps: int = 0  # 0 = checkpoint at every evaluation
+    early_stopping_patience: int = 3  # evaluations without dev improvement before stopping; 0 = never stop early
+    seed: int = 42  # seeds torch, numpy and python for deterministic CPU runs
+    device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
+    amp: str = "auto"  # "auto" (bf16 on CUDA if supported), "bf16", "fp16" or "off"
+    num_threads: int = 0  # CPU threads for torch; 0 = physical cores
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = "runs/latest"  # checkpoints, fine-tuned teacher, metrics and the export zip
+    cache_dir: str = ".cache/teacher-outputs"  # teacher outputs keyed by content hash, shared across runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+        """Build from a (possibly partial) dict; unknown keys are an error, not ignored."""
+        sections = {
+            "data": DataConfig,
+            "teacher": TeacherConfig,
+            "student": StudentConfig,
+            "train": TrainConfig,
+        }
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in sections:
+                kwargs[key] = _build(sections[key], value or {})
+            elif key in ("output_dir", "cache_dir"):
+                kwargs[key] = str(value)
+            else:
+                raise ValueError(f"unknown config key {key!r}")
+        return cls(**kwargs)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _build(section: type, values: dict[str, Any]):
+    known = {f.name for f in dataclasses.fields(section)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {section.__name__} keys: {', '.join(sorted(unknown))}")
+    return section(**values)

@@ -1,0 +1,45 @@
+"""What a finished run hands back: scores of both models, sizes, speeds, where the export is."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ModelReport:
+    dev_accuracy: float | None = None  # share of dev rows predicted right
+    test_accuracy: float | None = None  # share of test rows predicted right
+    parameters: int = 0  # trainable + frozen parameter count
+    size_bytes: int = 0  # bytes of its safetensors weights
+    samples_per_second: float = 0.0  # inference throughput on the run's device, batch of 64
+
+
+@dataclass
+class RunResult:
+    status: str = "done"  # "done" or "cancelled"
+    output_dir: str = ""
+    export_path: str = ""  # zip holding student weights (safetensors), config, vocabulary, label map
+    device: str = "cpu"  # where training ran
+    labels: list[str] = field(default_factory=list)  # label names in class-index order
+    teacher: ModelReport = field(default_factory=ModelReport)
+    student: ModelReport = field(default_factory=ModelReport)
+    corpus: dict[str, Any] = field(default_factory=dict)  # data.CorpusReport as a dict: duplicates, overlap, split sizes
+    teacher_finetuned: bool = False  # True when the teacher was trained on the corpus labels first
+    teacher_cache_hit: bool = False  # True when soft labels came from the on-disk cache
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved RunConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunResult":
+        raw = dict(raw)
+        raw["teacher"] = ModelReport(**raw.get("teacher", {}))
+        raw["student"] = ModelReport(**raw.get("student", {}))
+        return cls(**raw)
