@@ -1,0 +1,885 @@
+"""Corpus reading, dedup + splitting, tokenisation and batching for the students.
+
+Reading is strict on purpose: a byte that cannot be decoded, a quote that never
+closes or an empty text stops the run with a ``CorpusError`` naming the file,
+the line and a stable ``code``, instead of silently training on damaged data.
+
+torch and jieba are imported inside the functions that need them, so the web
+process can preview an upload without loading either.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import logging
+import random
+import unicodedata
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, runtime_checkable
+
+from .config import StudentConfig
+from .errors import ConfigError, CorpusError
+
+if TYPE_CHECKING:
+    import torch
+
+FORMATS = ("csv", "tsv", "jsonl")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json-lines": "jsonl", ".ndjson": "jsonl"}
+_CHUNK_BYTES = 1 << 20  # encoding check reads 1 MiB at a time so huge files never sit in memory
+_SNIFF_BYTES = 64 * 1024  # enough of the head of a file to tell CSV from TSV from JSONL
+_CSV_FIELD_LIMIT = csv.field_size_limit()  # the csv module's own cap; a longer cell is almost always a runaway quote
+
+TEXT_COLUMN_NAMES = ("text", "texts", "review", "reviews", "content", "contents", "sentence", "sentences",
+                     "comment", "body", "document", "内容", "评论", "文本", "句子", "正文")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "tag",
+                      "标签", "类别", "分类", "情感")
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row of a corpus.
+
+    ``label`` is None for an unlabeled row. ``line`` is the 1-based physical line
+    where the row starts, so every later complaint can point at it.
+    ``text_pair`` and ``tags`` are unused by the single-text task; they are where
+    the pair task (second text) and the tagging task (one BIO tag per token) put
+    their extra fields, so those tasks fit without changing this class.
+    """
+
+    text: str
+    label: str | None
+    line: int
+    text_pair: str | None = None
+    tags: tuple[str, ...] | None = None
+
+
+@dataclass
+class Corpus:
+    path: str
+    format: str  # "csv", "tsv" or "jsonl"
+    encoding: str  # "utf-8", "utf-8-sig" or "gb18030"
+    columns: list[str]
+    examples: list[Example]
+    has_label_column: bool  # False: every row is unlabeled because the label column does not exist
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self.examples)
+
+    @property
+    def labels(self) -> list[str]:
+        """Distinct labels, sorted, so class indices are the same on every run."""
+        return sorted({ex.label for ex in self.examples if ex.label is not None})
+
+
+@dataclass
+class CorpusPreview:
+    format: str
+    encoding: str
+    columns: list[str]
+    rows: list[dict[str, str]]
+    guessed_text_column: str | None
+    guessed_label_column: str | None
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class Task(ABC):
+    """What a row means and how predictions are scored, for one kind of problem.
+
+    Extension points for the kinds that come later:
+
+    * ``pair`` (e.g. sentence similarity): ``read_record`` also reads a second
+      text column into ``Example.text_pair``; ``dedup_key`` is the pair, so the
+      same text with a different partner is a different row; scoring is accuracy.
+    * ``tagging`` (BIO NER): ``read_record`` reads tokens and tags into
+      ``Example.text`` / ``Example.tags``; ``labels_of`` returns every tag;
+      ``score`` is entity-level F1, and predictions are tag sequences.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def read_record(self, record: Mapping[str, str | None], line: int, *, text_column: str,
+                    label_column: str, path: str, max_text_chars: int) -> Example:
+        """Turn one parsed row into an Example, raising CorpusError for bad cells."""
+
+    @abstractmethod
+    def dedup_key(self, example: Example) -> str:
+        """Two rows with the same key are the same input, whatever their labels."""
+
+    @abstractmethod
+    def labels_of(self, example: Example) -> list[str]:
+        """The label values this row contributes to the label set (empty when unlabeled)."""
+
+    @abstractmethod
+    def score(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
+        """Scores of predictions against the gold labels of labeled examples."""
+
+
+def normalize_text(text: str) -> str:
+    """NFKC + strip: full-width and half-width forms of a text count as one text."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+class SingleTextTask(Task):
+    """One text, one label: sentiment, topic, intent."""
+
+    name = "single"
+
+    def read_record(self, record: Mapping[str, str | None], line: int, *, text_column: str,
+                    label_column: str, path: str, max_text_chars: int) -> Example:
+        text = (record.get(text_column) or "").strip()
+        if not text:
+            raise CorpusError(f"the {text_column!r} cell is empty", path=path, line=line, code="empty_text",
+                              column=text_column)
+        if max_text_chars and len(text) > max_text_chars:
+            raise CorpusError(
+                f"the text has {len(text):,} characters, more than the limit of {max_text_chars:,}",
+                path=path, line=line, code="text_too_long", length=len(text), limit=max_text_chars)
+        label = (record.get(label_column) or "").strip()
+        return Example(text=text, label=label or None, line=line)
+
+    def dedup_key(self, example: Example) -> str:
+        return normalize_text(example.text)
+
+    def labels_of(self, example: Example) -> list[str]:
+        return [] if example.label is None else [example.label]
+
+    def score(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
+        if len(predictions) != len(examples):
+            raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
+        gold = [(pred, ex.label) for pred, ex in zip(predictions, examples) if ex.label is not None]
+        if not gold:
+            return {"accuracy": float("nan"), "scored": 0.0}
+        correct = sum(pred == label for pred, label in gold)
+        return {"accuracy": correct / len(gold), "scored": float(len(gold))}
+
+
+TASKS: dict[str, Task] = {"single": SingleTextTask()}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown task {name!r}; available: {', '.join(TASKS)}", code="unknown_task",
+                          task=name, available=list(TASKS)) from None
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _detect_encoding(path: Path) -> str:
+    """Return the codec that decodes the whole file strictly: UTF-8 (BOM or not), else GB18030.
+
+    Streams the file in chunks, so a large corpus is checked without holding it
+    in memory; a NUL byte means the file is binary, not text.
+    """
+    display = str(path)
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise CorpusError("the file is empty", path=display, code="empty_file")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise CorpusError("the file is UTF-16; save it as UTF-8 and upload it again", path=display,
+                          code="bad_encoding", encoding="utf-16")
+    if head.startswith(codecs.BOM_UTF8):
+        failure = _decode_failure(path, "utf-8-sig")
+        if failure is None:
+            return "utf-8-sig"
+        _raise_bad_encoding(path, {"UTF-8": failure})
+    failures: dict[str, tuple[int, int]] = {}
+    for name, codec in (("UTF-8", "utf-8"), ("GB18030", "gb18030")):
+        failure = _decode_failure(path, codec)
+        if failure is None:
+            return codec
+        failures[name] = failure
+    _raise_bad_encoding(path, failures)
+
+
+def _decode_failure(path: Path, codec: str) -> tuple[int, int] | None:
+    """(line, byte offset) of the first byte ``codec`` cannot decode, or None when all decode.
+
+    Raises ``binary_file`` at the first NUL byte: no text corpus contains one.
+    """
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    offset = 0
+    newlines = 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK_BYTES)
+            final = not chunk
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                line = newlines + chunk.count(b"\n", 0, nul) + 1
+                raise CorpusError("the file contains NUL bytes, so it is binary data rather than text",
+                                  path=str(path), line=line, code="binary_file", offset=offset + nul)
+            try:
+                decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                # exc.object may start with bytes held over from the previous chunk;
+                # they are never b"\n" (a newline is never part of a multi-byte character).
+                pending = len(exc.object) - len(chunk)
+                line = newlines + exc.object.count(b"\n", 0, exc.start) + 1
+                return line, max(offset - pending + exc.start, 0)
+            if final:
+                return None
+            newlines += chunk.count(b"\n")
+            offset += len(chunk)
+
+
+def _raise_bad_encoding(path: Path, failures: dict[str, tuple[int, int]]) -> NoReturn:
+    line, offset = max(failures.values())
+    tried = "; ".join(f"as {name} it breaks at line {ln}" for name, (ln, _) in failures.items())
+    hint = _encoding_hint(path)
+    message = f"the file is neither UTF-8 nor GB18030 text ({tried})"
+    if hint:
+        message += f"; it may be {hint}"
+    raise CorpusError(message + ". Save it as UTF-8 and upload it again", path=str(path), line=line,
+                      code="bad_encoding", offset=offset, guess=hint or "")
+
+
+def _encoding_hint(path: Path) -> str | None:
+    """charset-normalizer's guess, only to make the error message more useful."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # the hint is a nicety; the error stands without it
+        return None
+    with path.open("rb") as handle:
+        best = from_bytes(handle.read(_SNIFF_BYTES)).best()
+    return None if best is None else best.encoding
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _format_of(path: Path, encoding: str) -> str:
+    by_extension = _EXTENSIONS.get(path.suffix.lower())
+    if by_extension:
+        return by_extension
+    with path.open("r", encoding=encoding, newline="") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    stripped = first.lstrip()
+    if stripped.startswith("{"):
+        return "jsonl"
+    if stripped.startswith("["):
+        raise CorpusError("the file is one JSON array; save it as JSON Lines (one object per line)",
+                          path=str(path), line=1, code="unsupported_format")
+    return "tsv" if first.count("\t") > first.count(",") else "csv"
+
+
+def _delimited_records(handle: Iterable[str], fmt: str, path: str) -> Iterator[tuple[int, list[str]]]:
+    """(start line, cells) per non-blank record of a CSV/TSV stream."""
+    if fmt == "tsv":
+        # TSV has no quoting: a quote character inside a text is just a character.
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
+    else:
+        reader = csv.reader(handle, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = str(exc)
+            if "unexpected end of data" in reason:
+                detail = "a quoted cell that starts here never closes (unterminated quote)"
+            elif "field larger than field limit" in reason:
+                detail = (f"a cell in this row is longer than {_CSV_FIELD_LIMIT:,} characters; "
+                          "usually a quote that never closes")
+            else:
+                detail = f"the row is not valid {fmt.upper()} ({reason})"
+            raise CorpusError(detail, path=path, line=start, code="malformed_row", reason=reason) from None
+        if cells and any(cell.strip() for cell in cells):
+            yield start, cells
+
+
+def _iter_records(handle: Iterable[str], fmt: str, path: str,
+                  columns: list[str]) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """(line, record) per row, for any of the three formats.
+
+    ``columns`` is filled in place: with the header as soon as it is read (so a
+    header without rows still names its columns), or with JSON keys as they appear.
+    """
+    if fmt == "jsonl":
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"the line is not valid JSON ({exc.msg} at column {exc.colno})", path=path,
+                                  line=number, code="malformed_row", reason=exc.msg) from None
+            if not isinstance(record, dict):
+                raise CorpusError("each line must be a JSON object like {\"text\": ..., \"label\": ...}",
+                                  path=path, line=number, code="malformed_row", reason="not an object")
+            for key in record:
+                if key not in columns:
+                    columns.append(key)
+            yield number, _json_cells(record)
+        return
+    records = _delimited_records(handle, fmt, path)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise CorpusError("the file has no rows", path=path, code="empty_file") from None
+    header = [name.strip() for name in header]
+    columns[:] = header
+    for line, cells in records:
+        if len(cells) != len(header):
+            raise CorpusError(
+                f"the row has {len(cells)} cells but the header has {len(header)}"
+                + (" (an unquoted comma inside the text?)" if fmt == "csv" and len(cells) > len(header) else ""),
+                path=path, line=line, code="malformed_row", cells=len(cells), expected=len(header))
+        yield line, dict(zip(header, cells))
+
+
+def _json_cells(record: dict[str, Any]) -> dict[str, str | None]:
+    cells: dict[str, str | None] = {}
+    for key, value in record.items():
+        if value is None or isinstance(value, str):
+            cells[key] = value
+        elif isinstance(value, bool):
+            cells[key] = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            cells[key] = str(value)
+        else:
+            cells[key] = None if not value else json.dumps(value, ensure_ascii=False)
+    return cells
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_corpus(path: str | Path, text_column: str = "text", label_column: str = "label", *,
+                max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single") -> Corpus:
+    """Read a CSV/TSV/JSONL corpus strictly, one line at a time.
+
+    A missing label column is not an error: the corpus is then a transfer set of
+    unlabeled texts (``Corpus.has_label_column`` says so).
+    """
+    path = Path(path)
+    display = str(path)
+    reader_task = get_task(task)
+    encoding = _detect_encoding(path)
+    fmt = _format_of(path, encoding)
+    examples: list[Example] = []
+    columns: list[str] = []
+    checked_columns = False
+    with path.open("r", encoding=encoding, newline="") as handle:
+        for line, record in _iter_records(handle, fmt, display, columns):
+            if not checked_columns or fmt == "jsonl":
+                if text_column not in record:
+                    raise CorpusError(_missing_column_message(text_column, columns), path=display,
+                                      line=line if fmt == "jsonl" else 1, code="missing_column",
+                                      column=text_column, columns=list(columns))
+                checked_columns = True
+            examples.append(reader_task.read_record(record, line, text_column=text_column, label_column=label_column,
+                                                    path=display, max_text_chars=max_text_chars))
+            if max_rows and len(examples) >= max_rows:
+                break
+    if not examples:
+        if columns:
+            raise CorpusError("the file has a header but no rows", path=display, code="no_rows",
+                              columns=list(columns))
+        raise CorpusError("the file has no rows", path=display, code="empty_file")
+    return Corpus(path=display, format=fmt, encoding=encoding, columns=list(columns), examples=examples,
+                  has_label_column=label_column in columns)
+
+
+def _missing_column_message(column: str, columns: Sequence[str]) -> str:
+    existing = ", ".join(repr(name) for name in columns) or "none"
+    return f"there is no column named {column!r}; the columns are: {existing}"
+
+
+def preview_corpus(path: str | Path, rows: int = 10) -> CorpusPreview:
+    """The first rows of a file as cells, plus guesses for the text and label columns."""
+    path = Path(path)
+    encoding = _detect_encoding(path)
+    fmt = _format_of(path, encoding)
+    shown: list[dict[str, str]] = []
+    columns: list[str] = []
+    with path.open("r", encoding=encoding, newline="") as handle:
+        for _, record in _iter_records(handle, fmt, str(path), columns):
+            shown.append({key: value or "" for key, value in record.items()})
+            if len(shown) >= rows:
+                break
+    if not columns:
+        raise CorpusError("the file has no rows", path=str(path), code="empty_file")
+    text_guess = _guess_column(columns, TEXT_COLUMN_NAMES)
+    label_guess = _guess_column([name for name in columns if name != text_guess], LABEL_COLUMN_NAMES)
+    if text_guess is None and shown:
+        # No telling name: the column with the longest cells is almost always the text.
+        lengths = {name: sum(len(row.get(name, "")) for row in shown) for name in columns if name != label_guess}
+        text_guess = max(lengths, key=lengths.get) if lengths else None
+    return CorpusPreview(format=fmt, encoding=encoding, columns=list(columns), rows=shown,
+                         guessed_text_column=text_guess, guessed_label_column=label_guess)
+
+
+def _guess_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    lowered = {name.strip().lower(): name for name in columns}
+    for candidate in names:
+        if candidate in lowered:
+            return lowered[candidate]
+    return None
+
+
+# --------------------------------------------------------------------------- dedup and splits
+
+
+@dataclass
+class CorpusReport:
+    rows: int = 0  # rows read, over every given file
+    distinct_texts: int = 0  # distinct normalised texts kept in train + dev + test
+    duplicate_rows: int = 0  # rows dropped because the same text came earlier in the same file
+    conflicting_texts: int = 0  # texts seen with more than one label (majority kept; ties unlabeled)
+    labeled: int = 0  # distinct texts with a label, after dedup
+    unlabeled: int = 0  # distinct texts without one (including label ties)
+    label_counts: dict[str, int] = field(default_factory=dict)  # distinct labeled texts per label, all splits
+    train: int = 0
+    dev: int = 0
+    test: int = 0
+    dev_overlap_removed: int = 0  # train texts dropped because they are also in the given dev file
+    test_overlap_removed: int = 0  # train texts dropped because they are also in the given test file
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+    report: CorpusReport
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names in index order: the sorted labels of train, dev and test."""
+        return sorted({ex.label for part in (self.train, self.dev, self.test) for ex in part if ex.label is not None})
+
+
+@dataclass
+class _Deduped:
+    examples: list[Example]
+    duplicates: int
+    conflicting: int
+    ties: int
+
+
+def _deduplicate(examples: Sequence[Example], task: Task) -> _Deduped:
+    """One example per normalised text; the first occurrence's text and line are kept.
+
+    Labels vote: the most frequent label wins; a tie leaves the text unlabeled
+    rather than guessing.
+    """
+    first: dict[str, Example] = {}
+    votes: dict[str, Counter[str]] = {}
+    for example in examples:
+        key = task.dedup_key(example)
+        first.setdefault(key, example)
+        counter = votes.setdefault(key, Counter())
+        if example.label is not None:
+            counter[example.label] += 1
+    kept: list[Example] = []
+    conflicting = ties = 0
+    for key, example in first.items():
+        ranked = votes[key].most_common()
+        label: str | None = None
+        if ranked:
+            label = ranked[0][0]
+            if len(ranked) > 1:
+                conflicting += 1
+                if ranked[0][1] == ranked[1][1]:
+                    ties += 1
+                    label = None
+        kept.append(example if example.label == label else Example(
+            text=example.text, label=label, line=example.line, text_pair=example.text_pair, tags=example.tags))
+    return _Deduped(kept, len(examples) - len(first), conflicting, ties)
+
+
+def prepare_splits(train: list[Example], dev: list[Example] | None, test: list[Example] | None, *,
+                   dev_fraction: float, test_fraction: float, seed: int, task: str = "single",
+                   path: str = "train") -> Splits:
+    """Deduplicate, then split (or de-overlap) train/dev/test so scores measure generalisation.
+
+    Without a dev/test file, labeled distinct texts are split per label with
+    ``seed`` (unlabeled ones always stay in train). With one, every train text
+    that also appears in it is removed from train. ``path`` names the training
+    file in errors.
+    """
+    if not 0 <= dev_fraction < 1 or not 0 <= test_fraction < 1 or dev_fraction + test_fraction >= 1:
+        raise ConfigError(f"dev_fraction + test_fraction must be below 1 (got {dev_fraction} + {test_fraction})",
+                          code="bad_split_fractions", dev_fraction=dev_fraction, test_fraction=test_fraction)
+    reader_task = get_task(task)
+    report = CorpusReport(rows=len(train) + len(dev or []) + len(test or []))
+    parts = {"train": _deduplicate(train, reader_task)}
+    for name, given in (("dev", dev), ("test", test)):
+        if given is not None:
+            parts[name] = _deduplicate(given, reader_task)
+    report.duplicate_rows = sum(part.duplicates for part in parts.values())
+    report.conflicting_texts = sum(part.conflicting for part in parts.values())
+    ties = sum(part.ties for part in parts.values())
+
+    train_examples = parts["train"].examples
+    held_out: dict[str, list[Example]] = {}
+    for name, fraction in (("dev", dev_fraction), ("test", test_fraction)):
+        if name in parts:
+            examples = parts[name].examples
+            unlabeled = [ex for ex in examples if ex.label is None]
+            if unlabeled:
+                report.warnings.append(
+                    f"{len(unlabeled):,} {name} rows have no label and were set aside, since they cannot be scored.")
+            held_out[name] = [ex for ex in examples if ex.label is not None]
+            keys = {reader_task.dedup_key(ex) for ex in held_out[name]}
+            before = len(train_examples)
+            train_examples = [ex for ex in train_examples if reader_task.dedup_key(ex) not in keys]
+            setattr(report, f"{name}_overlap_removed", before - len(train_examples))
+    if "dev" not in held_out or "test" not in held_out:
+        fractions = {name: fraction for name, fraction in (("dev", dev_fraction), ("test", test_fraction))
+                     if name not in held_out}
+        train_examples, carved = _split_off(train_examples, fractions, seed, reader_task)
+        held_out.update(carved)
+
+    splits = Splits(train=train_examples, dev=held_out["dev"], test=held_out["test"], report=report)
+    _check_labels(splits, reader_task, path)
+    _fill_counts(splits, reader_task)
+    _write_warnings(report, ties, reader_task, splits)
+    return splits
+
+
+def _split_off(examples: list[Example], fractions: dict[str, float], seed: int,
+               task: Task) -> tuple[list[Example], dict[str, list[Example]]]:
+    """Move a seeded share of each label's distinct texts into each named split.
+
+    Per-label shares keep rare classes present in dev/test; sorting by text
+    before shuffling makes the split depend only on the set of texts and the seed.
+    """
+    by_label: dict[str, list[Example]] = {}
+    for example in examples:
+        if example.label is not None:
+            by_label.setdefault(example.label, []).append(example)
+    rng = random.Random(seed)
+    moved: dict[str, list[Example]] = {name: [] for name in fractions}
+    taken: set[int] = set()
+    for label in sorted(by_label):
+        group = sorted(by_label[label], key=task.dedup_key)
+        rng.shuffle(group)
+        start = 0
+        for name, fraction in fractions.items():
+            count = round(len(group) * fraction)
+            chosen = group[start:start + count]
+            moved[name].extend(chosen)
+            taken.update(id(ex) for ex in chosen)
+            start += count
+    kept = [ex for ex in examples if id(ex) not in taken]
+    for name in moved:
+        moved[name].sort(key=lambda ex: ex.line)
+    return kept, moved
+
+
+def _check_labels(splits: Splits, task: Task, path: str) -> None:
+    train_labels = {label for ex in splits.train for label in task.labels_of(ex)}
+    all_labels = set(splits.labels)
+    if len(all_labels) < 2:
+        if not all_labels:
+            detail = "no row has a label, so there is nothing to learn classes from or to score against"
+        else:
+            detail = f"every labeled row has the label {next(iter(all_labels))!r}; a classifier needs at least 2 classes"
+        raise CorpusError(detail, path=path, code="single_class", labels=sorted(all_labels))
+    if not train_labels:
+        return  # an unlabeled transfer set: the teacher supplies the classes
+    for name in ("dev", "test"):
+        unseen = sorted({label for ex in getattr(splits, name) for label in task.labels_of(ex)} - train_labels)
+        if unseen:
+            shown = ", ".join(repr(label) for label in unseen[:10])
+            raise CorpusError(f"the {name} rows use labels that never occur in training: {shown}", path=path,
+                              code="unseen_labels", split=name, labels=unseen)
+
+
+def _fill_counts(splits: Splits, task: Task) -> None:
+    report = splits.report
+    everything = [*splits.train, *splits.dev, *splits.test]
+    report.train, report.dev, report.test = len(splits.train), len(splits.dev), len(splits.test)
+    report.distinct_texts = len({task.dedup_key(ex) for ex in everything})
+    report.labeled = sum(ex.label is not None for ex in everything)
+    report.unlabeled = len(everything) - report.labeled
+    counts = Counter(label for ex in everything for label in task.labels_of(ex))
+    report.label_counts = {label: counts[label] for label in sorted(counts)}
+
+
+def _write_warnings(report: CorpusReport, ties: int, task: Task, splits: Splits) -> None:
+    if report.duplicate_rows:
+        report.warnings.append(
+            f"{report.duplicate_rows:,} of {report.rows:,} rows repeat an earlier text; duplicates were removed "
+            "before splitting so scores do not measure memorisation.")
+    if report.conflicting_texts:
+        report.warnings.append(
+            f"{report.conflicting_texts:,} texts appear with different labels; the most frequent label was kept"
+            + (f", and {ties:,} ties were left unlabeled." if ties else "."))
+    for name in ("dev", "test"):
+        removed = getattr(report, f"{name}_overlap_removed")
+        if removed:
+            report.warnings.append(
+                f"{removed:,} training texts also appear in the {name} file and were removed from training, "
+                f"so the {name} score is not inflated by texts the model has seen.")
+    shared = {task.dedup_key(ex) for ex in splits.dev} & {task.dedup_key(ex) for ex in splits.test}
+    if shared:
+        report.warnings.append(f"{len(shared):,} texts are in both the dev and the test file.")
+    if report.label_counts:
+        smallest, largest = min(report.label_counts.values()), max(report.label_counts.values())
+        if smallest * 10 < largest:
+            report.warnings.append(
+                f"The classes are unbalanced (largest {largest:,}, smallest {smallest:,} texts); "
+                "accuracy alone may flatter the model.")
+    if not splits.dev:
+        report.warnings.append("There is no dev set, so early stopping and best-checkpoint choice cannot work.")
+
+
+# --------------------------------------------------------------------------- tokenizers
+
+
+@runtime_checkable
+class StudentTokenizer(Protocol):
+    kind: str
+    pad_id: int
+    unk_id: int
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str, max_length: int) -> list[int]: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+
+
+class _VocabTokenizer:
+    """Shared part of the char and word tokenizers: a token list with [PAD]=0, [UNK]=1."""
+
+    kind: ClassVar[str] = ""
+    pad_id = 0
+    unk_id = 1
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        if list(tokens[:2]) != [PAD_TOKEN, UNK_TOKEN]:
+            raise ValueError("a vocabulary starts with [PAD], [UNK]")
+        self.tokens = list(tokens)
+        self.token_to_id = {token: index for index, token in enumerate(self.tokens)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def encode(self, text: str, max_length: int) -> list[int]:
+        ids = [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)[:max_length]]
+        # Every sequence keeps at least one token so recurrent students never see length 0.
+        return ids or [self.unk_id]
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_frequency: int = 1, max_vocab_size: int = 50_000) -> "_VocabTokenizer":
+        """Most frequent tokens first (ties by token, for reproducible ids), capped at ``max_vocab_size``."""
+        counts: Counter[str] = Counter()
+        tokenizer = cls([PAD_TOKEN, UNK_TOKEN])
+        for text in texts:
+            counts.update(tokenizer.tokenize(text))
+        ranked = sorted((item for item in counts.items() if item[1] >= min_frequency), key=lambda kv: (-kv[1], kv[0]))
+        room = max(max_vocab_size - 2, 0)
+        return cls([PAD_TOKEN, UNK_TOKEN, *(token for token, _ in ranked[:room])])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"kind": self.kind, "tokens": self.tokens}, ensure_ascii=False),
+                              encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "_VocabTokenizer":
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        if raw.get("kind") != cls.kind:
+            raise ValueError(f"{path} holds a {raw.get('kind')!r} tokenizer, not {cls.kind!r}")
+        return cls(raw["tokens"])
+
+
+class CharTokenizer(_VocabTokenizer):
+    """One token per character (NFKC-normalised, whitespace dropped): the natural unit for Chinese."""
+
+    kind = "char"
+
+    def tokenize(self, text: str) -> list[str]:
+        return [char for char in unicodedata.normalize("NFKC", text) if not char.isspace()]
+
+
+class WordTokenizer(_VocabTokenizer):
+    """jieba words: fewer, more meaningful tokens than characters, at the cost of a bigger vocabulary."""
+
+    kind = "word"
+
+    def tokenize(self, text: str) -> list[str]:
+        return [word for word in _jieba().lcut(unicodedata.normalize("NFKC", text)) if word.strip()]
+
+
+def _jieba() -> Any:
+    import jieba
+
+    # jieba logs its dictionary loading at DEBUG/INFO on every process start.
+    jieba.setLogLevel(logging.WARNING)
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    return jieba
+
+
+class TeacherTokenizer:
+    """The teacher's own WordPiece tokenizer, for students that share its vocabulary.
+
+    Works on a private copy of the Hugging Face tokenizer's backend, so setting
+    truncation here never changes how the teacher itself tokenizes.
+    """
+
+    kind = "teacher"
+
+    def __init__(self, hf_tokenizer: Any = None, *, backend: Any = None) -> None:
+        from tokenizers import Tokenizer
+
+        if backend is None:
+            source = getattr(hf_tokenizer, "backend_tokenizer", None)
+            if source is None:
+                raise ConfigError("the teacher tokenizer has no fast (Rust) backend and cannot be shared",
+                                  code="teacher_tokenizer_unsupported")
+            backend = Tokenizer.from_str(source.to_str())
+        backend.no_padding()
+        backend.no_truncation()
+        self.backend = backend
+        self.hf_tokenizer = hf_tokenizer
+        pad = backend.token_to_id(getattr(hf_tokenizer, "pad_token", None) or PAD_TOKEN)
+        unk = backend.token_to_id(getattr(hf_tokenizer, "unk_token", None) or UNK_TOKEN)
+        self.pad_id = 0 if pad is None else pad
+        self.unk_id = self.pad_id if unk is None else unk
+        self._truncation: int | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str, max_length: int) -> list[int]:
+        if self._truncation != max_length:
+            self.backend.enable_truncation(max_length)
+            self._truncation = max_length
+        return self.backend.encode(text).ids
+
+    def encode_batch(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
+        """Same ids as ``encode`` per text; the Rust tokenizer spreads a long list over all cores."""
+        self.encode("", max_length)  # sets truncation once for the whole batch
+        return [encoding.ids for encoding in self.backend.encode_batch(list(texts))]
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.backend.token_to_id(token)
+
+    def save(self, path: str | Path) -> None:
+        payload = {"kind": self.kind, "tokenizer": json.loads(self.backend.to_str()),
+                   "pad_id": self.pad_id, "unk_id": self.unk_id}
+        Path(path).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TeacherTokenizer":
+        from tokenizers import Tokenizer
+
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        tokenizer = cls(backend=Tokenizer.from_str(json.dumps(raw["tokenizer"])))
+        tokenizer.pad_id, tokenizer.unk_id = raw["pad_id"], raw["unk_id"]
+        return tokenizer
+
+
+_TOKENIZER_KINDS: dict[str, Any] = {"char": CharTokenizer, "word": WordTokenizer, "teacher": TeacherTokenizer}
+
+
+def load_tokenizer(path: str | Path) -> StudentTokenizer:
+    """Load any tokenizer written by ``save``; the JSON names its kind."""
+    kind = json.loads(Path(path).read_text(encoding="utf-8")).get("kind")
+    if kind not in _TOKENIZER_KINDS:
+        raise ValueError(f"{path} is not a saved tokenizer (kind={kind!r})")
+    return _TOKENIZER_KINDS[kind].load(path)
+
+
+def build_student_tokenizer(kind: str, texts: Iterable[str], cfg: StudentConfig,
+                            teacher_tokenizer: Any = None) -> StudentTokenizer:
+    """The tokenizer a student reads with: built from the training texts, or the teacher's own."""
+    if kind == "char":
+        return CharTokenizer.build(texts, cfg.min_frequency, cfg.max_vocab_size)
+    if kind == "word":
+        return WordTokenizer.build(texts, cfg.min_frequency, cfg.max_vocab_size)
+    if kind == "teacher":
+        if teacher_tokenizer is None:
+            raise ConfigError("the 'teacher' student tokenizer needs the teacher's tokenizer",
+                              code="teacher_tokenizer_missing")
+        return teacher_tokenizer if isinstance(teacher_tokenizer, TeacherTokenizer) else TeacherTokenizer(teacher_tokenizer)
+    raise ConfigError(f"unknown student tokenizer {kind!r}; choose one of {', '.join(_TOKENIZER_KINDS)}",
+                      code="unknown_tokenizer", tokenizer=kind)
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def encode_texts(tokenizer: StudentTokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids of every text, computed once so every epoch only pads."""
+    if isinstance(tokenizer, TeacherTokenizer):
+        return tokenizer.encode_batch(texts, max_length)
+    return [tokenizer.encode(text, max_length) for text in texts]
+
+
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool,
+                            seed: int) -> list[list[int]]:
+    """Row indices grouped into batches of similar length, to waste little compute on padding.
+
+    With ``shuffle``, rows are shuffled, cut into buckets of ~50 batches, sorted
+    by length inside each bucket, and the batch order is shuffled: batches stay
+    varied across an epoch but nearly pad-free. Without it, rows are sorted by
+    length once (evaluation). The same ``seed`` always gives the same batches.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    order = list(range(len(lengths)))
+    if not shuffle:
+        order.sort(key=lambda index: lengths[index])
+        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    bucket = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), bucket):
+        chunk = sorted(order[start:start + bucket], key=lambda index: lengths[index])
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Pad to the longest sequence in this batch: (input_ids (B, T), attention_mask (B, T)), both int64."""
+    import torch
+
+    width = max([len(seq) for seq in sequences] + [1])
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)  # (B, T)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)  # (B, T)
+    for row, seq in enumerate(sequences):
+        if seq:
+            input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            attention_mask[row, :len(seq)] = 1
+    return input_ids, attention_mask

