@@ -1,0 +1,138 @@
+"""Engine error codes -> translated, user-facing sentences.
+
+The engine raises ``DistillError`` subclasses with a stable ``code`` and the
+``params`` needed to say the message again (distill/errors.py). Here each code
+gets a translatable template; an unknown code falls back to the engine's English
+message, so a new engine error is never hidden, only untranslated.
+
+Server paths are never shown: corpus errors name the file the user uploaded,
+teacher errors name the teacher as listed on the Teachers page.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from django.utils.translation import gettext as _
+
+# Codes raised by distill.data for a corpus file (CorpusError) that name a line.
+CORPUS_CODES = {
+    "empty_file", "no_rows", "empty_text", "text_too_long", "bad_encoding", "binary_file",
+    "unsupported_format", "malformed_row", "missing_column", "single_class", "unseen_labels", "corpus",
+}
+
+
+def _corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
+    if code in ("empty_file",):
+        return _("the file is empty or has no rows")
+    if code == "no_rows":
+        return _("the file has a header but no rows")
+    if code == "empty_text":
+        return _("the “%(column)s” cell is empty") % {"column": params.get("column", "")}
+    if code == "text_too_long":
+        return _("the text has %(length)s characters, more than the limit of %(limit)s") % {
+            "length": params.get("length", "?"), "limit": params.get("limit", "?")}
+    if code == "bad_encoding":
+        if params.get("encoding") == "utf-16":
+            return _("the file is UTF-16; save it as UTF-8 and upload it again")
+        return _("the file is neither UTF-8 nor GB18030 text; save it as UTF-8 and upload it again")
+    if code == "binary_file":
+        return _("the file contains NUL bytes, so it is binary data rather than text")
+    if code == "unsupported_format":
+        return _("the file is one JSON array; save it as JSON Lines (one object per line)")
+    if code == "malformed_row":
+        if "cells" in params:
+            return _("the row has %(cells)s cells but the header has %(expected)s (an unquoted comma inside the text?)") % {
+                "cells": params["cells"], "expected": params.get("expected", "?")}
+        if params.get("reason") == "not an object":
+            return _("each line must be a JSON object like {\"text\": ..., \"label\": ...}")
+        if "unterminated quote" in detail:
+            return _("a quoted cell that starts here never closes (unterminated quote)")
+        if "JSON" in detail:
+            return _("the line is not valid JSON (%(reason)s)") % {"reason": params.get("reason", "")}
+        return _("the row cannot be read (%(reason)s)") % {"reason": params.get("reason", detail)}
+    if code == "missing_column":
+        columns = "、".join(f"“{name}”" for name in params.get("columns") or []) or "—"
+        return _("there is no column named “%(column)s”; the columns are: %(columns)s") % {
+            "column": params.get("column", ""), "columns": columns}
+    if code == "single_class":
+        labels = params.get("labels") or []
+        if not labels:
+            return _("no row has a label, so there is nothing to learn classes from or to score against; "
+                     "choose the column that holds the labels")
+        return _("every labeled row has the label “%(label)s”; a classifier needs at least 2 classes") % {
+            "label": labels[0]}
+    if code == "unseen_labels":
+        return _("the %(split)s rows use labels that never occur in training: %(labels)s") % {
+            "split": params.get("split", ""), "labels": ", ".join(map(str, params.get("labels") or []))}
+    return detail
+
+
+def describe_corpus_error(code: str, params: Mapping[str, Any], detail: str, filename: str) -> str:
+    """“reviews.csv, line 12: the row has 3 cells but the header has 2 …” in the active language."""
+    problem = _corpus_problem(code, params, detail)
+    line = params.get("line")
+    if line is not None:
+        return _("%(file)s, line %(line)s: %(problem)s") % {"file": filename, "line": line, "problem": problem}
+    return _("%(file)s: %(problem)s") % {"file": filename, "problem": problem}
+
+
+def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
+                   corpus_filename: str = "", teacher_name: str = "") -> str:
+    """A run's failure in the active language; ``fallback`` is the engine's English message."""
+    if code in CORPUS_CODES and corpus_filename:
+        return describe_corpus_error(code, params, str(params.get("detail") or fallback), corpus_filename)
+    teacher = teacher_name or str(params.get("teacher") or "")
+    if code == "teacher_unavailable":
+        return _("The teacher “%(teacher)s” is not available: it is not on this computer and the Hugging Face hub "
+                 "cannot be reached. An administrator can import a local copy with: "
+                 "python manage.py import_teacher PATH") % {"teacher": teacher}
+    if code == "teacher_no_weights":
+        return _("The teacher “%(teacher)s” has no model.safetensors weights.") % {"teacher": teacher}
+    if code == "teacher_invalid":
+        return _("The teacher “%(teacher)s” cannot be loaded; its files may be incomplete.") % {"teacher": teacher}
+    if code in ("unsafe_checkpoint", "unsafe_checkpoint_pickle"):
+        return _("The teacher holds only pickle weights, which can run code when loaded, so it was refused. "
+                 "Convert it to model.safetensors and import it again.")
+    if code == "unsafe_checkpoint_remote_code":
+        return _("The teacher asks for custom Python code (auto_map); cld never runs remote code.")
+    if code == "config_no_cuda":
+        return _("A GPU was requested but none is available on the worker.")
+    if code == "config_no_labels_for_teacher":
+        return _("The teacher has no trained head for these labels and the corpus has no labeled rows to "
+                 "fine-tune it on. Choose a label column when uploading the corpus.")
+    if code == "time_limit":
+        return _("The run took longer than the time limit and was stopped.")
+    if code == "internal":
+        return _("An unexpected error stopped the run. The details are in the worker log; "
+                 "please report this run's number to the administrator.")
+    return fallback
+
+
+def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
+    """The engine's corpus warnings (distill.data CorpusReport), said again from its numbers in the active language."""
+    warnings: list[str] = []
+    if not report or report.get("error"):
+        return warnings
+    rows = report.get("rows", 0)
+    duplicates = report.get("duplicate_rows", 0)
+    if duplicates:
+        warnings.append(_("%(duplicates)s of %(rows)s rows repeat an earlier text; duplicates are removed before "
+                          "splitting so scores do not measure memorisation.") % {
+            "duplicates": f"{duplicates:,}", "rows": f"{rows:,}"})
+    conflicting = report.get("conflicting_texts", 0)
+    if conflicting:
+        warnings.append(_("%(count)s texts appear with different labels; the most frequent label is kept "
+                          "(ties are left unlabeled).") % {"count": f"{conflicting:,}"})
+    for split, key in ((_("dev"), "dev_overlap_removed"), (_("test"), "test_overlap_removed")):
+        removed = report.get(key, 0)
+        if removed:
+            warnings.append(_("%(count)s training texts also appear in the %(split)s set and were removed from "
+                              "training, so its score is not inflated.") % {"count": f"{removed:,}", "split": split})
+    counts = list((report.get("label_counts") or {}).values())
+    if counts and min(counts) * 10 < max(counts):
+        warnings.append(_("The classes are unbalanced (largest %(largest)s, smallest %(smallest)s texts); "
+                          "accuracy alone may flatter the model.") % {
+            "largest": f"{max(counts):,}", "smallest": f"{min(counts):,}"})
+    if "dev" in report and not report.get("dev"):
+        warnings.append(_("There is no dev set, so early stopping and best-checkpoint choice cannot work."))
+    return warnings

@@ -1,0 +1,561 @@
+"""Corpora, teachers, runs and their metric points.
+
+Logic that belongs to a row lives on its model (how a Run becomes a RunConfig,
+how it is cancelled, how its progress is recorded); views only fetch, call and
+redirect.
+"""
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from pathlib import Path, PurePath
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
+
+from cldweb.lib.jsonsafe import json_safe
+from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from distill.data import CorpusPreview, prepare_splits, preview_corpus, read_corpus
+from distill.errors import CorpusError
+
+# Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
+# the web offers them as they are tested end to end.
+STUDENT_CHOICES = [
+    ("bilstm", _("BiLSTM (small and fast, runs well on a CPU)")),
+]
+
+MODE_CHOICES = [
+    ("soft", _("Soft labels only (the teacher's probabilities)")),
+    ("semi", _("Soft labels plus your labels (semi-supervised)")),
+]
+
+CORPUS_FORMATS = ("csv", "tsv", "jsonl")
+
+
+def sanitise_filename(raw: str) -> str:
+    """A client-supplied file name made safe to show: no folders, no control characters."""
+    name = PurePath(raw.replace("\\", "/")).name
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return name[:200] or "corpus"
+
+
+def corpus_upload_to(instance: "Corpus", filename: str) -> str:
+    """Uploads are stored under a random name; the user's name is kept only for display."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json"):
+        suffix = ".dat"
+    return f"uploads/{secrets.token_hex(16)}{suffix}"
+
+
+class CorpusRejected(Exception):
+    """An upload that cannot become a Corpus; ``message`` is translated and names the user's file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Corpus(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corpora")
+    name = models.CharField(_("name"), max_length=200)
+    original_filename = models.CharField(max_length=200)  # display only, sanitised
+    file = models.FileField(upload_to=corpus_upload_to, max_length=255)
+    format = models.CharField(max_length=16)  # csv | tsv | jsonl, as detected
+    encoding = models.CharField(max_length=32)  # as detected: utf-8, gb18030, ...
+    columns = models.JSONField(default=list)  # column names (CSV header or JSON keys)
+    text_column = models.CharField(_("text column"), max_length=200)
+    label_column = models.CharField(_("label column"), max_length=200, blank=True)  # "" = no labels
+    row_count = models.PositiveIntegerField(default=0)
+    labeled_count = models.PositiveIntegerField(default=0)
+    label_counts = models.JSONField(default=dict)  # label -> rows
+    report = models.JSONField(default=dict)  # distill.data split report: duplicates, overlap, warnings
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "corpora"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file.path)
+
+    @property
+    def unlabeled_count(self) -> int:
+        return self.row_count - self.labeled_count
+
+    @property
+    def warnings(self) -> list[str]:
+        """Duplicates, label conflicts, overlap, imbalance: translated from the report's numbers."""
+        from cldweb.messages import corpus_warnings
+
+        return corpus_warnings(self.report)
+
+    @property
+    def problem(self) -> str:
+        """Why no run can use this corpus with the chosen columns ("" when it can)."""
+        from cldweb.messages import describe_corpus_error
+
+        error = self.report.get("error")
+        if not error:
+            return ""
+        return describe_corpus_error(error["code"], error.get("params") or {}, error.get("detail", ""),
+                                     self.original_filename)
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.report.get("error")
+
+    # -- upload and analysis ---------------------------------------------------------
+
+    @classmethod
+    def create_from_upload(cls, *, owner, upload, name: str = "") -> "Corpus":
+        """Stream an uploaded file to disk under a random name, read it, and save the row.
+
+        Raises CorpusRejected (and keeps nothing: no row, no file) when the file is too
+        large or cannot be read as a corpus.
+        """
+        from cldweb.messages import describe_corpus_error
+
+        original = sanitise_filename(upload.name or "")
+        stored_name = corpus_upload_to(None, original)  # type: ignore[arg-type]
+        destination = Path(settings.MEDIA_ROOT) / stored_name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        limit = settings.CLD_MAX_UPLOAD_BYTES
+        try:
+            written = 0
+            with destination.open("xb") as out:
+                for chunk in upload.chunks():
+                    written += len(chunk)
+                    if written > limit:
+                        raise CorpusRejected(
+                            gettext("%(file)s is larger than the limit of %(limit)s MB.")
+                            % {"file": original, "limit": f"{limit / 1_048_576:.0f}"}
+                        )
+                    out.write(chunk)
+            preview = preview_corpus(destination, rows=1)
+            corpus = cls(owner=owner, name=(name.strip() or original)[:200], original_filename=original)
+            corpus.file.name = stored_name
+            text_column = preview.guessed_text_column or preview.columns[0]
+            label_column = preview.guessed_label_column or ""
+            corpus.analyse(text_column, label_column)
+            corpus.save()
+            return corpus
+        except CorpusError as error:
+            destination.unlink(missing_ok=True)
+            raise CorpusRejected(
+                describe_corpus_error(error.code, error.params, error.detail, original)
+            ) from error
+        except BaseException:
+            destination.unlink(missing_ok=True)
+            raise
+
+    def analyse(self, text_column: str, label_column: str) -> None:
+        """Read the file with these columns and fill counts and the split report (not saved).
+
+        Raises CorpusError when the file cannot be read with these columns. A corpus that
+        reads but cannot be split for training (e.g. a single class) is kept, with the
+        reason in ``report["error"]``, so the user can pick another label column.
+        """
+        parsed = read_corpus(self.path, text_column, label_column, max_text_chars=settings.CLD_MAX_TEXT_CHARS)
+        self.text_column = text_column
+        self.label_column = label_column if parsed.has_label_column else ""
+        self.format = parsed.format
+        self.encoding = parsed.encoding
+        self.columns = list(parsed.columns)
+        self.row_count = len(parsed.examples)
+        counts: dict[str, int] = {}
+        for example in parsed.examples:
+            if example.label is not None:
+                counts[example.label] = counts.get(example.label, 0) + 1
+        self.labeled_count = sum(counts.values())
+        self.label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        defaults = DataConfig()
+        try:
+            splits = prepare_splits(
+                parsed.examples, None, None,
+                dev_fraction=defaults.dev_fraction, test_fraction=defaults.test_fraction,
+                seed=defaults.split_seed, path=self.original_filename,
+            )
+        except CorpusError as error:
+            self.report = {
+                "error": {"code": error.code, "params": json_safe(error.params), "detail": error.detail},
+                "warnings": [],
+            }
+        else:
+            self.report = splits.report.to_dict()
+
+    def preview(self, rows: int = 10) -> CorpusPreview:
+        return preview_corpus(self.path, rows=rows)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        stored = self.file.name
+        result = super().delete(*args, **kwargs)
+        if stored:
+            transaction.on_commit(lambda: self.file.storage.delete(stored))
+        return result
+
+
+class TeacherQuerySet(models.QuerySet):
+    def available_to(self, user) -> "TeacherQuerySet":
+        """Built-in teachers (no owner) and the user's own imports."""
+        return self.filter(Q(owner__isnull=True) | Q(owner=user))
+
+
+class Teacher(models.Model):
+    KIND_HUB = "hub"  # a Hugging Face hub id, downloaded (and cached) on first use
+    KIND_IMPORTED = "imported"  # a save_pretrained folder copied in by `manage.py import_teacher`
+    KIND_DEMO = "demo"  # a small transformer trained from scratch on the corpus: works offline, not pretrained
+    KIND_CHOICES = [
+        (KIND_HUB, _("Hugging Face hub")),
+        (KIND_IMPORTED, _("Imported")),
+        (KIND_DEMO, _("Demo (not pretrained)")),
+    ]
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="teachers"
+    )  # null = built-in, offered to everyone
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    hub_id = models.CharField(max_length=200, blank=True)
+    path = models.CharField(max_length=500, blank=True)  # imported: folder under CLD_DATA_DIR/teachers
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TeacherQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.owner_id is None and self.kind != self.KIND_IMPORTED
+
+    @property
+    def display_name(self) -> str:
+        # Built-in names and descriptions are stored in English and marked with
+        # gettext_noop in the data migration, so they translate at display time.
+        return gettext(self.name) if self.is_builtin else self.name
+
+    @property
+    def display_description(self) -> str:
+        if not self.description:
+            return ""
+        return gettext(self.description) if self.is_builtin else self.description
+
+    @property
+    def is_demo(self) -> bool:
+        return self.kind == self.KIND_DEMO
+
+    def teacher_config(self) -> TeacherConfig:
+        if self.kind == self.KIND_DEMO:
+            return TeacherConfig(demo=True)
+        if self.kind == self.KIND_IMPORTED:
+            return TeacherConfig(name_or_path=self.path, local_files_only=True)
+        return TeacherConfig(name_or_path=self.hub_id)
+
+
+DEMO_TEACHER_NAME = gettext_noop(
+    "Demo teacher (small transformer trained from scratch on your corpus — not pretrained)"
+)
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        PREPARING = "preparing", _("Preparing data")
+        FINETUNING_TEACHER = "finetuning_teacher", _("Fine-tuning the teacher")
+        LABELLING = "labelling", _("Teacher labelling")
+        DISTILLING = "distilling", _("Distilling the student")
+        EVALUATING = "evaluating", _("Evaluating")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    ACTIVE_STATUSES = ("queued", "preparing", "finetuning_teacher", "labelling", "distilling", "evaluating")
+    STAGE_STATUSES = ("preparing", "finetuning_teacher", "labelling", "distilling", "evaluating")
+    TERMINAL_STATUSES = ("done", "failed", "cancelled")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="runs")
+    teacher = models.ForeignKey(Teacher, on_delete=models.PROTECT, related_name="runs")
+    student_architecture = models.CharField(max_length=32, default="bilstm")
+    config = models.JSONField(default=dict)  # the resolved RunConfig.to_dict()
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.QUEUED)
+    error_code = models.CharField(max_length=64, blank=True)  # DistillError.code, "internal", "time_limit"
+    error_message = models.TextField(blank=True)  # the engine's English message (translated via error_code)
+    error_params = models.JSONField(default=dict, blank=True)  # DistillError.params, to format translations
+    cancel_requested = models.BooleanField(default=False)
+    attempt = models.PositiveIntegerField(default=0)  # times a worker picked the run up (>1 after a crash)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # last time the worker polled should_stop
+    device = models.CharField(max_length=32, blank=True)  # cpu | cuda, as reported by the engine
+    result = models.JSONField(default=dict, blank=True)  # RunResult.to_dict()
+    export_path = models.CharField(max_length=500, blank=True)  # the student zip
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk}"
+
+    # -- creation -----------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        owner,
+        corpus: Corpus,
+        teacher: Teacher,
+        student_architecture: str = "bilstm",
+        mode: str = "soft",
+        epochs: int = 5,
+        max_length: int = 128,
+    ) -> "Run":
+        """Create a queued run with its resolved config and enqueue it once the transaction commits."""
+        run = cls.objects.create(
+            owner=owner,
+            corpus=corpus,
+            teacher=teacher,
+            student_architecture=student_architecture,
+            config={"data": {"max_length": max_length}, "train": {"mode": mode, "epochs": epochs}},
+        )
+        run.config = run.build_config().to_dict()
+        run.save(update_fields=["config"])
+        run.enqueue()
+        return run
+
+    def enqueue(self) -> None:
+        """Send the Celery task after commit, so the worker never reads a row that is not there yet."""
+        from cldweb.tasks import run_distillation
+
+        run_id = self.pk
+
+        def send() -> None:
+            task = run_distillation.apply_async((run_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            Run.objects.filter(pk=run_id).update(celery_task_id=task.id)
+
+        transaction.on_commit(send)
+
+    # -- configuration --------------------------------------------------------------
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(settings.CLD_RUNS_DIR) / str(self.pk)
+
+    def build_config(self) -> RunConfig:
+        """The engine config: user choices from ``config``, paths and teacher forced from the rows.
+
+        Idempotent: ``Run.config`` holds the result, and building again from it gives the same.
+        """
+        base = RunConfig.from_dict(self.config or {})
+        data = DataConfig(
+            **{
+                **base.data.__dict__,
+                "train_path": str(self.corpus.path),
+                "text_column": self.corpus.text_column,
+                "label_column": self.corpus.label_column,
+                "max_text_chars": settings.CLD_MAX_TEXT_CHARS,
+            }
+        )
+        teacher = self.teacher.teacher_config()
+        # Keep tuning knobs chosen earlier (batch sizes, epochs) but never the identity of the teacher.
+        teacher_knobs = {
+            k: v for k, v in base.teacher.__dict__.items() if k not in ("name_or_path", "demo", "local_files_only")
+        }
+        teacher = TeacherConfig(
+            **{**teacher_knobs, "name_or_path": teacher.name_or_path, "demo": teacher.demo,
+               "local_files_only": teacher.local_files_only}
+        )
+        student = StudentConfig(**{**base.student.__dict__, "architecture": self.student_architecture})
+        train = TrainConfig(**base.train.__dict__)
+        return RunConfig(
+            data=data,
+            teacher=teacher,
+            student=student,
+            train=train,
+            output_dir=str(self.output_dir),
+            cache_dir=str(settings.CLD_TEACHER_CACHE_DIR),
+        )
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+    def request_cancel(self) -> bool:
+        """Ask the run to stop. A queued run is cancelled at once; a running one at its next step.
+
+        Returns False when the run had already ended.
+        """
+        now = timezone.now()
+        if Run.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.CANCELLED, cancel_requested=True, finished_at=now
+        ):
+            self.refresh_from_db()
+            return True
+        if Run.objects.filter(pk=self.pk, status__in=self.ACTIVE_STATUSES).update(cancel_requested=True):
+            self.refresh_from_db()
+            return True
+        self.refresh_from_db()
+        return False
+
+    def mark_started(self) -> None:
+        self.attempt += 1
+        self.started_at = self.started_at or timezone.now()
+        self.heartbeat_at = timezone.now()
+        self.error_code = self.error_message = ""
+        self.error_params = {}
+        self.save(update_fields=["attempt", "started_at", "heartbeat_at", "error_code", "error_message", "error_params"])
+
+    def mark_stage(self, stage: str, info: dict[str, object] | None = None) -> None:
+        """Record the engine's stage (and device when it says) unless the run already ended."""
+        if stage not in self.STAGE_STATUSES:
+            return
+        fields: dict[str, Any] = {"status": stage, "heartbeat_at": timezone.now()}
+        device = (info or {}).get("device")
+        if device:
+            fields["device"] = str(device)[:32]
+        Run.objects.filter(pk=self.pk).exclude(status__in=self.TERMINAL_STATUSES).update(**fields)
+        self.refresh_from_db(fields=["status", "device", "heartbeat_at"])
+
+    def mark_done(self, result: dict[str, Any]) -> None:
+        self.status = self.Status.CANCELLED if result.get("status") == "cancelled" else self.Status.DONE
+        self.result = result
+        self.export_path = str(result.get("export_path") or "")
+        self.device = str(result.get("device") or self.device)[:32]
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "result", "export_path", "device", "finished_at"])
+
+    def mark_cancelled(self) -> None:
+        self.status = self.Status.CANCELLED
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "finished_at"])
+
+    def mark_failed(self, code: str, message: str, params: dict[str, Any] | None = None) -> None:
+        self.status = self.Status.FAILED
+        self.error_code = code[:64]
+        self.error_message = message
+        self.error_params = json_safe(params or {})
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error_code", "error_message", "error_params", "finished_at"])
+
+    def touch_heartbeat(self) -> bool:
+        """Record that the worker is alive; returns whether a cancel was requested."""
+        Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
+        return bool(Run.objects.filter(pk=self.pk).values_list("cancel_requested", flat=True).first())
+
+    # -- progress -------------------------------------------------------------------
+
+    def points_after(self, seq: int) -> list[dict[str, Any]]:
+        """Metric points with a seq above ``seq``, oldest first, as sent to browsers."""
+        return [point.to_message() for point in self.points.filter(seq__gt=seq).order_by("seq")]
+
+    def status_message(self) -> dict[str, Any]:
+        return {
+            "type": "status",
+            "status": self.status,
+            "device": self.device,
+            "is_active": self.is_active,
+            "cancel_requested": self.cancel_requested,
+        }
+
+    # -- results --------------------------------------------------------------------
+
+    @property
+    def export_file(self) -> Path | None:
+        if self.status != self.Status.DONE or not self.export_path:
+            return None
+        path = Path(self.export_path)
+        return path if path.is_file() else None
+
+    def comparison(self) -> list[dict[str, Any]]:
+        """Teacher and student side by side, formatted for the results table."""
+        rows = []
+        for key, label in (("teacher", _("Teacher")), ("student", _("Student"))):
+            report = (self.result or {}).get(key) or {}
+            rows.append({
+                "model": label,
+                "dev_accuracy": _percent(report.get("dev_accuracy")),
+                "test_accuracy": _percent(report.get("test_accuracy")),
+                "parameters": f"{report.get('parameters') or 0:,}",
+                "size_bytes": report.get("size_bytes") or 0,
+                "samples_per_second": round(report.get("samples_per_second") or 0.0),
+            })
+        return rows
+
+    def speedup(self) -> dict[str, float] | None:
+        """How much smaller and faster the student is than its teacher, when both are measured."""
+        teacher = (self.result or {}).get("teacher") or {}
+        student = (self.result or {}).get("student") or {}
+        if not (teacher.get("parameters") and student.get("parameters") and teacher.get("samples_per_second")):
+            return None
+        return {
+            "smaller": round(teacher["parameters"] / student["parameters"], 1),
+            "faster": round((student.get("samples_per_second") or 0.0) / teacher["samples_per_second"], 1),
+        }
+
+    @property
+    def corpus_warnings(self) -> list[str]:
+        from cldweb.messages import corpus_warnings
+
+        return corpus_warnings((self.result or {}).get("corpus") or {})
+
+    @property
+    def download_name(self) -> str:
+        return f"cld-run-{self.pk}-student.zip"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+class MetricPoint(models.Model):
+    KIND_STEP = "step"
+    KIND_EVAL = "eval"
+    KIND_CHOICES = [(KIND_STEP, "step"), (KIND_EVAL, "eval")]
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="points")
+    seq = models.PositiveIntegerField()  # 1, 2, 3... per run; browsers resume "after" the last one seen
+    phase = models.CharField(max_length=16)  # "teacher" (fine-tuning) or "student" (distillation)
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    step = models.IntegerField(default=0)  # optimizer step within the phase
+    values = models.JSONField(default=dict)  # flat dict of named numbers: loss, dev_accuracy, lr, ...
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="metricpoint_unique_run_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq} {self.phase}/{self.kind}"
+
+    @classmethod
+    def next_seq(cls, run_id: int) -> int:
+        """The seq to use for the next point. Safe with a single writer per run (the worker)."""
+        latest = cls.objects.filter(run_id=run_id).aggregate(latest=Max("seq"))["latest"]
+        return (latest or 0) + 1
+
+    def to_message(self) -> dict[str, Any]:
+        return {"seq": self.seq, "phase": self.phase, "kind": self.kind, "step": self.step, "values": self.values}
+

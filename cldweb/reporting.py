@@ -1,0 +1,133 @@
+"""WebReporter: the engine's progress, stored first, then pushed to browsers.
+
+The path of one training point: ``distill`` calls ``on_step`` -> a MetricPoint row
+is written with the next ``seq`` (the database is the source of truth) -> the point
+joins a pending batch -> at most ~4 times a second the batch goes to the Channels
+group ``run-<id>``, where every RunConsumer watching that run forwards it.
+
+The channel layer is at-most-once: a dropped batch is filled in from the database
+when the browser reconnects with ``?after=<last seq>``. Sending is therefore
+best-effort and never fails the run.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Callable, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+from cldweb.lib.jsonsafe import json_safe
+from cldweb.models import MetricPoint, Run
+
+logger = logging.getLogger(__name__)
+
+
+class PointMessage(TypedDict):
+    seq: int
+    phase: str  # "teacher" | "student"
+    kind: str  # "step" | "eval"
+    step: int
+    values: dict[str, float | None]
+
+
+def group_name(run_id: int) -> str:
+    return f"run-{run_id}"
+
+
+class WebReporter:
+    """distill.progress.Reporter for a Run row; used by the Celery task."""
+
+    FLUSH_INTERVAL_S = 0.25  # at most ~4 batches per second per run
+    STOP_POLL_INTERVAL_S = 1.0  # read Run.cancel_requested (and write heartbeat_at) at most once a second
+
+    def __init__(self, run_id: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.run_id = run_id
+        self.group = group_name(run_id)
+        self._clock = clock
+        self._last_seq = MetricPoint.next_seq(run_id) - 1  # a retried run continues numbering
+        self._pending: list[PointMessage] = []
+        self._last_flush = -math.inf
+        self._last_poll = -math.inf
+        self._stop = False
+        # A private layer instance (not the process-wide one) so closing its Redis pools
+        # after each send cannot touch connections that other code in this process uses.
+        self._layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+    # -- Reporter protocol ---------------------------------------------------------------
+
+    def on_stage(self, stage: str, info: dict[str, object]) -> None:
+        self.flush()
+        Run(pk=self.run_id).mark_stage(stage, info)
+        self.send_status()
+
+    def on_step(self, phase: str, point: dict[str, float]) -> None:
+        self._record(phase, MetricPoint.KIND_STEP, point)
+
+    def on_eval(self, phase: str, point: dict[str, float]) -> None:
+        self._record(phase, MetricPoint.KIND_EVAL, point)
+
+    def on_message(self, message: str) -> None:
+        logger.info("run %s: %s", self.run_id, message)
+
+    def should_stop(self) -> bool:
+        now = self._clock()
+        if now - self._last_poll >= self.STOP_POLL_INTERVAL_S:
+            self._last_poll = now
+            self._stop = Run(pk=self.run_id).touch_heartbeat()
+        if self._pending and now - self._last_flush >= self.FLUSH_INTERVAL_S:
+            self.flush()
+        return self._stop
+
+    # -- batching -----------------------------------------------------------------------
+
+    def _record(self, phase: str, kind: str, point: dict[str, float]) -> None:
+        values = json_safe(dict(point))
+        step = values.get("step")
+        self._last_seq += 1
+        row = MetricPoint.objects.create(
+            run_id=self.run_id,
+            seq=self._last_seq,
+            phase=phase,
+            kind=kind,
+            step=int(step) if isinstance(step, (int, float)) else 0,
+            values=values,
+        )
+        self._pending.append(row.to_message())  # type: ignore[arg-type]
+        if self._clock() - self._last_flush >= self.FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the pending points now (on stage changes, at close, and when the interval passed)."""
+        if not self._pending:
+            return
+        self._last_flush = self._clock()
+        batch, self._pending = self._pending, []
+        self._send({"type": "run.points", "points": batch})
+
+    def send_status(self) -> None:
+        run = Run.objects.get(pk=self.run_id)
+        self._send({**run.status_message(), "type": "run.status"})
+
+    def close(self) -> None:
+        self.flush()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        layer = self._layer
+
+        async def send_and_close() -> None:
+            try:
+                await layer.group_send(self.group, message)
+            finally:
+                # async_to_sync runs this on a fresh event loop that ends with the call;
+                # Redis connections left open on it fail later with "Event loop is closed".
+                close_pools = getattr(layer, "close_pools", None)  # channels_redis only
+                if close_pools is not None:
+                    await close_pools()
+
+        try:
+            async_to_sync(send_and_close)()
+        except Exception:  # the live channel is best-effort; the database replay fills gaps
+            logger.warning("run %s: could not push progress to %s", self.run_id, self.group, exc_info=True)

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from cldweb import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language (POST)
+    path("corpora/upload/", views.corpus_upload, name="corpus-upload"),
+    path("corpora/<int:pk>/", views.corpus_detail, name="corpus-detail"),
+    path("corpora/<int:pk>/preview/", views.corpus_preview, name="corpus-preview"),
+    path("teachers/", views.teachers, name="teachers"),
+    path("runs/new/", views.run_create, name="run-create"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/download/", views.run_download, name="run-download"),
+    path("runs/<int:pk>/points/", views.run_points, name="run-points"),
+]

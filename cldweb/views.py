@@ -1,0 +1,173 @@
+"""Thin views: fetch through cldweb.access, call a model method, render or redirect."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404
+from cldweb.forms import CorpusColumnsForm, CorpusUploadForm, RunForm
+from cldweb.lib.hub import cached_locally, hub_reachable
+from cldweb.messages import describe_corpus_error, describe_error
+from cldweb.models import Corpus, CorpusRejected, Run, Teacher
+from distill.errors import CorpusError
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    runs = Run.objects.filter(owner=request.user).select_related("corpus", "teacher")[:50]
+    corpora = Corpus.objects.filter(owner=request.user)[:50]
+    return render(request, "cldweb/dashboard.html", {"runs": runs, "corpora": corpora})
+
+
+# -- corpora ---------------------------------------------------------------------------
+
+
+@login_required
+def corpus_upload(request: HttpRequest) -> HttpResponse:
+    form = CorpusUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            corpus = Corpus.create_from_upload(
+                owner=request.user, upload=form.cleaned_data["file"], name=form.cleaned_data["name"]
+            )
+        except CorpusRejected as rejected:
+            form.add_error("file", rejected.message)
+        else:
+            return redirect("corpus-preview", pk=corpus.pk)
+    context = {"form": form, "max_mb": settings.CLD_MAX_UPLOAD_BYTES // 1_048_576}
+    return render(request, "cldweb/corpus_upload.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = get_owned_corpus_or_404(request, pk)
+    form = CorpusColumnsForm(request.POST or None, corpus=corpus)
+    if request.method == "POST" and form.is_valid():
+        try:
+            corpus.analyse(form.cleaned_data["text_column"], form.cleaned_data["label_column"])
+        except CorpusError as error:
+            form.add_error(None, describe_corpus_error(error.code, error.params, error.detail, corpus.original_filename))
+        else:
+            corpus.save()
+            if "continue" in request.POST and corpus.is_usable:
+                return redirect("corpus-detail", pk=corpus.pk)
+            return redirect("corpus-preview", pk=corpus.pk)
+    preview = corpus.preview()
+    rows = [[row.get(column, "") for column in preview.columns] for row in preview.rows]
+    return render(request, "cldweb/corpus_preview.html", {"corpus": corpus, "form": form, "preview": preview, "rows": rows})
+
+
+@login_required
+def corpus_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = get_owned_corpus_or_404(request, pk)
+    runs = corpus.runs.filter(owner=request.user).select_related("teacher")
+    return render(request, "cldweb/corpus_detail.html", {"corpus": corpus, "runs": runs})
+
+
+# -- teachers --------------------------------------------------------------------------
+
+
+@login_required
+def teachers(request: HttpRequest) -> HttpResponse:
+    rows = [
+        {"teacher": teacher, "cached": teacher.kind == Teacher.KIND_HUB and cached_locally(teacher.hub_id)}
+        for teacher in Teacher.objects.available_to(request.user)
+    ]
+    return render(request, "cldweb/teachers.html", {"rows": rows, "hub_reachable": hub_reachable()})
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+@login_required
+def run_create(request: HttpRequest) -> HttpResponse:
+    initial = {}
+    if "corpus" in request.GET:
+        initial["corpus"] = request.GET["corpus"]
+    demo = Teacher.objects.filter(owner=None, kind=Teacher.KIND_DEMO).first()
+    if demo is not None:
+        initial["teacher"] = demo.pk  # works offline; the hub teachers may need importing first
+    form = RunForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        run = Run.create(
+            owner=request.user,
+            corpus=data["corpus"],
+            teacher=data["teacher"],
+            student_architecture=data["student_architecture"],
+            mode=data["mode"],
+            epochs=data["epochs"],
+            max_length=data["max_length"],
+        )
+        return redirect("run-detail", pk=run.pk)
+    return render(request, "cldweb/run_create.html", {"form": form})
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_owned_run_or_404(request, pk)
+    error = ""
+    if run.status == Run.Status.FAILED:
+        error = describe_error(run.error_code, run.error_params, run.error_message,
+                               corpus_filename=run.corpus.original_filename, teacher_name=run.teacher.display_name)
+    return render(request, "cldweb/run_detail.html", {
+        "run": run,
+        "error": error,
+        "points": run.points_after(0),
+        "run_page": run_page_settings(run),
+    })
+
+
+def run_page_settings(run: Run) -> dict:
+    """What static/cld/run.js needs besides the points: where to connect and the words to show."""
+    return {
+        "websocket_path": f"/ws/runs/{run.pk}/",
+        "status": run.status,
+        "active_statuses": list(Run.ACTIVE_STATUSES),
+        "status_labels": {value: str(label) for value, label in Run.Status.choices},
+        "labels": {
+            "teacher": _("Teacher fine-tuning"),
+            "student": _("Student distillation"),
+            "step": _("Step"),
+            "loss": _("Loss"),
+            "accuracy": _("Dev accuracy"),
+            "reconnecting": _("Connection lost; reconnecting…"),
+        },
+    }
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_owned_run_or_404(request, pk)
+    if run.request_cancel():
+        messages.info(request, _("Cancelling: the run stops at its next step."))
+    return redirect("run-detail", pk=run.pk)
+
+
+@login_required
+@require_GET
+def run_download(request: HttpRequest, pk: int) -> FileResponse:
+    run = get_owned_run_or_404(request, pk)
+    path = run.export_file
+    if path is None:
+        raise Http404(_("This run has no trained student to download."))
+    return FileResponse(path.open("rb"), as_attachment=True, filename=run.download_name,
+                        content_type="application/zip")
+
+
+@login_required
+@require_GET
+def run_points(request: HttpRequest, pk: int) -> JsonResponse:
+    """Points after ?after=N plus the status, for clients without WebSockets."""
+    run = get_owned_run_or_404(request, pk)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    return JsonResponse({"points": run.points_after(after), "status": run.status_message()})

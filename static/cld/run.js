@@ -1,0 +1,151 @@
+// Live charts for one run.
+// History comes embedded in the page (#run-points); the WebSocket sends what came after
+// (?after=<last seq>) and then live batches. Points are deduplicated by seq, so a replay
+// after a reconnect never draws a point twice. A channel layer can drop a batch; the
+// replay on the next connection fills the gap.
+(function () {
+  "use strict";
+
+  var page = JSON.parse(document.getElementById("run-page").textContent);
+  var backlog = JSON.parse(document.getElementById("run-points").textContent);
+  var labels = page.labels;
+  var lastSeq = 0;
+  var status = page.status;
+  var initiallyActive = isActive(status);
+
+  // Trace order is fixed: 0 = teacher fine-tuning, 1 = student distillation.
+  var PHASES = ["teacher", "student"];
+  var COLORS = { teacher: "#b45309", student: "#2563eb" };
+  var CHARTS = {
+    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.loss, yFormat: "" },
+    accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".1%" }
+  };
+
+  function isActive(s) { return page.active_statuses.indexOf(s) !== -1; }
+
+  function emptySeries() {
+    var series = {};
+    Object.keys(CHARTS).forEach(function (name) {
+      series[name] = PHASES.map(function () { return { x: [], y: [] }; });
+    });
+    return series;
+  }
+
+  // Sort new points into per-chart, per-phase x/y arrays; returns them (only fresh points).
+  function collect(points) {
+    var fresh = emptySeries();
+    var count = 0;
+    points.forEach(function (p) {
+      if (p.seq <= lastSeq) return; // already drawn
+      lastSeq = p.seq;
+      var trace = PHASES.indexOf(p.phase);
+      if (trace === -1) return;
+      Object.keys(CHARTS).forEach(function (name) {
+        var chart = CHARTS[name];
+        var value = p.values[chart.key];
+        if (p.kind !== chart.kind || value === null || value === undefined) return;
+        fresh[name][trace].x.push(p.step);
+        fresh[name][trace].y.push(value);
+        count += 1;
+      });
+    });
+    fresh.count = count;
+    return fresh;
+  }
+
+  function layout(chart) {
+    return {
+      margin: { l: 56, r: 16, t: 8, b: 44 },
+      xaxis: { title: { text: labels.step }, zeroline: false },
+      yaxis: { title: { text: chart.yTitle }, tickformat: chart.yFormat, zeroline: false },
+      legend: { orientation: "h", y: -0.25 },
+      font: { family: "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", size: 12 },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)"
+    };
+  }
+
+  function draw(series) {
+    Object.keys(CHARTS).forEach(function (name) {
+      var chart = CHARTS[name];
+      var traces = PHASES.map(function (phase, i) {
+        return {
+          type: "scatter", mode: "lines+markers",
+          name: labels[phase], x: series[name][i].x, y: series[name][i].y,
+          line: { color: COLORS[phase], width: 2 },
+          marker: { size: chart.kind === "eval" ? 6 : 3 }
+        };
+      });
+      Plotly.react(chart.el, traces, layout(chart), { responsive: true, displaylogo: false });
+    });
+  }
+
+  function extend(fresh) {
+    if (!fresh.count) return;
+    Object.keys(CHARTS).forEach(function (name) {
+      var xs = fresh[name].map(function (t) { return t.x; });
+      var ys = fresh[name].map(function (t) { return t.y; });
+      if (xs[0].length || xs[1].length) {
+        Plotly.extendTraces(CHARTS[name].el, { x: xs, y: ys }, [0, 1]);
+      }
+    });
+  }
+
+  function setStatus(message) {
+    var previous = status;
+    status = message.status;
+    var badge = document.querySelector("#status-badge .badge");
+    if (badge) {
+      badge.className = "badge status-" + status;
+      badge.setAttribute("data-status", status);
+      badge.textContent = page.status_labels[status] || status;
+    }
+    var device = document.getElementById("run-device");
+    if (device && message.device) device.textContent = message.device;
+    // The results table, error and download link are rendered by the server: reload once at the end.
+    if (initiallyActive && isActive(previous) && !isActive(status)) {
+      window.location.reload();
+    }
+  }
+
+  draw(collect(backlog));
+  if (!initiallyActive) return;
+
+  var delay = 1000;
+  var MAX_DELAY = 30000;
+  var notice = null;
+
+  function showReconnecting(show) {
+    if (show && !notice) {
+      notice = document.createElement("p");
+      notice.className = "notice";
+      notice.textContent = labels.reconnecting;
+      document.querySelector(".charts").before(notice);
+    } else if (!show && notice) {
+      notice.remove();
+      notice = null;
+    }
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + window.location.host + page.websocket_path + "?after=" + lastSeq);
+    socket.onopen = function () { delay = 1000; showReconnecting(false); };
+    socket.onmessage = function (event) {
+      var message = JSON.parse(event.data);
+      if (message.type === "points") {
+        extend(collect(message.points));
+      } else if (message.type === "status") {
+        setStatus(message);
+      }
+    };
+    socket.onclose = function () {
+      if (!isActive(status)) return; // finished: nothing more will come
+      showReconnecting(true);
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, MAX_DELAY); // exponential backoff
+    };
+  }
+
+  connect();
+})();

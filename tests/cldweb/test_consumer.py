@@ -1,0 +1,140 @@
+"""RunConsumer over the real channels_redis layer (REDIS_URL), driven by WebsocketCommunicator."""
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.auth import AuthMiddlewareStack
+from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from cldweb.models import MetricPoint
+from cldweb.reporting import WebReporter
+from cldweb.routing import websocket_urlpatterns
+
+# transaction=True: database_sync_to_async closes connections that are inside a transaction,
+# which would close the test's own transaction; committed rows survive reconnecting.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+application = URLRouter(websocket_urlpatterns)
+
+
+def add_points(run, count: int) -> None:
+    start = MetricPoint.next_seq(run.pk)
+    for seq in range(start, start + count):
+        MetricPoint.objects.create(run=run, seq=seq, phase="student", kind="step", step=seq * 10,
+                                   values={"step": seq * 10, "loss": 1.0 / seq})
+
+
+def communicator_for(run_id: int, user, after: int | None = None) -> WebsocketCommunicator:
+    path = f"/ws/runs/{run_id}/" + (f"?after={after}" if after is not None else "")
+    communicator = WebsocketCommunicator(application, path)
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def close_layer() -> None:
+    await get_channel_layer().close_pools()
+
+
+def test_it_refuses_another_users_run(run, other_user):
+    async def scenario():
+        communicator = communicator_for(run.pk, other_user)
+        connected, code = await communicator.connect()
+        await close_layer()
+        return connected, code
+
+    connected, code = async_to_sync(scenario)()
+
+    assert connected is False
+    assert code == 4403
+
+
+def test_it_refuses_anonymous_visitors(run):
+    async def scenario():
+        connected, _ = await communicator_for(run.pk, AnonymousUser()).connect()
+        await close_layer()
+        return connected
+
+    assert async_to_sync(scenario)() is False
+
+
+def test_it_refuses_a_run_that_does_not_exist(owner):
+    async def scenario():
+        connected, _ = await communicator_for(999_999, owner).connect()
+        await close_layer()
+        return connected
+
+    assert async_to_sync(scenario)() is False
+
+
+def test_it_replays_exactly_the_points_after_the_clients_seq(run, owner):
+    add_points(run, 5)
+
+    async def scenario():
+        communicator = communicator_for(run.pk, owner, after=3)
+        connected, _ = await communicator.connect()
+        assert connected
+        backlog = await communicator.receive_json_from()
+        status = await communicator.receive_json_from()
+        await communicator.disconnect()
+        await close_layer()
+        return backlog, status
+
+    backlog, status = async_to_sync(scenario)()
+
+    assert backlog["type"] == "points"
+    assert [p["seq"] for p in backlog["points"]] == [4, 5]
+    assert backlog["points"][0] == {"seq": 4, "phase": "student", "kind": "step", "step": 40,
+                                    "values": {"step": 40, "loss": 0.25}}
+    assert status == {"type": "status", "status": "queued", "device": "", "is_active": True,
+                      "cancel_requested": False}
+
+
+def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog(run, owner):
+    add_points(run, 2)
+    clock = [100.0]
+    reporter = WebReporter(run.pk, clock=lambda: clock[0])
+
+    async def scenario():
+        communicator = communicator_for(run.pk, owner, after=0)
+        connected, _ = await communicator.connect()
+        assert connected
+        backlog = await communicator.receive_json_from()
+        await communicator.receive_json_from()  # status
+
+        # The worker's reporter: a stage change, then points (stored first, then sent).
+        await sync_to_async(reporter.on_stage)("distilling", {"device": "cpu"})
+        status = await communicator.receive_json_from()
+        await sync_to_async(reporter.on_step)("student", {"step": 30, "loss": 0.5})
+        first_live = await communicator.receive_json_from()
+        await sync_to_async(reporter.on_step)("student", {"step": 40, "loss": 0.4})  # within 0.25 s: held back
+        await sync_to_async(reporter.on_eval)("student", {"step": 40, "dev_accuracy": 0.75})
+        clock[0] += 1.0
+        await sync_to_async(reporter.should_stop)()  # the interval passed: the held points go out
+        second_live = await communicator.receive_json_from()
+        # A batch replayed by the layer (or overlapping the backlog) is dropped by seq.
+        await get_channel_layer().group_send(f"run-{run.pk}", {"type": "run.points", "points": backlog["points"]})
+        assert await communicator.receive_nothing(timeout=0.3)
+        await communicator.disconnect()
+        await close_layer()
+        return backlog, status, first_live, second_live
+
+    backlog, status, first_live, second_live = async_to_sync(scenario)()
+
+    assert [p["seq"] for p in backlog["points"]] == [1, 2]
+    assert (status["type"], status["status"], status["device"]) == ("status", "distilling", "cpu")
+    assert [p["seq"] for p in first_live["points"]] == [3]
+    assert [(p["seq"], p["kind"]) for p in second_live["points"]] == [(4, "step"), (5, "eval")]
+    assert second_live["points"][1]["values"] == {"step": 40, "dev_accuracy": 0.75}
+    assert list(run.points.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+
+
+def test_it_reads_from_redis_longer_than_a_blocking_receive_waits(settings):
+    """redis-py 8 defaults to a 5 s read timeout, the same as channels_redis's blocking receive:
+    idle WebSockets then crash with "Timeout reading from ...". The settings must keep a margin."""
+    from channels_redis.core import RedisChannelLayer
+
+    (host,) = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout

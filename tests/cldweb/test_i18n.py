@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_shows_chinese_to_a_chinese_browser(owner_client):
+    page = owner_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+
+    assert '<html lang="zh-hans">' in page
+    assert "上传语料" in page  # "Upload corpus"
+
+
+def test_it_switches_language_with_set_language(owner_client):
+    owner_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    page = owner_client.get(reverse("teachers")).content.decode()
+    assert "教师模型" in page
+    assert "非预训练" in page  # "not pretrained" next to the demo teacher
+
+    owner_client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = owner_client.get(reverse("teachers")).content.decode()
+    assert "Teachers" in page and "not pretrained" in page
+
+
+def test_it_translates_upload_errors(owner_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = owner_client.post(
+        reverse("corpus-upload"),
+        {"file": SimpleUploadedFile("坏.csv", "text,label\n很好,pos,多余\n".encode())},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert "坏.csv，第 2 行" in response.content.decode()
