@@ -1,0 +1,180 @@
+"""``python -m distill fit | evaluate | predict``: the engine from a terminal.
+
+A ``DistillError`` is printed as ``error: <message>`` on stderr with exit code 2,
+never as a traceback: it is something the user can fix.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import DistillError
+from .progress import STAGES, NullReporter
+
+EXIT_USER_ERROR = 2  # a DistillError: bad file, bad column, missing teacher, bad config
+
+
+class RichReporter(NullReporter):
+    """Progress bars for the student and teacher phases plus a line per stage and message."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                 TimeRemainingColumn(), console=self.console, transient=False)
+        self.tasks: dict[str, int] = {}
+        self.progress.start()
+
+    def on_stage(self, stage: str, info: dict[str, object]) -> None:
+        number = STAGES.index(stage) + 1 if stage in STAGES else 0
+        details = ", ".join(f"{key}={value}" for key, value in info.items())
+        self.console.print(f"[bold]{number}/{len(STAGES)} {stage}[/bold] ({details})")
+
+    def on_step(self, phase: str, point: dict[str, float]) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.progress.add_task(phase, total=None, info="")
+        done = point.get("step", 0)
+        eta = point.get("eta_s", 0.0)
+        # Points carry no step total, so the bar pulses and the ETA comes from the engine.
+        self.progress.update(self.tasks[phase], completed=done,
+                             info=f"step {int(done)} loss {point.get('loss', float('nan')):.4f} eta {eta:.0f}s")
+
+    def on_eval(self, phase: str, point: dict[str, float]) -> None:
+        self.console.print(f"  {phase} epoch {point.get('epoch', 0):.2f}: dev accuracy {point.get('dev_accuracy', float('nan')):.4f}, "
+                           f"dev loss {point.get('dev_loss', float('nan')):.4f}")
+
+    def on_message(self, message: str) -> None:
+        self.console.print(f"  {message}")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m distill", description="Distil a Chinese text classifier into a small student.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser("fit", help="fine-tune the teacher if needed, label, distil, evaluate, export")
+    fit.add_argument("--config", help="RunConfig JSON; flags below override it")
+    fit.add_argument("--teacher", help="hub id or local save_pretrained folder")
+    fit.add_argument("--demo-teacher", action="store_true", help="build a small teacher from scratch (offline demo)")
+    fit.add_argument("--student", help="bilstm, bigru, textcnn or transformer")
+    fit.add_argument("--train", help="training CSV/TSV/JSONL (the transfer set)")
+    fit.add_argument("--dev", help="dev file (default: split off train)")
+    fit.add_argument("--test", help="test file (default: split off train)")
+    fit.add_argument("--out", help="output folder (rerun with the same folder to resume)")
+    fit.add_argument("--mode", choices=("soft", "semi"))
+    fit.add_argument("--epochs", type=int)
+    fit.add_argument("--text-column")
+    fit.add_argument("--label-column")
+    fit.add_argument("--cache-dir")
+    fit.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    fit.add_argument("--offline", action="store_true", help="never try the model hub")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of an exported student on a labeled file")
+    evaluate.add_argument("--model", required=True, help="student folder or zip")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--text-column", default="text")
+    evaluate.add_argument("--label-column", default="label")
+
+    predict = commands.add_parser("predict", help="label texts with an exported student")
+    predict.add_argument("--model", required=True, help="student folder or zip")
+    predict.add_argument("texts", nargs="+")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    try:
+        cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    except (OSError, ValueError) as error:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{args.config}: {error}", code="config_file", path=args.config) from error
+    overrides = [
+        (args.teacher, lambda v: setattr(cfg.teacher, "name_or_path", v)),
+        (args.student, lambda v: setattr(cfg.student, "architecture", v)),
+        (args.train, lambda v: setattr(cfg.data, "train_path", v)),
+        (args.dev, lambda v: setattr(cfg.data, "dev_path", v)),
+        (args.test, lambda v: setattr(cfg.data, "test_path", v)),
+        (args.out, lambda v: setattr(cfg, "output_dir", v)),
+        (args.mode, lambda v: setattr(cfg.train, "mode", v)),
+        (args.epochs, lambda v: setattr(cfg.train, "epochs", v)),
+        (args.text_column, lambda v: setattr(cfg.data, "text_column", v)),
+        (args.label_column, lambda v: setattr(cfg.data, "label_column", v)),
+        (args.cache_dir, lambda v: setattr(cfg, "cache_dir", v)),
+        (args.device, lambda v: setattr(cfg.train, "device", v)),
+    ]
+    for value, apply in overrides:
+        if value is not None:
+            apply(value)
+    if args.demo_teacher:
+        cfg.teacher.demo = True
+    if args.offline:
+        cfg.teacher.local_files_only = True
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "fit":
+            return _fit(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        return _predict(args)
+    except DistillError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .pipeline import run_pipeline
+
+    cfg = config_from_args(args)
+    reporter = RichReporter()
+    try:
+        result = run_pipeline(cfg, reporter)
+    finally:
+        reporter.close()
+    if result.status == "cancelled":
+        print("cancelled", file=sys.stderr)
+        return 1
+    print(f"teacher: dev {_fmt(result.teacher.dev_accuracy)} test {_fmt(result.teacher.test_accuracy)} "
+          f"params {result.teacher.parameters:,} {result.teacher.samples_per_second:,.0f} samples/s")
+    print(f"student: dev {_fmt(result.student.dev_accuracy)} test {_fmt(result.student.test_accuracy)} "
+          f"params {result.student.parameters:,} {result.student.samples_per_second:,.0f} samples/s")
+    print(f"export: {result.export_path}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .data import read_corpus
+    from .export import load_exported
+
+    predictor = load_exported(args.model)
+    corpus = read_corpus(args.data, args.text_column, args.label_column)
+    predictions = predictor.predict([ex.text for ex in corpus.examples])
+    gold = [(label, ex.label) for (label, _), ex in zip(predictions, corpus.examples) if ex.label is not None]
+    if not gold:
+        print(f"error: {args.data} has no labeled rows in column {args.label_column!r}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    accuracy = sum(pred == label for pred, label in gold) / len(gold)
+    print(f"accuracy {accuracy:.4f} on {len(gold):,} labeled rows of {Path(args.data).name}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .export import load_exported
+
+    predictor = load_exported(args.model)
+    for text, (label, probability) in zip(args.texts, predictor.predict(list(args.texts))):
+        print(f"{label}\t{probability:.4f}\t{text}")
+    return 0

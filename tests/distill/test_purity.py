@@ -1,0 +1,24 @@
+"""The engine never pulls in the web stack: checked in a fresh interpreter, where imports are not shared."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_PACKAGES = ("django", "celery", "channels", "channels_redis", "daphne", "cldweb")
+
+
+def test_it_imports_the_whole_engine_without_any_web_package() -> None:
+    script = (
+        "import json, sys\n"
+        "import distill, distill.pipeline, distill.cli, distill.teachers, distill.distiller, distill.export\n"
+        f"web = {WEB_PACKAGES!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in web)))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
