@@ -17,6 +17,7 @@ class CorpusUploadForm(forms.Form):
         help_text=_("CSV, TSV or JSON Lines, in UTF-8 or GBK/GB18030, with one text per row and "
                     "optionally a label column."),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json"}),
+        allow_empty_file=True,  # the corpus reader says "<file>: the file is empty", naming the file
     )
 
     def clean_file(self):
@@ -78,3 +79,28 @@ class RunForm(forms.Form):
         if not corpus.is_usable:
             raise forms.ValidationError(corpus.problem)
         return corpus
+
+
+class TeacherUploadForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"), max_length=200, required=False,
+        help_text=_("Optional; the file name is used when left empty."),
+    )
+    file = forms.FileField(
+        label=_("Teacher (ZIP)"),
+        help_text=_("A ZIP of the folder written by save_pretrained(): config.json, model.safetensors and the "
+                    "tokenizer files. Pickle weights (.bin) and custom code (auto_map) are refused."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label=_("Token name"), max_length=100,
+                           help_text=_("Say where it is used, e.g. “labelling script”."))
+
+
+class PredictForm(forms.Form):
+    text = forms.CharField(
+        label=_("Texts, one per line"),
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "这本书写得真好\n质量太差了"}),
+    )

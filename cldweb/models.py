@@ -6,14 +6,19 @@ redirect.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
+import shutil
 import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +27,7 @@ from django.utils.translation import gettext_noop
 from cldweb.lib.jsonsafe import json_safe
 from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from distill.data import CorpusPreview, prepare_splits, preview_corpus, read_corpus
-from distill.errors import CorpusError
+from distill.errors import CorpusError, DistillError, TeacherUnavailable
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -265,6 +270,115 @@ class Teacher(models.Model):
             return TeacherConfig(name_or_path=self.path, local_files_only=True)
         return TeacherConfig(name_or_path=self.hub_id)
 
+    # -- upload (Teachers page) -------------------------------------------------------
+
+    @classmethod
+    def create_from_upload(cls, *, owner, upload, name: str = "") -> "Teacher":
+        """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random> and offer it to ``owner``.
+
+        The archive is unpacked by cldweb.lib.archives.extract_zip (member and size caps, no
+        traversal, links or nested archives), then checked without loading anything that could
+        run code: pickle-only weights and auto_map configs are refused, the safetensors header
+        and config.json must parse. Raises TeacherRejected (keeping no row and no files) otherwise.
+        """
+        from cldweb.lib.archives import UnsafeArchive, extract_zip
+        from cldweb.messages import describe_error
+        from cldweb.uploads import describe_archive_error
+
+        original = sanitise_filename(upload.name or "")
+        if original == "corpus":
+            original = "teacher.zip"
+        teachers_dir = Path(settings.CLD_TEACHERS_DIR)
+        teachers_dir.mkdir(parents=True, exist_ok=True)
+        destination = teachers_dir / secrets.token_hex(8)
+        incoming: Path | None = None
+        try:
+            if hasattr(upload, "temporary_file_path"):
+                archive = Path(upload.temporary_file_path())
+            else:  # small uploads stay in memory: give the extractor a real file
+                incoming = teachers_dir / f".incoming-{secrets.token_hex(8)}.zip"
+                with incoming.open("xb") as out:
+                    for chunk in upload.chunks():
+                        out.write(chunk)
+                archive = incoming
+            try:
+                extract_zip(archive, destination, max_members=settings.CLD_MAX_CHECKPOINT_MEMBERS,
+                            max_total_bytes=settings.CLD_MAX_CHECKPOINT_UNPACKED_BYTES)
+            except UnsafeArchive as error:
+                raise TeacherRejected(describe_archive_error(error.code, error.params, original)) from error
+            folder = _pretrained_folder(destination)
+            if folder is None:
+                raise TeacherRejected(
+                    gettext("%(file)s has no config.json: zip the folder written by save_pretrained().")
+                    % {"file": original})
+            display = (name.strip() or PurePath(original).stem or original)[:200]
+            try:
+                _check_uploaded_checkpoint(folder)
+            except DistillError as error:
+                raise TeacherRejected(describe_error(error.code, error.params, error.message, teacher_name=display)
+                                      ) from error
+            return cls.objects.create(owner=owner, name=display, kind=cls.KIND_IMPORTED, path=str(folder),
+                                      description=gettext("Uploaded from %(file)s") % {"file": original})
+        except BaseException:
+            shutil.rmtree(destination, ignore_errors=True)
+            raise
+        finally:
+            if incoming is not None:
+                incoming.unlink(missing_ok=True)
+
+
+class TeacherRejected(Exception):
+    """An uploaded teacher that cannot be offered; ``message`` is translated and names the user's file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _pretrained_folder(root: Path) -> Path | None:
+    """The unpacked save_pretrained folder: the archive's root, or its single top-level folder."""
+    if (root / "config.json").is_file():
+        return root
+    entries = [entry for entry in root.iterdir() if entry.name != "__MACOSX"]
+    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "config.json").is_file():
+        return entries[0]
+    return None
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def _check_uploaded_checkpoint(folder: Path) -> None:
+    """Raise a DistillError unless ``folder`` is a safetensors checkpoint cld can load without running code.
+
+    Reads file names, JSON and the safetensors header only: nothing is unpickled, no custom code
+    is imported. Pickle files next to the safetensors weights are deleted so nothing ever loads them.
+    """
+    from safetensors import safe_open
+
+    from distill.teachers import PICKLE_SUFFIXES, check_local_checkpoint
+
+    try:
+        check_local_checkpoint(folder)  # pickle-only weights, auto_map / remote code
+    except json.JSONDecodeError as error:
+        raise TeacherUnavailable(f"{folder}: a config file is not valid JSON ({error})", code="teacher_invalid",
+                                 teacher=str(folder)) from error
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise TeacherUnavailable(f"{folder}/config.json has no model_type", code="teacher_invalid", teacher=str(folder))
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise TeacherUnavailable(f"{folder} has no tokenizer files", code="teacher_invalid", teacher=str(folder))
+    for weights in folder.glob("*.safetensors"):
+        try:
+            with safe_open(str(weights), framework="pt") as tensors:
+                tensors.keys()
+        except Exception as error:  # safetensors raises its own error types for a bad header
+            raise TeacherUnavailable(f"{weights.name} is not a safetensors file ({error})", code="teacher_invalid",
+                                     teacher=str(folder)) from error
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name.endswith(PICKLE_SUFFIXES):
+            path.unlink()
+
 
 DEMO_TEACHER_NAME = gettext_noop(
     "Demo teacher (small transformer trained from scratch on your corpus — not pretrained)"
@@ -297,8 +411,12 @@ class Run(models.Model):
     error_message = models.TextField(blank=True)  # the engine's English message (translated via error_code)
     error_params = models.JSONField(default=dict, blank=True)  # DistillError.params, to format translations
     cancel_requested = models.BooleanField(default=False)
-    attempt = models.PositiveIntegerField(default=0)  # times a worker picked the run up (>1 after a crash)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)  # last time the worker polled should_stop
+    # Times a worker took the run (>1 after a crash). Each take increments it, so it is also the
+    # fencing token of that attempt: a worker only writes the row while ``attempt`` is still its own.
+    attempt = models.PositiveIntegerField(default=0)
+    # Last sign of life: while in a stage, the worker's heartbeat (every CLD_HEARTBEAT_INTERVAL_S);
+    # while queued again after a crash, when the watchdog re-queued it (null = never taken: see created_at).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     device = models.CharField(max_length=32, blank=True)  # cpu | cuda, as reported by the engine
     result = models.JSONField(default=dict, blank=True)  # RunResult.to_dict()
     export_path = models.CharField(max_length=500, blank=True)  # the student zip
@@ -420,14 +538,6 @@ class Run(models.Model):
         self.refresh_from_db()
         return False
 
-    def mark_started(self) -> None:
-        self.attempt += 1
-        self.started_at = self.started_at or timezone.now()
-        self.heartbeat_at = timezone.now()
-        self.error_code = self.error_message = ""
-        self.error_params = {}
-        self.save(update_fields=["attempt", "started_at", "heartbeat_at", "error_code", "error_message", "error_params"])
-
     def mark_stage(self, stage: str, info: dict[str, object] | None = None) -> None:
         """Record the engine's stage (and device when it says) unless the run already ended."""
         if stage not in self.STAGE_STATUSES:
@@ -439,26 +549,143 @@ class Run(models.Model):
         Run.objects.filter(pk=self.pk).exclude(status__in=self.TERMINAL_STATUSES).update(**fields)
         self.refresh_from_db(fields=["status", "device", "heartbeat_at"])
 
-    def mark_done(self, result: dict[str, Any]) -> None:
-        self.status = self.Status.CANCELLED if result.get("status") == "cancelled" else self.Status.DONE
-        self.result = result
-        self.export_path = str(result.get("export_path") or "")
-        self.device = str(result.get("device") or self.device)[:32]
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "result", "export_path", "device", "finished_at"])
+    # -- who runs it: the start protocol, heartbeats and the watchdog --------------------
+    #
+    # The row, not the broker, says who runs a job. A task takes the row with ``claim`` (one
+    # atomic compare-and-set on ``attempt``), writes ``heartbeat_at`` while it works, and ends it
+    # with ``mark_*(..., attempt=...)``, which change nothing once another attempt took over.
+    # ``watchdog`` finds rows whose worker died (stale heartbeat) or whose message was lost
+    # (queued too long) and queues them again; Redis may forget messages, the row does not.
 
-    def mark_cancelled(self) -> None:
-        self.status = self.Status.CANCELLED
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "finished_at"])
+    def heartbeat_is_stale(self, now: datetime | None = None) -> bool:
+        if self.heartbeat_at is None:
+            return True
+        now = now or timezone.now()
+        return self.heartbeat_at < now - timedelta(seconds=settings.CLD_HEARTBEAT_STALE_S)
 
-    def mark_failed(self, code: str, message: str, params: dict[str, Any] | None = None) -> None:
-        self.status = self.Status.FAILED
-        self.error_code = code[:64]
-        self.error_message = message
-        self.error_params = json_safe(params or {})
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "error_code", "error_message", "error_params", "finished_at"])
+    @classmethod
+    def claim(cls, run_id: int) -> "Claim":
+        """Take the run for a new attempt, or say why not.
+
+        Taken when queued, or when in a stage with a stale heartbeat (its worker died and the
+        message came back). In a stage with a fresh heartbeat it belongs to a live worker: this
+        delivery is a duplicate and is left alone. The take is a conditional UPDATE on
+        ``attempt`` (inside select_for_update, which SQLite ignores), so of two workers that
+        read the same row, exactly one wins.
+        """
+        now = timezone.now()
+        with transaction.atomic():
+            run = cls.objects.select_for_update(of=("self",)).select_related("corpus", "teacher").filter(pk=run_id).first()
+            if run is None:
+                return Claim(Claim.MISSING, None)
+            if run.is_finished:
+                return Claim(Claim.FINISHED, run)
+            if run.status != cls.Status.QUEUED and not run.heartbeat_is_stale(now):
+                return Claim(Claim.BUSY, run)
+            if run.cancel_requested:
+                run.mark_cancelled(attempt=run.attempt)
+                return Claim(Claim.CANCELLED, run)
+            if run.status != cls.Status.QUEUED and run.attempt >= settings.CLD_MAX_ATTEMPTS:
+                run.mark_worker_lost()
+                return Claim(Claim.GAVE_UP, run)
+            taken = cls.objects.filter(pk=run.pk, attempt=run.attempt).exclude(status__in=cls.TERMINAL_STATUSES).update(
+                attempt=F("attempt") + 1, status=cls.Status.PREPARING, heartbeat_at=now,
+                started_at=run.started_at or now, error_code="", error_message="", error_params={},
+            )
+            if not taken:
+                return Claim(Claim.BUSY, run)
+        run.refresh_from_db()
+        return Claim(Claim.TAKEN, run)
+
+    def beat(self, attempt: int) -> bool:
+        """Write the heartbeat of ``attempt``; False once the run is not that attempt's to run any more
+        (re-queued by the watchdog, taken by another worker, or ended)."""
+        return bool(
+            Run.objects.filter(pk=self.pk, attempt=attempt, status__in=self.STAGE_STATUSES)
+            .update(heartbeat_at=timezone.now())
+        )
+
+    def mark_worker_lost(self) -> bool:
+        return self._finish(self.attempt, **self._worker_lost_fields())
+
+    def _worker_lost_fields(self) -> dict[str, Any]:
+        return {
+            "status": self.Status.FAILED,
+            "error_code": "worker_lost",
+            "error_message": (
+                f"The worker stopped {self.attempt} times while running this job "
+                f"(killed, out of memory or restarted), so it was not started again."
+            ),
+            "error_params": {"attempts": self.attempt},
+        }
+
+    @classmethod
+    def watchdog(cls, now: datetime | None = None) -> "WatchdogReport":
+        """Recover runs that no live worker holds. Beat calls it every CLD_WATCHDOG_INTERVAL_S.
+
+        * In a stage with a heartbeat older than CLD_HEARTBEAT_STALE_S (the worker was killed):
+          queued again (the next attempt resumes from the checkpoint); cancelled instead if a
+          cancel was requested; failed with ``worker_lost`` after CLD_MAX_ATTEMPTS attempts.
+        * Queued for longer than CLD_QUEUE_LOST_S with no worker (the message was lost, e.g.
+          Redis restarted): sent again. A message that was only waiting is then delivered
+          twice; the start protocol drops the second.
+        """
+        now = now or timezone.now()
+        stale_before = now - timedelta(seconds=settings.CLD_HEARTBEAT_STALE_S)
+        lost_before = now - timedelta(seconds=settings.CLD_QUEUE_LOST_S)
+        report = WatchdogReport()
+        silent = Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True)
+        for run in cls.objects.filter(silent, status__in=cls.STAGE_STATUSES):
+            # Conditional on what was read: a worker that beat or a task that took the row
+            # since then wins, and this sweep leaves the run alone.
+            rows = cls.objects.filter(silent, pk=run.pk, attempt=run.attempt, status=run.status)
+            if run.cancel_requested:
+                if rows.update(status=cls.Status.CANCELLED, finished_at=now):
+                    report.cancelled.append(run.pk)
+            elif run.attempt >= settings.CLD_MAX_ATTEMPTS:
+                if rows.update(**run._worker_lost_fields(), finished_at=now):
+                    report.failed.append(run.pk)
+            elif rows.update(status=cls.Status.QUEUED, heartbeat_at=now):
+                run.enqueue()
+                report.requeued.append(run.pk)
+        waiting_since = Q(heartbeat_at__lt=lost_before) | Q(heartbeat_at__isnull=True, created_at__lt=lost_before)
+        for run in cls.objects.filter(waiting_since, status=cls.Status.QUEUED, cancel_requested=False):
+            if cls.objects.filter(pk=run.pk, status=cls.Status.QUEUED, heartbeat_at=run.heartbeat_at).update(heartbeat_at=now):
+                run.enqueue()
+                report.resent.append(run.pk)
+        return report
+
+    # -- endings: with ``attempt``, only while the run is still that attempt's ------------
+
+    def mark_done(self, result: dict[str, Any], *, attempt: int | None = None) -> bool:
+        return self._finish(
+            attempt,
+            status=self.Status.CANCELLED if result.get("status") == "cancelled" else self.Status.DONE,
+            result=result,
+            export_path=str(result.get("export_path") or ""),
+            device=str(result.get("device") or self.device)[:32],
+        )
+
+    def mark_cancelled(self, *, attempt: int | None = None) -> bool:
+        return self._finish(attempt, status=self.Status.CANCELLED)
+
+    def mark_failed(self, code: str, message: str, params: dict[str, Any] | None = None, *,
+                    attempt: int | None = None) -> bool:
+        return self._finish(attempt, status=self.Status.FAILED, error_code=code[:64], error_message=message,
+                            error_params=json_safe(params or {}))
+
+    def _finish(self, attempt: int | None, **fields: Any) -> bool:
+        """End the run with ``fields``. Given an ``attempt``, only if the run is still that attempt's
+        and has not ended: a worker that lost its run must not overwrite the outcome of another."""
+        fields["finished_at"] = timezone.now()
+        rows = Run.objects.filter(pk=self.pk)
+        if attempt is not None:
+            rows = rows.filter(attempt=attempt).exclude(status__in=self.TERMINAL_STATUSES)
+        if not rows.update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
 
     def touch_heartbeat(self) -> bool:
         """Record that the worker is alive; returns whether a cancel was requested."""
@@ -526,6 +753,36 @@ class Run(models.Model):
         return f"cld-run-{self.pk}-student.zip"
 
 
+@dataclass
+class Claim:
+    """What ``Run.claim`` decided; ``run`` is the row as read (None when it does not exist)."""
+
+    TAKEN = "taken"  # this worker runs the new attempt (run.attempt)
+    FINISHED = "finished"  # already done, failed or cancelled: nothing to do
+    BUSY = "busy"  # a live worker has it (fresh heartbeat) or won the race: a duplicate delivery
+    CANCELLED = "cancelled"  # a cancel was requested before anyone ran it again: now cancelled
+    GAVE_UP = "gave_up"  # its worker died CLD_MAX_ATTEMPTS times: now failed with worker_lost
+    MISSING = "missing"  # no such run (deleted)
+
+    outcome: str
+    run: "Run | None"
+
+
+@dataclass
+class WatchdogReport:
+    """Run ids each watchdog sweep acted on."""
+
+    requeued: list[int] = field(default_factory=list)  # worker died: queued again for another attempt
+    resent: list[int] = field(default_factory=list)  # still queued long after it was sent: sent again
+    cancelled: list[int] = field(default_factory=list)  # worker died after a cancel was requested
+    failed: list[int] = field(default_factory=list)  # worker died CLD_MAX_ATTEMPTS times
+
+    @property
+    def changed(self) -> list[int]:
+        """Runs whose status changed (browsers watching them are told)."""
+        return self.requeued + self.cancelled + self.failed
+
+
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
 
@@ -559,3 +816,69 @@ class MetricPoint(models.Model):
     def to_message(self) -> dict[str, Any]:
         return {"seq": self.seq, "phase": self.phase, "kind": self.kind, "step": self.step, "values": self.values}
 
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A per-user token for ``Authorization: Bearer <token>`` on the JSON endpoints.
+
+    Only a SHA-256 of the token is stored (it is 256 random bits, so a slow hash adds nothing);
+    the token itself is shown once, when it is created. Revoking keeps the row for the record.
+    """
+
+    PREFIX = "cld_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 hex of the whole token
+    hint = models.CharField(max_length=16)  # the token's first characters, to tell tokens apart
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user, name: str) -> tuple["ApiToken", str]:
+        """Create a token for ``user``; returns the row and the token, which is never stored."""
+        token = cls.PREFIX + secrets.token_urlsafe(32)
+        row = cls.objects.create(user=user, name=name.strip()[:100], token_hash=cls.hash(token),
+                                 hint=token[: len(cls.PREFIX) + 6])
+        return row, token
+
+    @classmethod
+    def authenticate(cls, token: str) -> "ApiToken | None":
+        """The live token row for ``token`` (recording its use), or None for unknown and revoked tokens."""
+        if not token.startswith(cls.PREFIX) or len(token) > 200:
+            return None
+        row = cls.objects.active().select_related("user").filter(token_hash=cls.hash(token)).first()
+        if row is None or not row.user.is_active:
+            return None
+        now = timezone.now()
+        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):  # one write a minute, not per poll
+            row.last_used_at = now
+            row.save(update_fields=["last_used_at"])
+        return row
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

@@ -35,6 +35,11 @@ CLD_TEACHER_CACHE_DIR = CLD_DATA_DIR / "teacher-cache"  # teacher logits shared 
 CLD_TEACHERS_DIR = CLD_DATA_DIR / "teachers"  # imported teachers (import_teacher) live here
 CLD_MAX_UPLOAD_BYTES = env_int("CLD_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)  # one corpus file
 CLD_MAX_TEXT_CHARS = env_int("CLD_MAX_TEXT_CHARS", 10_000, minimum=1)  # longer texts are rejected by line
+CLD_MAX_CHECKPOINT_BYTES = env_int("CLD_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)  # one teacher zip upload
+CLD_MAX_CHECKPOINT_UNPACKED_BYTES = env_int("CLD_MAX_CHECKPOINT_UNPACKED_BYTES", 4 * 1024**3, minimum=1)  # what it may unzip to
+CLD_MAX_CHECKPOINT_MEMBERS = env_int("CLD_MAX_CHECKPOINT_MEMBERS", 200, minimum=1)  # files in a teacher zip
+CLD_PREDICT_MAX_TEXTS = env_int("CLD_PREDICT_MAX_TEXTS", 100, minimum=1)  # lines per "Try the student" request
+CLD_PREDICTOR_CACHE_SIZE = env_int("CLD_PREDICTOR_CACHE_SIZE", 4, minimum=1)  # exported students kept loaded per process
 CLD_HUB_HOST = env_str("CLD_HUB_HOST", "huggingface.co")  # probed (TCP, ~1 s) to say whether hub teachers can be fetched
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -175,6 +180,38 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must not kill the training in progress (Celery 6 will default to cancelling
+# late-acked tasks on connection loss): the job goes on, and if its message comes back the start
+# protocol (Run.claim) sees a fresh heartbeat and drops the duplicate.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+
+# Jobs survive faults: the Run row, not Redis, says who runs a job (Run.claim, Run.watchdog).
+# A running task writes Run.heartbeat_at this often from a thread, so long stretches without
+# engine progress (reading a big corpus, exporting) still count as alive.
+CLD_HEARTBEAT_INTERVAL_S = env_int("CLD_HEARTBEAT_INTERVAL_S", 10, minimum=1)
+# A heartbeat older than this means the worker died (SIGKILL, OOM, machine lost): the watchdog
+# queues the run again. Long enough to ride out a slow database; short enough to recover quickly.
+CLD_HEARTBEAT_STALE_S = env_int("CLD_HEARTBEAT_STALE_S", 60, minimum=2)
+if CLD_HEARTBEAT_STALE_S < 3 * CLD_HEARTBEAT_INTERVAL_S:
+    raise ImproperlyConfigured("CLD_HEARTBEAT_STALE_S must be at least 3 x CLD_HEARTBEAT_INTERVAL_S")
+# A run still queued this long after it was sent is sent again: Redis keeps nothing across a
+# restart (embedded Redis runs without persistence), so its message may be gone. A message that
+# was only waiting behind a long job is delivered twice; the start protocol drops the second.
+CLD_QUEUE_LOST_S = env_int("CLD_QUEUE_LOST_S", 600, minimum=1)
+# Attempts a run gets: when its worker dies during the last one, the run fails with "worker_lost",
+# so a job that kills its worker every time (out of memory) is not restarted forever.
+CLD_MAX_ATTEMPTS = env_int("CLD_MAX_ATTEMPTS", 3, minimum=1)
+# How often Celery beat (started by runapp with the worker) runs the watchdog.
+CLD_WATCHDOG_INTERVAL_S = env_int("CLD_WATCHDOG_INTERVAL_S", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "cld-watchdog": {
+        "task": "cldweb.watchdog",
+        "schedule": CLD_WATCHDOG_INTERVAL_S,
+        # A worker busy with a long job reads this message late; by then a newer sweep is due,
+        # so an old one expires instead of piling up.
+        "options": {"expires": CLD_WATCHDOG_INTERVAL_S},
+    },
+}
 
 LOGGING = {
     "version": 1,
@@ -187,6 +224,23 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", True)
+# Transport security. Safe defaults in production (DEBUG=0), each one turnable from the environment,
+# so `manage.py check --deploy` is clean out of the box; the demo (DEBUG on) runs on plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("CLD_SSL_REDIRECT", not DEBUG)  # http:// -> https://
+SECURE_HSTS_SECONDS = env_int("CLD_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CLD_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("CLD_HSTS_PRELOAD", not DEBUG)  # the header directive only; listing is a separate step
+SESSION_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy: CLD_PROXY_SSL_HEADER="X-Forwarded-Proto: https" (only when the proxy
+# always sets or strips that header, otherwise clients could claim HTTPS).
+_proxy_ssl_header = env_str("CLD_PROXY_SSL_HEADER", "-")
+if _proxy_ssl_header != "-":
+    _header, _, _value = _proxy_ssl_header.partition(":")
+    if not _header.strip() or not _value.strip():
+        raise ImproperlyConfigured(f"CLD_PROXY_SSL_HEADER={_proxy_ssl_header!r} must look like 'X-Forwarded-Proto: https'")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"), _value.strip())

@@ -1,16 +1,33 @@
-"""Celery tasks. They only adapt a Run row to the engine; training logic lives in distill/."""
+"""Celery tasks. They only adapt a Run row to the engine; training logic lives in distill/.
+
+A job survives faults because the Run row, not the broker, says who runs it:
+
+* ``run_distillation`` takes the row with ``Run.claim`` (one worker wins, a duplicate delivery
+  exits), keeps ``heartbeat_at`` fresh from a thread, and ends the row only while it is still
+  its attempt's. A new attempt resumes from ``checkpoints/last.pt`` (the engine does this).
+* ``watchdog`` (Celery beat) queues again the runs whose worker died or whose message was lost.
+* The soft time limit becomes a stop request, so the engine checkpoints before the run fails.
+* Cancelling is a database flag the engine polls; tasks are never revoked with terminate.
+"""
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
 
 import distill
 from distill.errors import DistillError
 from distill.progress import RunCancelled
 
-from cldweb.models import Run
+from cldweb.models import Claim, Run, WatchdogReport
 from cldweb.reporting import WebReporter, json_safe
 
 logger = logging.getLogger(__name__)
@@ -18,45 +35,190 @@ logger = logging.getLogger(__name__)
 INTERNAL_ERROR_MESSAGE = (
     "An unexpected error stopped the run. The details are in the worker log; please report this run's number."
 )
-TIME_LIMIT_MESSAGE = "The run took longer than the time limit and was stopped."
+TIME_LIMIT_MESSAGE = (
+    "The run took longer than the time limit and was stopped; its last checkpoint is kept in the run's folder."
+)
+
+STOP_TIME_LIMIT = "time_limit"  # the soft time limit arrived
+STOP_TAKEN_OVER = "taken_over"  # the watchdog re-queued the run or another attempt took it
+
+
+class TaskReporter(WebReporter):
+    """The WebReporter, plus stops the task itself asks for (the user's cancel is the row's flag)."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(run_id)
+        self.stop_reason = ""
+
+    def request_stop(self, reason: str) -> None:
+        """Called from the heartbeat thread or a signal handler; the engine stops at its next poll."""
+        self.stop_reason = self.stop_reason or reason
+
+    def should_stop(self) -> bool:
+        cancelled = super().should_stop()  # always called: it also flushes points and beats
+        return cancelled or bool(self.stop_reason)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, name="cldweb.run_distillation")
 def run_distillation(self, run_id: int) -> None:
-    """Train the student for one Run. Redelivered after a worker crash; the engine resumes from its checkpoint."""
-    run = Run.objects.select_related("corpus", "teacher").filter(pk=run_id).first()
-    if run is None:
-        logger.warning("run %s does not exist; task dropped", run_id)
-        return
-    if run.is_finished:
-        return
-    if run.cancel_requested:
-        run.mark_cancelled()
-        WebReporter(run_id).send_status()
+    """Train the student for one Run, resuming from its checkpoint when an earlier attempt left one."""
+    worker = f"{self.request.hostname or 'local'} pid {os.getpid()}"
+    claim = Run.claim(run_id)
+    if claim.outcome != Claim.TAKEN:
+        _log_not_taken(run_id, claim, worker)
+        if claim.outcome in (Claim.CANCELLED, Claim.GAVE_UP):
+            WebReporter(run_id).send_status()
         return
 
-    run.mark_started()
+    run = claim.run
+    assert run is not None
+    attempt = run.attempt
+    logger.info("run %s: attempt %s taken by %s", run_id, attempt, worker)
     if self.request.id:
-        Run.objects.filter(pk=run_id).update(celery_task_id=self.request.id)
-    reporter = WebReporter(run_id)
+        Run.objects.filter(pk=run_id, attempt=attempt).update(celery_task_id=self.request.id)
+    reporter = TaskReporter(run_id)
     try:
-        result = distill.run(run.build_config(), reporter)
+        with _heartbeat(run, attempt, reporter), _soft_time_limit_stops(reporter):
+            result = distill.run(run.build_config(), reporter)
         reporter.flush()
-        run.refresh_from_db()
-        run.mark_done(json_safe(result.to_dict()))
-    except RunCancelled:
-        run.refresh_from_db()
-        run.mark_cancelled()
+        if result.status == "cancelled" and reporter.stop_reason:
+            _record_stop(run, attempt, reporter.stop_reason)
+        else:  # done, or cancelled by the user (finished work counts even if a stop came too late)
+            run.mark_done(json_safe(result.to_dict()), attempt=attempt)
+    except RunCancelled:  # the pipeline returns "cancelled" itself; kept in case a stage raises it
+        if reporter.stop_reason:
+            _record_stop(run, attempt, reporter.stop_reason)
+        else:
+            run.mark_cancelled(attempt=attempt)
     except DistillError as error:
-        run.refresh_from_db()
-        run.mark_failed(error.code, error.message, error.params)
+        run.mark_failed(error.code, error.message, error.params, attempt=attempt)
     except SoftTimeLimitExceeded:
-        run.refresh_from_db()
-        run.mark_failed("time_limit", TIME_LIMIT_MESSAGE)
+        logger.warning("run %s: soft time limit reached where the engine does not poll; stopped without a new checkpoint",
+                       run_id)
+        run.mark_failed("time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
     except Exception:
         logger.exception("run %s failed with an unexpected error", run_id)
-        run.refresh_from_db()
-        run.mark_failed("internal", INTERNAL_ERROR_MESSAGE)
+        run.mark_failed("internal", INTERNAL_ERROR_MESSAGE, attempt=attempt)
     finally:
         reporter.close()
         reporter.send_status()
+
+
+@shared_task(ignore_result=True, name="cldweb.watchdog")
+def watchdog() -> WatchdogReport:
+    """Queue again the runs no live worker holds (see Run.watchdog). Beat runs it every
+    CLD_WATCHDOG_INTERVAL_S; it is a plain function call too."""
+    report = Run.watchdog()
+    for run_id in report.requeued:
+        logger.warning("run %s: its worker stopped (no heartbeat for %ss); queued again", run_id,
+                       settings.CLD_HEARTBEAT_STALE_S)
+    for run_id in report.resent:
+        logger.warning("run %s: queued for over %ss without a worker; its message was sent again", run_id,
+                       settings.CLD_QUEUE_LOST_S)
+    for run_id in report.cancelled:
+        logger.warning("run %s: its worker stopped after a cancel was requested; marked cancelled", run_id)
+    for run_id in report.failed:
+        logger.error("run %s: its worker stopped %s times; the run failed", run_id, settings.CLD_MAX_ATTEMPTS)
+    for run_id in report.changed:
+        WebReporter(run_id).send_status()
+    return report
+
+
+def _record_stop(run: Run, attempt: int, reason: str) -> None:
+    """The engine stopped (checkpoint saved) because the task asked it to, not the user."""
+    if reason == STOP_TIME_LIMIT:
+        run.mark_failed("time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
+    else:  # STOP_TAKEN_OVER: the row is another attempt's now; leave it alone
+        logger.warning("run %s: attempt %s stopped at a checkpoint; the run is no longer its own", run.pk, attempt)
+
+
+def _log_not_taken(run_id: int, claim: Claim, worker: str) -> None:
+    if claim.outcome == Claim.BUSY:
+        assert claim.run is not None
+        logger.info("run %s: duplicate delivery ignored by %s; attempt %s is running (status %s, heartbeat %s)",
+                    run_id, worker, claim.run.attempt, claim.run.status, claim.run.heartbeat_at)
+    elif claim.outcome == Claim.FINISHED:
+        logger.info("run %s: already %s; message dropped by %s", run_id, claim.run.status if claim.run else "", worker)
+    elif claim.outcome == Claim.MISSING:
+        logger.warning("run %s does not exist; task dropped", run_id)
+    else:
+        logger.warning("run %s: not started (%s)", run_id, claim.outcome)
+
+
+@contextmanager
+def _heartbeat(run: Run, attempt: int, reporter: TaskReporter) -> Iterator[None]:
+    """Write ``heartbeat_at`` every CLD_HEARTBEAT_INTERVAL_S from a thread while the block runs.
+
+    Independent of the engine, so a stage that does not report for minutes is not taken for a
+    dead worker. When the run stops being this attempt's (the watchdog re-queued it after a
+    stall, another worker took it), the engine is asked to stop at its next step.
+    """
+    if transaction.get_connection().in_atomic_block:
+        # Run inside a caller's transaction (Task.apply in a test): another connection cannot
+        # see the row and would only wait for the caller's lock. Nobody else can take the run.
+        yield
+        return
+    stopped = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stopped.wait(settings.CLD_HEARTBEAT_INTERVAL_S):
+                try:
+                    still_ours = run.beat(attempt)
+                except DatabaseError:
+                    logger.warning("run %s: could not write the heartbeat", run.pk, exc_info=True)
+                    continue
+                if not still_ours and not stopped.is_set():
+                    logger.warning("run %s: attempt %s no longer holds the run; stopping it", run.pk, attempt)
+                    reporter.request_stop(STOP_TAKEN_OVER)
+                    return
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-run-{run.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join(timeout=30)  # at worst a write waiting on a database lock; never hang the task on it
+
+
+@contextmanager
+def _soft_time_limit_stops(reporter: TaskReporter) -> Iterator[None]:
+    """Make Celery's soft time limit a stop request, so the engine checkpoints before the run fails.
+
+    At the soft limit billiard sends SIGUSR1 to the pool process, whose handler raises
+    SoftTimeLimitExceeded wherever the code is: mid-step, with the training state unsaved.
+    Here the first signal only asks the engine to stop; it polls between steps, saves
+    ``checkpoints/last.pt`` and returns as cancelled. A part that does not poll (reading the
+    corpus, exporting) gets half the time left before the hard limit; then the signal comes
+    again and raises SoftTimeLimitExceeded, as Celery would have.
+    """
+    signum = getattr(signal, "SIGUSR1", None)
+    if signum is None or threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread; soft limits need the prefork pool anyway
+        return
+    previous = signal.getsignal(signum)
+    escalation: list[threading.Timer] = []
+
+    def raise_time_limit(*_: object) -> None:
+        raise SoftTimeLimitExceeded()
+
+    def request_stop(*_: object) -> None:
+        logger.warning("run %s: soft time limit reached; stopping at the next checkpoint", reporter.run_id)
+        reporter.request_stop(STOP_TIME_LIMIT)
+        signal.signal(signum, raise_time_limit)
+        grace_s = max(1.0, (settings.CELERY_TASK_TIME_LIMIT - settings.CELERY_TASK_SOFT_TIME_LIMIT) / 2)
+        timer = threading.Timer(grace_s, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        escalation.append(timer)
+
+    signal.signal(signum, request_stop)
+    try:
+        yield
+    finally:
+        for timer in escalation:
+            timer.cancel()
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cldweb import views
+from cldweb import api, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,9 +14,14 @@ urlpatterns = [
     path("corpora/<int:pk>/", views.corpus_detail, name="corpus-detail"),
     path("corpora/<int:pk>/preview/", views.corpus_preview, name="corpus-preview"),
     path("teachers/", views.teachers, name="teachers"),
+    path("teachers/upload/", views.teacher_upload, name="teacher-upload"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("runs/new/", views.run_create, name="run-create"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("runs/<int:pk>/download/", views.run_download, name="run-download"),
     path("runs/<int:pk>/points/", views.run_points, name="run-points"),
+    path("runs/<int:pk>/predict/", api.run_predict, name="run-predict"),
+    path("api/runs/", api.api_runs, name="api-runs"),
 ]

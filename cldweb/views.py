@@ -9,11 +9,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404
-from cldweb.forms import CorpusColumnsForm, CorpusUploadForm, RunForm
+from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
+from cldweb.forms import ApiTokenForm, CorpusColumnsForm, CorpusUploadForm, PredictForm, RunForm, TeacherUploadForm
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import describe_corpus_error, describe_error
-from cldweb.models import Corpus, CorpusRejected, Run, Teacher
+from cldweb.models import ApiToken, Corpus, CorpusRejected, Run, Teacher, TeacherRejected
+from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
 from distill.errors import CorpusError
 
 
@@ -27,8 +28,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 # -- corpora ---------------------------------------------------------------------------
 
 
+def corpus_upload_page(request: HttpRequest, form: CorpusUploadForm, status: int = 200, error: str = "") -> HttpResponse:
+    context = {"form": form, "error": error, "max_mb": format_megabytes(settings.CLD_MAX_UPLOAD_BYTES)}
+    return render(request, "cldweb/corpus_upload.html", context, status=status)
+
+
+def corpus_too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    return corpus_upload_page(request, CorpusUploadForm(), status=413, error=too_large_message(limit))
+
+
 @login_required
+@capped_upload("CLD_MAX_UPLOAD_BYTES", refuse=corpus_too_large)
 def corpus_upload(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and upload_refused(request):
+        return corpus_too_large(request, settings.CLD_MAX_UPLOAD_BYTES)
     form = CorpusUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -39,8 +52,7 @@ def corpus_upload(request: HttpRequest) -> HttpResponse:
             form.add_error("file", rejected.message)
         else:
             return redirect("corpus-preview", pk=corpus.pk)
-    context = {"form": form, "max_mb": settings.CLD_MAX_UPLOAD_BYTES // 1_048_576}
-    return render(request, "cldweb/corpus_upload.html", context, status=400 if form.errors else 200)
+    return corpus_upload_page(request, form, status=400 if form.errors else 200)
 
 
 @login_required
@@ -72,13 +84,44 @@ def corpus_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # -- teachers --------------------------------------------------------------------------
 
 
-@login_required
-def teachers(request: HttpRequest) -> HttpResponse:
+def teachers_page(request: HttpRequest, form: TeacherUploadForm, status: int = 200, error: str = "") -> HttpResponse:
     rows = [
         {"teacher": teacher, "cached": teacher.kind == Teacher.KIND_HUB and cached_locally(teacher.hub_id)}
         for teacher in Teacher.objects.available_to(request.user)
     ]
-    return render(request, "cldweb/teachers.html", {"rows": rows, "hub_reachable": hub_reachable()})
+    return render(request, "cldweb/teachers.html", {
+        "rows": rows, "hub_reachable": hub_reachable(), "form": form, "error": error,
+        "max_mb": format_megabytes(settings.CLD_MAX_CHECKPOINT_BYTES),
+    }, status=status)
+
+
+@login_required
+def teachers(request: HttpRequest) -> HttpResponse:
+    return teachers_page(request, TeacherUploadForm())
+
+
+def teacher_too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    return teachers_page(request, TeacherUploadForm(), status=413, error=too_large_message(limit))
+
+
+@login_required
+@require_POST
+@capped_upload("CLD_MAX_CHECKPOINT_BYTES", refuse=teacher_too_large)
+def teacher_upload(request: HttpRequest) -> HttpResponse:
+    if upload_refused(request):
+        return teacher_too_large(request, settings.CLD_MAX_CHECKPOINT_BYTES)
+    form = TeacherUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            teacher = Teacher.create_from_upload(
+                owner=request.user, upload=form.cleaned_data["file"], name=form.cleaned_data["name"])
+        except TeacherRejected as rejected:
+            form.add_error("file", rejected.message)
+        else:
+            messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.")
+                             % {"name": teacher.name})
+            return redirect("teachers")
+    return teachers_page(request, form, status=400)
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -118,6 +161,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cldweb/run_detail.html", {
         "run": run,
         "error": error,
+        "predict_form": PredictForm(),
         "points": run.points_after(0),
         "run_page": run_page_settings(run),
     })
@@ -161,13 +205,41 @@ def run_download(request: HttpRequest, pk: int) -> FileResponse:
                         content_type="application/zip")
 
 
-@login_required
+@token_or_login_required
 @require_GET
 def run_points(request: HttpRequest, pk: int) -> JsonResponse:
-    """Points after ?after=N plus the status, for clients without WebSockets."""
+    """Points after ?after=N plus the status, for clients without WebSockets (session or API token)."""
     run = get_owned_run_or_404(request, pk)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
         after = 0
     return JsonResponse({"points": run.points_after(after), "status": run.status_message()})
+
+
+# -- API tokens ------------------------------------------------------------------------
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    """List the user's tokens and create one; a new token is shown on this response only."""
+    form = ApiTokenForm(request.POST or None)
+    new_token = ""
+    if request.method == "POST" and form.is_valid():
+        _row, new_token = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+        form = ApiTokenForm()
+    rows = ApiToken.objects.filter(user=request.user)
+    response = render(request, "cldweb/tokens.html", {"form": form, "tokens": rows, "new_token": new_token},
+                      status=400 if form.errors else 200)
+    response["Cache-Control"] = "no-store"  # the page may hold a token in clear
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_owned_token_or_404(request, pk)
+    token.revoke()
+    messages.info(request, _("The token “%(name)s” was revoked; requests that use it are now refused.")
+                  % {"name": token.name})
+    return redirect("tokens")

@@ -69,6 +69,24 @@ class ChildProcess:
         self.log.flush()
         return self.log_path.read_text(errors="replace")[-chars:]
 
+    def descendant_pids(self) -> list[int]:
+        """Every live process started under this one (a Celery worker's pool processes), from /proc."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+            except (OSError, IndexError):
+                continue  # the process ended while we looked
+            parents[int(stat.parent.name)] = int(fields[1])
+        found: list[int] = []
+        frontier = [self.process.pid]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent]
+            found.extend(children)
+            frontier.extend(children)
+        return found
+
     def kill_hard(self) -> None:
         """SIGKILL the whole group: what a crashed machine or the OOM killer does."""
         if self.alive():

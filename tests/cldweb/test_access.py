@@ -124,3 +124,36 @@ def test_it_serves_plotly_from_the_installed_package_not_a_cdn(owner_client, run
     response = owner_client.get("/static/plotly/plotly.min.js")
     assert response.status_code == 200
     assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()
+
+
+def test_it_refuses_to_predict_with_another_users_run(other_client, run, tmp_path):
+    finished_run_with_export(run, tmp_path)
+
+    for data, content_type in (({"text": "很好"}, "application/json"), ({"text": "很好"}, None)):
+        kwargs = {"content_type": content_type} if content_type else {}
+        assert other_client.post(reverse("run-predict", args=[run.pk]), data, **kwargs).status_code == 404
+
+
+@pytest.mark.parametrize(("name", "method"), [
+    ("run-detail", "get"), ("run-download", "get"), ("run-points", "get"), ("run-cancel", "post"),
+    ("run-predict", "post"), ("corpus-detail", "get"), ("corpus-preview", "get"), ("corpus-preview", "post"),
+])
+def test_it_answers_404_for_ids_that_do_not_exist_or_are_not_yours(other_client, run, name, method):
+    pk = run.corpus.pk if name.startswith("corpus") else run.pk
+    for candidate in (pk, 999_999):
+        assert getattr(other_client, method)(reverse(name, args=[candidate])).status_code == 404, (name, candidate)
+
+
+@pytest.mark.parametrize(("name", "method"), [
+    ("run-predict", "post"), ("run-cancel", "post"), ("tokens", "get"), ("teacher-upload", "post"),
+])
+def test_it_sends_anonymous_visitors_to_log_in_before_anything_else(client, run, name, method):
+    args = [run.pk] if name.startswith("run-") else []
+    response = getattr(client, method)(reverse(name, args=args))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_it_shows_the_new_pages_to_the_owner(owner_client):
+    for url in (reverse("tokens"), reverse("api-runs")):
+        assert owner_client.get(url).status_code == 200, url

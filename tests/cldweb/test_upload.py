@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -93,7 +94,7 @@ def test_it_rejects_a_file_over_the_size_limit(owner_client, settings):
 
     response = upload(owner_client, "big.csv", REVIEWS_CSV.encode("utf-8"))
 
-    assert response.status_code == 400
+    assert response.status_code == 413  # stopped by the upload handler while streaming
     assert "larger than the limit" in response.content.decode()
     assert Corpus.objects.count() == 0
     assert stored_files(settings) == []
@@ -115,3 +116,78 @@ def test_it_lets_the_user_choose_other_columns(owner_client, corpus):
     assert response["Location"] == reverse("corpus-detail", args=[corpus.pk])
     corpus.refresh_from_db()
     assert corpus.is_usable and corpus.labeled_count == 11
+
+
+@pytest.mark.parametrize(("filename", "content", "expected"), [
+    ("nul.csv", bytes(range(256)) * 8, "nul.csv, line 1: the file contains NUL bytes, so it is binary data"),
+    ("high.csv", bytes(range(128, 256)) * 8, "high.csv, line 1: the file is neither UTF-8 nor GB18030 text"),
+    ("empty.csv", b"", "empty.csv: the file is empty or has no rows"),
+    ("blank.csv", b"\n\n  \n", "blank.csv: the file is empty or has no rows"),
+    ("header.csv", "text,label\n".encode(), "header.csv: the file has a header but no rows"),
+    ("utf16.csv", "text,label\n很好,pos\n".encode("utf-16"), "the file is UTF-16; save it as UTF-8"),
+    ("rows.jsonl", '{"text": "很好", "label": "pos"}\n{"text": "很差", "label": \n'.encode(),
+     "rows.jsonl, line 2: the line is not valid JSON"),
+    ("list.jsonl", '{"text": "很好", "label": "pos"}\n["很差", "neg"]\n'.encode(), "list.jsonl, line 2: each line must be a JSON object"),
+    ("array.json", '[{"text": "很好", "label": "pos"}]'.encode(), "save it as JSON Lines"),
+    ("gaps.csv", "text,label\n很好,pos\n,neg\n".encode(), "gaps.csv, line 3: the “text” cell is empty"),
+])
+def test_it_rejects_malformed_corpora_with_a_clear_message_and_keeps_nothing(owner_client, settings, filename,
+                                                                             content, expected):
+    response = upload(owner_client, filename, content)
+
+    assert response.status_code == 400
+    assert expected in response.content.decode()
+    assert Corpus.objects.count() == 0
+    assert stored_files(settings) == []
+
+
+def test_it_rejects_random_bytes_as_not_text(owner_client, settings):
+    import random
+
+    noise = random.Random(0).randbytes(4096)
+
+    response = upload(owner_client, "noise.csv", noise)
+
+    assert response.status_code == 400
+    assert "noise.csv, line 3: the file contains NUL bytes" in response.content.decode()
+    assert Corpus.objects.count() == 0
+    assert stored_files(settings) == []
+
+
+def test_it_rejects_a_text_over_the_length_limit_naming_the_line(owner_client, settings):
+    settings.CLD_MAX_TEXT_CHARS = 10
+    content = "text,label\n很好,pos\n这一条评论实在是太长太长了超过十个字,neg\n".encode()
+
+    response = upload(owner_client, "long.csv", content)
+
+    assert response.status_code == 400
+    assert "long.csv, line 3: the text has 18 characters, more than the limit of 10" in response.content.decode()
+    assert Corpus.objects.count() == 0
+    assert stored_files(settings) == []
+
+
+def test_it_keeps_a_single_class_corpus_but_says_why_no_run_can_use_it(owner_client, owner):
+    """By design (Corpus.analyse) a corpus that reads but has one class is kept, so another label column can be
+    chosen on the preview page; it is marked unusable and the run form refuses it."""
+    content = "text,label\n很好,pos\n不错,pos\n满意,pos\n".encode()
+
+    response = upload(owner_client, "one.csv", content)
+
+    corpus = Corpus.objects.get(owner=owner)
+    assert response.status_code == 302 and not corpus.is_usable
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "one.csv: every labeled row has the label “pos”; a classifier needs at least 2 classes" in page
+    form = owner_client.post(reverse("run-create"), {"corpus": corpus.pk}).content.decode()
+    assert "a classifier needs at least 2 classes" in form
+
+
+def test_it_shows_only_the_sanitised_name_and_stores_under_a_random_one(owner_client, owner, settings):
+    response = upload(owner_client, "..\\..\\evil\u202e\x07.csv", REVIEWS_CSV.encode())
+
+    corpus = Corpus.objects.get(owner=owner)
+    assert response.status_code == 302
+    assert corpus.original_filename == "evil.csv"
+    stored = stored_files(settings)
+    assert [path.name for path in stored] == [Path(corpus.file.name).name]
+    assert stored[0].parent == settings.MEDIA_ROOT / "uploads"
+    assert "evil" not in stored[0].name

@@ -1,0 +1,121 @@
+"""Uploads with a hard size cap, enforced while the request streams in.
+
+Two layers, both before anything is saved under MEDIA_ROOT or CLD_DATA_DIR:
+
+1. ``capped_upload`` looks at the declared Content-Length first: a request that says it is
+   larger than the cap is refused at once, without reading its body.
+2. ``CappedUploadHandler`` counts the file bytes as Django's multipart parser hands them over
+   and stops the parse (``StopUpload``, without reading the rest) the moment they pass the
+   cap; the temporary file written so far is closed and deleted by the parser.
+
+The view then sees ``upload_refused(request)`` and shows a translated message. Note that
+Daphne receives a whole request body (into a temporary file) before the application runs;
+the cap at the network edge belongs to the TLS proxy (e.g. nginx ``client_max_body_size``).
+"""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable, Mapping
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+# Room for the form fields and multipart headers around the file (CSRF token, name, boundaries).
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+class CappedUploadHandler(FileUploadHandler):
+    """Stops the upload as soon as the files in it pass ``limit`` bytes; the next handlers store the data."""
+
+    def __init__(self, request: HttpRequest, limit: int) -> None:
+        super().__init__(request)
+        self.limit = limit
+        self.received = 0
+        self.exceeded = False
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.exceeded = True
+            raise StopUpload(connection_reset=True)  # do not read (or store) the rest of the body
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler builds the UploadedFile
+
+
+def upload_refused(request: HttpRequest) -> bool:
+    """Whether this request's upload was stopped for passing its cap (parses the body if not yet done)."""
+    request.FILES  # noqa: B018 -- the parse is what runs the handlers
+    return any(getattr(handler, "exceeded", False) for handler in request.upload_handlers)
+
+
+def declared_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def too_large_message(limit: int) -> str:
+    # Generic on purpose: an upload refused by its declared size is never read, so its name is unknown.
+    return _("The file is larger than the limit of %(limit)s MB.") % {"limit": format_megabytes(limit)}
+
+
+def format_megabytes(limit: int) -> str:
+    megabytes = limit / 1_048_576
+    return f"{megabytes:.0f}" if megabytes >= 1 else f"{max(megabytes, 0.01):.2f}"
+
+
+def capped_upload(limit_setting: str, refuse: Callable[[HttpRequest, int], HttpResponse]):
+    """Decorate an upload view so its body is capped at ``settings.<limit_setting>`` bytes of files.
+
+    ``refuse(request, limit)`` renders the page for a request whose declared size is over the
+    cap; it runs without reading the body (nor the CSRF token in it) and must change nothing. Upload handlers can only be changed before the body
+    is parsed, and CsrfViewMiddleware parses it, so the CSRF check moves inside (the pattern in
+    Django's "Modifying upload handlers on the fly" docs): every POST that reaches the view is
+    still CSRF-checked.
+    """
+
+    def decorator(view):
+        protected = csrf_protect(view)
+
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST":
+                limit = getattr(settings, limit_setting)
+                if declared_length(request) > limit + FORM_OVERHEAD_BYTES:
+                    return refuse(request, limit)  # the body is never read
+                request.upload_handlers.insert(0, CappedUploadHandler(request, limit))
+            return protected(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+# -- messages for refused archives ------------------------------------------------------------
+
+
+def describe_archive_error(code: str, params: Mapping[str, Any], filename: str) -> str:
+    """A cldweb.lib.archives.UnsafeArchive refusal in the active language, naming the user's file."""
+    member = str(params.get("member", ""))
+    if code == "zip_traversal":
+        problem = _("the entry “%(member)s” points outside the archive's folder") % {"member": member}
+    elif code == "zip_symlink":
+        problem = _("the entry “%(member)s” is a symbolic link") % {"member": member}
+    elif code == "zip_nested":
+        problem = _("the entry “%(member)s” is an archive inside the archive") % {"member": member}
+    elif code == "zip_too_many_members":
+        problem = _("the archive holds %(members)s entries; at most %(limit)s are allowed") % {
+            "members": params.get("members", "?"), "limit": params.get("limit", "?")}
+    elif code == "zip_too_large":
+        problem = _("the archive unpacks to more than %(limit)s MB") % {
+            "limit": format_megabytes(int(params.get("limit") or 0))}
+    else:
+        problem = _("it is not a readable ZIP file")
+    return _("%(file)s: %(problem)s") % {"file": filename, "problem": problem}
