@@ -84,8 +84,9 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
     teacher = teacher_name or str(params.get("teacher") or "")
     if code == "teacher_unavailable":
         return _("The teacher “%(teacher)s” is not available: it is not on this computer and the Hugging Face hub "
-                 "cannot be reached. An administrator can import a local copy with: "
-                 "python manage.py import_teacher PATH") % {"teacher": teacher}
+                 "cannot be reached. Upload a ZIP of its save_pretrained folder on the Teachers page, or have "
+                 "an administrator import a local copy with: python manage.py import_teacher PATH") % {
+            "teacher": teacher}
     if code == "teacher_no_weights":
         return _("The teacher “%(teacher)s” has no model.safetensors weights.") % {"teacher": teacher}
     if code == "teacher_invalid":
@@ -101,7 +102,10 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
         return _("The teacher has no trained head for these labels and the corpus has no labeled rows to "
                  "fine-tune it on. Choose a label column when uploading the corpus.")
     if code == "time_limit":
-        return _("The run took longer than the time limit and was stopped.")
+        return _("The run took longer than the time limit and was stopped; its last checkpoint is kept.")
+    if code == "worker_lost":
+        return _("The worker stopped %(attempts)s times while running this job (killed, out of memory or "
+                 "restarted), so it was not started again.") % {"attempts": params.get("attempts", "?")}
     if code == "internal":
         return _("An unexpected error stopped the run. The details are in the worker log; "
                  "please report this run's number to the administrator.")

@@ -31,10 +31,13 @@
     return series;
   }
 
-  // Sort new points into per-chart, per-phase x/y arrays; returns them (only fresh points).
-  function collect(points) {
-    var fresh = emptySeries();
-    var count = 0;
+  // Everything drawn so far, per chart and phase. A retried run (worker lost) resumes from
+  // its last checkpoint and reports some steps again: a step at or before the end of a
+  // trace replaces the tail from that step on, so the chart shows the run that counts.
+  var series = emptySeries();
+
+  function add(points) {
+    var changed = false;
     points.forEach(function (p) {
       if (p.seq <= lastSeq) return; // already drawn
       lastSeq = p.seq;
@@ -44,13 +47,17 @@
         var chart = CHARTS[name];
         var value = p.values[chart.key];
         if (p.kind !== chart.kind || value === null || value === undefined) return;
-        fresh[name][trace].x.push(p.step);
-        fresh[name][trace].y.push(value);
-        count += 1;
+        var line = series[name][trace];
+        while (line.x.length && line.x[line.x.length - 1] >= p.step) {
+          line.x.pop();
+          line.y.pop();
+        }
+        line.x.push(p.step);
+        line.y.push(value);
+        changed = true;
       });
     });
-    fresh.count = count;
-    return fresh;
+    return changed;
   }
 
   function layout(chart) {
@@ -65,7 +72,8 @@
     };
   }
 
-  function draw(series) {
+  // Plotly.react diffs against what is drawn, so redrawing the whole series per batch stays cheap.
+  function draw() {
     Object.keys(CHARTS).forEach(function (name) {
       var chart = CHARTS[name];
       var traces = PHASES.map(function (phase, i) {
@@ -77,17 +85,6 @@
         };
       });
       Plotly.react(chart.el, traces, layout(chart), { responsive: true, displaylogo: false });
-    });
-  }
-
-  function extend(fresh) {
-    if (!fresh.count) return;
-    Object.keys(CHARTS).forEach(function (name) {
-      var xs = fresh[name].map(function (t) { return t.x; });
-      var ys = fresh[name].map(function (t) { return t.y; });
-      if (xs[0].length || xs[1].length) {
-        Plotly.extendTraces(CHARTS[name].el, { x: xs, y: ys }, [0, 1]);
-      }
     });
   }
 
@@ -108,7 +105,8 @@
     }
   }
 
-  draw(collect(backlog));
+  add(backlog);
+  draw();
   if (!initiallyActive) return;
 
   var delay = 1000;
@@ -134,7 +132,7 @@
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
       if (message.type === "points") {
-        extend(collect(message.points));
+        if (add(message.points)) draw();
       } else if (message.type === "status") {
         setStatus(message);
       }
