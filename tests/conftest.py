@@ -32,17 +32,28 @@ def live_database_url(django_db_setup, django_db_blocker) -> str:
         return processes.database_url_for(connection.settings_dict)
 
 
+# The shared worker reads its own queue, so runs that other tests create (and enqueue on
+# commit) stay queued instead of being trained under their feet.
+SHARED_WORKER_QUEUE = "cld-e2e"
+
+
 @pytest.fixture(scope="session")
-def celery_worker(live_database_url, process_logs):
-    """One real Celery worker process, shared by the session's end-to-end tests."""
-    worker = processes.start_worker(live_database_url, process_logs)
+def _shared_worker(live_database_url, process_logs):
+    worker = processes.start_worker(live_database_url, process_logs, CLD_TASK_QUEUE=SHARED_WORKER_QUEUE)
     yield worker
     worker.stop()
 
 
+@pytest.fixture
+def celery_worker(_shared_worker, settings):
+    """One real Celery worker process, shared by the session's end-to-end tests; runs this test enqueues go to it."""
+    settings.CELERY_TASK_DEFAULT_QUEUE = SHARED_WORKER_QUEUE
+    return _shared_worker
+
+
 @pytest.fixture(scope="session")
 def asgi_server(live_database_url, process_logs):
-    """Daphne serving cldweb.asgi on a free port; yields its base URL."""
-    server, base_url = processes.start_asgi_server(live_database_url, process_logs)
+    """Daphne serving cldweb.asgi on a free port (its runs go to the shared worker); yields its base URL."""
+    server, base_url = processes.start_asgi_server(live_database_url, process_logs, CLD_TASK_QUEUE=SHARED_WORKER_QUEUE)
     yield base_url
     server.stop()

@@ -115,12 +115,12 @@ def start_worker(database_url: str, log_dir: Path, name: str = "worker", **extra
     )
 
 
-def start_asgi_server(database_url: str, log_dir: Path) -> tuple[ChildProcess, str]:
+def start_asgi_server(database_url: str, log_dir: Path, **extra_env: str) -> tuple[ChildProcess, str]:
     port = free_port()
     server = ChildProcess(
         "asgi",
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "cldweb.asgi:application"],
-        child_env(database_url),
+        child_env(database_url, **extra_env),
         log_dir,
     )
     base_url = f"http://127.0.0.1:{port}"
