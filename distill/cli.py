@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import RunConfig
+from .config import MODES, RunConfig
 from .errors import DistillError
 from .progress import STAGES, NullReporter
 
@@ -67,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--dev", help="dev file (default: split off train)")
     fit.add_argument("--test", help="test file (default: split off train)")
     fit.add_argument("--out", help="output folder (rerun with the same folder to resume)")
-    fit.add_argument("--mode", choices=("soft", "semi"))
+    fit.add_argument("--mode", choices=MODES, help="soft, semi, or hard (labels only: the no-distillation baseline)")
+    fit.add_argument("--hidden-weight", type=float, help="TinyBERT hidden-state matching weight (transformer student, "
+                     "--student-tokenizer teacher)")
+    fit.add_argument("--attention-weight", type=float, help="TinyBERT attention matching weight (same requirements)")
+    fit.add_argument("--layer-mapping", type=_layer_mapping,
+                     help="student:teacher layer pairs, e.g. 1:2,2:4 (0 = embeddings); default uniform")
+    fit.add_argument("--student-tokenizer", choices=("char", "word", "teacher"))
     fit.add_argument("--epochs", type=int)
     fit.add_argument("--text-column")
     fit.add_argument("--label-column")
@@ -87,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _layer_mapping(value: str) -> list[list[int]]:
+    """"1:2,2:4" -> [[1, 2], [2, 4]]."""
+    try:
+        return [[int(side) for side in pair.split(":", 1)] for pair in value.split(",") if pair.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a list of student:teacher pairs like 1:2,2:4") from None
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     try:
         cfg = RunConfig.load(args.config) if args.config else RunConfig()
@@ -102,6 +116,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         (args.test, lambda v: setattr(cfg.data, "test_path", v)),
         (args.out, lambda v: setattr(cfg, "output_dir", v)),
         (args.mode, lambda v: setattr(cfg.train, "mode", v)),
+        (args.hidden_weight, lambda v: setattr(cfg.train, "hidden_weight", v)),
+        (args.attention_weight, lambda v: setattr(cfg.train, "attention_weight", v)),
+        (args.layer_mapping, lambda v: setattr(cfg.train, "layer_mapping", v)),
+        (args.student_tokenizer, lambda v: setattr(cfg.student, "tokenizer", v)),
         (args.epochs, lambda v: setattr(cfg.train, "epochs", v)),
         (args.text_column, lambda v: setattr(cfg.data, "text_column", v)),
         (args.label_column, lambda v: setattr(cfg.data, "label_column", v)),

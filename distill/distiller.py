@@ -21,24 +21,31 @@ import torch
 
 from . import losses
 from .config import RunConfig
-from .data import length_bucketed_batches, pad_batch
+from .data import TokenStore, length_bucketed_batches, pad_batch
+from .errors import ConfigError
 from .evaluate import Batch, accuracy_from_logits, amp_dtype, autocast, cross_entropy_from_logits, predict_logits
 from .progress import PHASE_STUDENT, NullReporter, Reporter, RunCancelled
+from .students import StudentOutput, TransformerStudent
+from .teachers import TeacherIntermediates
 
 CHECKPOINT_NAME = "last.pt"
 BEST_NAME = "best.safetensors"
 # Config sections whose change makes an old checkpoint meaningless for this run.
 RESUME_SECTIONS = ("data", "student", "train")
 RESUME_IGNORED_TRAIN_KEYS = ("device", "num_threads", "log_every_steps")  # do not change the maths
+# Only part of the maths when intermediate matching is on; left out otherwise so checkpoints
+# written before these settings existed still resume.
+INTERMEDIATE_TRAIN_KEYS = ("hidden_weight", "attention_weight", "layer_mapping")
 
 
 @dataclass
 class TransferSet:
     """What the student learns from: its own token ids, the teacher's logits and any true labels."""
 
-    token_ids: list[list[int]]  # student token ids per row
-    teacher_logits: np.ndarray  # (N, C) float32, usually a read-only memmap from the teacher cache
+    token_ids: Sequence[list[int]]  # student token ids per row: a list, or a data.TokenStore on disk
+    teacher_logits: np.ndarray | None  # (N, C) float32, usually a read-only memmap from the teacher cache; None in "hard" mode
     labels: np.ndarray  # (N,) int64 class index, losses.IGNORE_INDEX (-100) = unlabeled
+    intermediates: TeacherIntermediates | None = None  # teacher hidden states / attentions, for intermediate matching
 
 
 @dataclass
@@ -120,9 +127,83 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def _resume_signature(cfg: RunConfig) -> dict[str, Any]:
     raw = cfg.to_dict()
     signature = {section: dict(raw[section]) for section in RESUME_SECTIONS}
-    for key in RESUME_IGNORED_TRAIN_KEYS:
+    ignored = RESUME_IGNORED_TRAIN_KEYS + (() if uses_intermediates(cfg) else INTERMEDIATE_TRAIN_KEYS)
+    for key in ignored:
         signature["train"].pop(key, None)
     return signature
+
+
+def uses_intermediates(cfg: RunConfig) -> bool:
+    return cfg.train.hidden_weight > 0 or cfg.train.attention_weight > 0
+
+
+def resolve_layer_mapping(mapping: Sequence[Sequence[int]], student_layers: int,
+                          teacher_layers: int) -> list[tuple[int, int]]:
+    """(student, teacher) layer pairs; 0 = embeddings, k = output of layer k.
+
+    Empty ``mapping`` = TinyBERT's uniform mapping: student layer s takes teacher
+    layer ceil(s * N_t / N_s), so the last layers meet and the rest spread evenly.
+    """
+    if not mapping:
+        return [(s, math.ceil(s * teacher_layers / student_layers)) for s in range(1, student_layers + 1)]
+    pairs: list[tuple[int, int]] = []
+    for pair in mapping:
+        if len(pair) != 2 or not 0 <= int(pair[0]) <= student_layers or not 0 <= int(pair[1]) <= teacher_layers:
+            raise ConfigError(
+                f"layer_mapping entry {list(pair)} is not [student layer 0-{student_layers}, teacher layer 0-{teacher_layers}]",
+                code="config_layer_mapping", pair=list(pair), student_layers=student_layers,
+                teacher_layers=teacher_layers)
+        pairs.append((int(pair[0]), int(pair[1])))
+    return pairs
+
+
+def teacher_layers_needed(cfg: RunConfig, pairs: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Teacher hidden-state indices and attention layers to cache for ``pairs`` (attention skips embeddings)."""
+    hidden = sorted({t for _, t in pairs}) if cfg.train.hidden_weight > 0 else []
+    attention = sorted({t for s, t in pairs if s >= 1 and t >= 1}) if cfg.train.attention_weight > 0 else []
+    return hidden, attention
+
+
+@dataclass
+class _Matcher:
+    """What intermediate matching needs inside the loop: the layer pairs and the width projection."""
+
+    hidden_pairs: list[tuple[int, int]]  # (student hidden index, row in the teacher hidden batch)
+    attention_pairs: list[tuple[int, int]]  # (student layer index into attentions, row in the teacher batch)
+    projection: torch.nn.Linear | None  # student width -> teacher width, learnt with the student
+
+
+def _build_matcher(model: torch.nn.Module, transfer: TransferSet, cfg: RunConfig,
+                   lengths: Sequence[int]) -> _Matcher | None:
+    tcfg = cfg.train
+    if not uses_intermediates(cfg):
+        return None
+    if not isinstance(model, TransformerStudent):
+        raise ConfigError("hidden/attention matching needs the transformer student",
+                          code="config_intermediate_matching", architecture=type(model).__name__)
+    stored = transfer.intermediates
+    if stored is None:
+        raise ValueError("intermediate matching is on but the transfer set has no teacher intermediates")
+    if not np.array_equal(np.asarray(stored.lengths), np.asarray(lengths)):
+        raise ConfigError("the student's token positions do not line up with the teacher's; intermediate matching "
+                          "needs the student to read with the teacher's tokenizer and the same max_length",
+                          code="config_intermediate_matching")
+    pairs = resolve_layer_mapping(tcfg.layer_mapping, len(model.layers), stored.num_layers)
+    hidden_layers, attention_layers = teacher_layers_needed(cfg, pairs)
+    if not (set(hidden_layers) <= set(stored.hidden_layers) and set(attention_layers) <= set(stored.attention_layers)):
+        raise ValueError(f"the cached teacher intermediates hold layers {stored.hidden_layers}/{stored.attention_layers}, "
+                         f"not {hidden_layers}/{attention_layers}")
+    hidden_pairs = [(s, stored.hidden_layers.index(t)) for s, t in pairs] if hidden_layers else []
+    attention_pairs = [(s - 1, stored.attention_layers.index(t)) for s, t in pairs if s >= 1 and t >= 1] \
+        if attention_layers else []
+    projection = None
+    student_width = model.config["hidden_size"]
+    if hidden_pairs and student_width != stored.hidden_size:
+        # Its own seed, and the global RNG put back: turning matching on leaves dropout's draws unchanged.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tcfg.seed)
+            projection = torch.nn.Linear(student_width, stored.hidden_size)
+    return _Matcher(hidden_pairs, attention_pairs, projection)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -171,11 +252,21 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
 
     set_seed(tcfg.seed)
     model.to(device)
-    lengths = [len(ids) for ids in transfer.token_ids]
+    if isinstance(transfer.token_ids, TokenStore):
+        lengths = transfer.token_ids.lengths.tolist()  # the same ints as below, without reading a token
+    else:
+        lengths = [len(ids) for ids in transfer.token_ids]
+    if tcfg.mode != "hard" and transfer.teacher_logits is None:
+        raise ValueError(f"mode {tcfg.mode!r} needs the teacher's logits")
+    matcher = _build_matcher(model, transfer, cfg, lengths)
+    projection = matcher.projection if matcher else None
+    if projection is not None:
+        projection.to(device)
+    trained = list(model.parameters()) + (list(projection.parameters()) if projection is not None else [])
     batches_per_epoch = math.ceil(len(lengths) / tcfg.batch_size)
     total_steps = max(1, batches_per_epoch * tcfg.epochs)
     warmup_steps = int(tcfg.warmup_ratio * total_steps)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
+    optimizer = torch.optim.AdamW(trained, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup_steps, total_steps))
     soft_loss = losses.get_soft_loss(tcfg.soft_loss)
     use_scaler = amp_dtype(device, tcfg.amp) == torch.float16  # bf16 needs no loss scaling
@@ -193,6 +284,8 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
         state = load_checkpoint(last_path)
         if state.get("signature") == signature:
             model.load_state_dict(state["model"])
+            if projection is not None:
+                projection.load_state_dict(state["projection"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             if use_scaler and state.get("scaler"):
@@ -208,6 +301,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
     def checkpoint(done: bool) -> None:
         save_checkpoint(last_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "projection": projection.state_dict() if projection is not None else {},
             "scaler": scaler.state_dict() if use_scaler else {}, "rng": _rng_state(),
             "step": step, "epoch": epoch, "position": position, "best_score": best_score,
             "bad_evals": bad_evals, "finished": done, "signature": signature, "config": cfg.to_dict(),
@@ -247,26 +341,39 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
             rows = np.asarray(batches[position])
             input_ids, attention_mask = pad_batch([transfer.token_ids[i] for i in rows], pad_id)  # (B, T), (B, T)
             input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-            teacher = torch.from_numpy(np.asarray(transfer.teacher_logits[rows], dtype=np.float32)).to(device)  # (B, C)
             labels = torch.as_tensor(transfer.labels[rows], dtype=torch.long, device=device)  # (B,)
 
             with autocast(device, tcfg.amp):
-                logits = model(input_ids, attention_mask)  # (B, C)
-            logits = logits.float()
-            loss_soft = soft_loss(logits, teacher, tcfg.temperature)
-            loss = tcfg.soft_weight * loss_soft
-            loss_hard = torch.zeros((), device=device)
-            if tcfg.mode == "semi":
-                hard_labels = losses.apply_virtual_labels(labels, teacher, tcfg.virtual_label_threshold)  # (B,)
-                if bool((hard_labels != losses.IGNORE_INDEX).any()):
-                    loss_hard = losses.hard_ce_loss(logits, hard_labels)
-                    weight = losses.hard_weight_at(step, total_steps, tcfg.hard_weight, tcfg.hard_weight_schedule)
-                    loss = loss + weight * loss_hard
+                if matcher is None:
+                    output = StudentOutput(logits=model(input_ids, attention_mask))  # (B, C)
+                else:
+                    output = model(input_ids, attention_mask, output_hidden_states=bool(matcher.hidden_pairs),
+                                   output_attentions=bool(matcher.attention_pairs))
+            logits = output.logits.float()  # (B, C)
+            components: dict[str, torch.Tensor] = {}
+            if tcfg.mode == "hard":
+                # The no-distillation baseline: true labels only, nothing from the teacher.
+                components["loss_hard"] = losses.hard_ce_loss(logits, labels)
+                loss = components["loss_hard"]
+            else:
+                teacher = torch.from_numpy(np.asarray(transfer.teacher_logits[rows], dtype=np.float32)).to(device)  # (B, C)
+                components["loss_soft"] = soft_loss(logits, teacher, tcfg.temperature)
+                loss = tcfg.soft_weight * components["loss_soft"]
+                components["loss_hard"] = torch.zeros((), device=device)
+                if tcfg.mode == "semi":
+                    hard_labels = losses.apply_virtual_labels(labels, teacher, tcfg.virtual_label_threshold)  # (B,)
+                    if bool((hard_labels != losses.IGNORE_INDEX).any()):
+                        components["loss_hard"] = losses.hard_ce_loss(logits, hard_labels)
+                        weight = losses.hard_weight_at(step, total_steps, tcfg.hard_weight, tcfg.hard_weight_schedule)
+                        loss = loss + weight * components["loss_hard"]
+            if matcher is not None:
+                loss = loss + _intermediate_losses(matcher, output, transfer.intermediates, rows, attention_mask,
+                                                   tcfg.hidden_weight, tcfg.attention_weight, components)
 
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trained, tcfg.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -279,7 +386,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
                 elapsed = time.perf_counter() - start_time
                 reporter.on_step(PHASE_STUDENT, {
                     "step": step, "epoch": epoch + position / len(batches), "loss": loss.item(),
-                    "loss_soft": loss_soft.item(), "loss_hard": loss_hard.item(), "lr": scheduler.get_last_lr()[0],
+                    **{name: value.item() for name, value in components.items()}, "lr": scheduler.get_last_lr()[0],
                     "samples_per_s": session_samples / max(elapsed, 1e-9),
                     "eta_s": elapsed / session_steps * (total_steps - step),
                 })
@@ -315,6 +422,28 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
     best_accuracy = best_score if (best_score is not None and (dev.labels >= 0).any()) else None
     return TrainOutcome(best_dev_accuracy=best_accuracy, steps=step, epochs_completed=epoch + position / max(1, batches_per_epoch),
                         stopped_early=stopped_early, resumed_from_step=resumed_from)
+
+
+def _intermediate_losses(matcher: _Matcher, output: StudentOutput, stored: TeacherIntermediates, rows: np.ndarray,
+                         attention_mask: torch.Tensor, hidden_weight: float, attention_weight: float,
+                         components: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Weighted TinyBERT terms, each the mean over its layer pairs (so the weight does not scale with depth)."""
+    device, width = attention_mask.device, attention_mask.shape[1]
+    total = torch.zeros((), device=device)
+    if matcher.hidden_pairs:
+        teacher_hidden = stored.hidden_batch(rows, width).to(device)  # (L_h, B, T, H_t)
+        components["loss_hidden"] = torch.stack([
+            # float32 before the projection: under autocast the student's states may be bf16/fp16.
+            losses.hidden_mse_loss(output.hidden_states[s].float(), teacher_hidden[t], matcher.projection, attention_mask)
+            for s, t in matcher.hidden_pairs]).mean()
+        total = total + hidden_weight * components["loss_hidden"]
+    if matcher.attention_pairs:
+        teacher_attention = stored.attention_batch(rows, width).to(device)  # (L_a, B, h_t, T, T)
+        components["loss_attention"] = torch.stack([
+            losses.attention_mse_loss(output.attentions[s], teacher_attention[t], attention_mask)
+            for s, t in matcher.attention_pairs]).mean()
+        total = total + attention_weight * components["loss_attention"]
+    return total
 
 
 def _linear_schedule(warmup_steps: int, total_steps: int):

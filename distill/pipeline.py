@@ -8,6 +8,7 @@ the teacher's accuracy is computed from those cached logits.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,8 @@ import torch
 
 from . import data, students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
-from .distiller import EvalSet, TransferSet, eval_batches, set_seed, student_logits, train_student
+from .distiller import (EvalSet, TransferSet, eval_batches, resolve_layer_mapping, set_seed, student_logits,
+                        teacher_layers_needed, train_student, uses_intermediates)
 from .errors import ConfigError, CorpusError
 from .evaluate import accuracy_from_logits, count_parameters, measure_throughput, resolve_device, safetensors_size
 from .export import export_student
@@ -32,6 +34,7 @@ from .result import ModelReport, RunResult
 
 THROUGHPUT_BATCH_SIZE = 64  # ModelReport.samples_per_second is defined at this batch size
 THROUGHPUT_ROWS = 512  # dev rows timed for the speed comparison; enough for a stable number
+TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a data.TokenStore folder
 TEACHER_REPORT = "teacher_report.json"  # teacher size and speed, measured while it was loaded
 
 
@@ -75,6 +78,18 @@ def validate_config(cfg: RunConfig) -> None:
         raise ConfigError("temperature must be positive", code="config_range")
     if not cfg.data.train_path:
         raise ConfigError("no training file was given", code="config_no_train")
+    if cfg.train.hidden_weight < 0 or cfg.train.attention_weight < 0:
+        raise ConfigError("hidden_weight and attention_weight must not be negative", code="config_range")
+    if uses_intermediates(cfg):
+        if cfg.train.mode == "hard":
+            raise ConfigError("hard mode uses no teacher signal; set hidden_weight and attention_weight to 0",
+                              code="config_intermediate_matching")
+        if cfg.student.architecture != "transformer" or cfg.student.tokenizer != "teacher":
+            # Position t must be the same token on both sides, and only the transformer has per-token layers.
+            raise ConfigError("hidden/attention matching needs the transformer student reading with the teacher's "
+                              f"tokenizer (got {cfg.student.architecture} with the {cfg.student.tokenizer} tokenizer)",
+                              code="config_intermediate_matching", architecture=cfg.student.architecture,
+                              tokenizer=cfg.student.tokenizer)
 
 
 def run_pipeline(config: RunConfig, reporter: Reporter) -> RunResult:
@@ -123,6 +138,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             f"{report.duplicate_rows:,} duplicates removed; labels: {', '.join(labels)}.")
         for warning in report.warnings:
             reporter.on_message(warning)
+        if tcfg.mode == "hard" and not any(ex.label is not None for ex in splits.train):
+            raise ConfigError("hard mode trains on labels only, and the training file has no labeled rows",
+                              code="config_hard_needs_labels")
         teacher = _resolve_teacher(cfg, labels, splits, out, reporter)
 
     # --- fine-tuning the teacher when it has no head for these labels -----------------------------
@@ -139,12 +157,24 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     train_texts = [ex.text for ex in splits.train]
     dev_texts = [ex.text for ex in splits.dev]
     test_texts = [ex.text for ex in splits.test]
+    hidden_layers, attention_layers = _teacher_layers_to_cache(cfg, teacher)
     all_cached = all(teachers.cached_logits_available(teacher.fingerprint, texts, dcfg.max_length, cfg.cache_dir)
                      for texts in (train_texts, dev_texts, test_texts)) if teacher.fingerprint else False
+    if all_cached and (hidden_layers or attention_layers):
+        all_cached = teachers.cached_intermediates_available(teacher.fingerprint, train_texts, dcfg.max_length,
+                                                             cfg.cache_dir, hidden_layers, attention_layers)
     with _stage(reporter, result, STAGE_LABELLING, {"device": device.type, "cached": all_cached}):
         loaded = None if all_cached else teacher.load()
         logits: dict[str, np.ndarray] = {}
         hits: list[bool] = []
+        intermediates = None
+        if hidden_layers or attention_layers:
+            # First, so the same teacher pass also fills the train logits below.
+            intermediates, hit = teachers.teacher_intermediates(
+                loaded, train_texts, dcfg.max_length, cfg.cache_dir, cfg.teacher.inference_batch_size, device,
+                reporter, hidden_layers=hidden_layers, attention_layers=attention_layers,
+                fingerprint=teacher.fingerprint)
+            hits.append(hit)
         for name, texts in (("train", train_texts), ("dev", dev_texts), ("test", test_texts)):
             logits[name], hit = teachers.teacher_logits(loaded, texts, dcfg.max_length, cfg.cache_dir,
                                                         cfg.teacher.inference_batch_size, device, reporter,
@@ -165,8 +195,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         return np.array([label_index.get(ex.label, IGNORE_INDEX) if ex.label is not None else IGNORE_INDEX
                          for ex in examples], dtype=np.int64)
 
-    transfer = TransferSet(data.encode_texts(tokenizer, train_texts, dcfg.max_length), logits["train"],
-                           label_array(splits.train))
+    transfer = TransferSet(_transfer_tokens(tokenizer, train_texts, dcfg.max_length, out),
+                           None if tcfg.mode == "hard" else logits["train"], label_array(splits.train),
+                           intermediates=intermediates)
     dev_set = EvalSet(data.encode_texts(tokenizer, dev_texts, dcfg.max_length), label_array(splits.dev))
     test_set = EvalSet(data.encode_texts(tokenizer, test_texts, dcfg.max_length), label_array(splits.test))
     teacher_config = _teacher_config(teacher.directory) if scfg.teacher_layers else None
@@ -297,6 +328,26 @@ def _init_from_teacher(model: torch.nn.Module, cfg: RunConfig, teacher: _Teacher
         reporter.on_message(f"Student embeddings initialised from the teacher's ({known:,} tokens known to the teacher).")
     reporter.on_message("Student initialised from the teacher's weights.")
     teacher.free()
+
+
+def _teacher_layers_to_cache(cfg: RunConfig, teacher: _TeacherHandle) -> tuple[list[int], list[int]]:
+    """Teacher hidden-state indices and attention layers intermediate matching needs; empty lists when off."""
+    if not uses_intermediates(cfg):
+        return [], []
+    teacher_config = _teacher_config(teacher.directory)
+    student = students.resolve_student_config(cfg.student, teacher_config if cfg.student.teacher_layers else None)
+    pairs = resolve_layer_mapping(cfg.train.layer_mapping, int(student["num_layers"]),
+                                  int(teacher_config.num_hidden_layers))
+    return teacher_layers_needed(cfg, pairs)
+
+
+def _transfer_tokens(tokenizer: data.StudentTokenizer, texts: list[str], max_length: int, out: Path) -> data.TokenStore:
+    """The encoded transfer set as an on-disk token store in the run folder, rebuilt only when its content changed."""
+    key = hashlib.sha256("\n".join([
+        teachers.texts_digest(texts), str(max_length),
+        (out / "student_tokenizer.json").read_text(encoding="utf-8"),
+    ]).encode()).hexdigest()
+    return data.write_token_store(tokenizer, texts, max_length, out / TRANSFER_TOKENS, key=key)
 
 
 def _teacher_config(directory: str) -> Any:
