@@ -33,11 +33,15 @@ from distill.errors import CorpusError, DistillError, TeacherUnavailable
 # the web offers them as they are tested end to end.
 STUDENT_CHOICES = [
     ("bilstm", _("BiLSTM (small and fast, runs well on a CPU)")),
+    ("bigru", _("BiGRU (like the BiLSTM, a little smaller and faster)")),
+    ("textcnn", _("TextCNN (the fastest; reads 2-4 character windows)")),
+    ("transformer", _("Small transformer (the most capable; the slowest on a CPU)")),
 ]
 
 MODE_CHOICES = [
     ("soft", _("Soft labels only (the teacher's probabilities)")),
     ("semi", _("Soft labels plus your labels (semi-supervised)")),
+    ("hard", _("Your labels only (no distillation: a baseline to compare with)")),
 ]
 
 CORPUS_FORMATS = ("csv", "tsv", "jsonl")
