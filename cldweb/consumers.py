@@ -60,6 +60,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         fresh = [point for point in event.get("points", []) if point["seq"] > self.last_seq]
         if not fresh:
             return
+        if fresh[0]["seq"] > self.last_seq + 1:
+            # The layer dropped a batch (at-most-once delivery): fill the hole from the database.
+            fresh = await self._points_after(self.scope["url_route"]["kwargs"]["run_id"], self.last_seq)
         self.last_seq = fresh[-1]["seq"]
         await self.send_json({"type": "points", "points": fresh})
 
@@ -78,6 +81,10 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def _owns(self, user, run_id: int) -> bool:
         return Run.objects.filter(pk=run_id, owner=user).exists()
+
+    @database_sync_to_async
+    def _points_after(self, run_id: int, after: int) -> list[dict[str, Any]]:
+        return Run(pk=run_id).points_after(after)
 
     @database_sync_to_async
     def _backlog(self, run_id: int, after: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:

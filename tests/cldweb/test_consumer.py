@@ -138,3 +138,25 @@ def test_it_reads_from_redis_longer_than_a_blocking_receive_waits(settings):
 
     (host,) = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
     assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
+
+
+def test_it_fills_a_batch_the_layer_dropped_from_the_database(run, owner):
+    add_points(run, 2)
+
+    async def scenario():
+        communicator = communicator_for(run.pk, owner, after=0)
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.receive_json_from()  # backlog: seq 1-2
+        await communicator.receive_json_from()  # status
+        # Points 3 and 4 are stored but their batch never arrives; the next batch carries only 5.
+        await sync_to_async(add_points)(run, 3)
+        await get_channel_layer().group_send(
+            f"run-{run.pk}", {"type": "run.points", "points": await sync_to_async(run.points_after)(4)})
+        live = await communicator.receive_json_from()
+        await communicator.disconnect()
+        await close_layer()
+        return live
+
+    live = async_to_sync(scenario)()
+    assert [p["seq"] for p in live["points"]] == [3, 4, 5]
