@@ -81,6 +81,23 @@ class RunForm(forms.Form):
         return corpus
 
 
+class TeacherHubForm(forms.Form):
+    # Hub ids are "name" or "owner/name" of letters, digits, "-", "_" and "."; anything else
+    # (paths, URLs) is refused before it reaches from_pretrained.
+    hub_id = forms.RegexField(
+        label=_("Hugging Face model id"), max_length=96, regex=r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$",
+        error_messages={"invalid": _("Enter a model id such as hfl/rbt3 (owner/name, letters, digits, “-”, “_”, “.”).")},
+        widget=forms.TextInput(attrs={"placeholder": "hfl/rbt3"}),
+        help_text=_("Downloaded on first use when the hub can be reached; only its safetensors weights are used."),
+    )
+
+    def clean_hub_id(self) -> str:
+        hub_id = self.cleaned_data["hub_id"]
+        if ".." in hub_id:
+            raise forms.ValidationError(_("Enter a model id such as hfl/rbt3 (owner/name, letters, digits, “-”, “_”, “.”)."))
+        return hub_id
+
+
 class TeacherUploadForm(forms.Form):
     name = forms.CharField(
         label=_("Name"), max_length=200, required=False,

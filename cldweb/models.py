@@ -277,6 +277,13 @@ class Teacher(models.Model):
     # -- upload (Teachers page) -------------------------------------------------------
 
     @classmethod
+    def add_hub_model(cls, *, owner, hub_id: str) -> "Teacher":
+        """A hub model only this user sees; adding the same id twice returns the first."""
+        teacher, _created = cls.objects.get_or_create(
+            owner=owner, kind=cls.KIND_HUB, hub_id=hub_id, defaults={"name": hub_id})
+        return teacher
+
+    @classmethod
     def create_from_upload(cls, *, owner, upload, name: str = "") -> "Teacher":
         """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random> and offer it to ``owner``.
 

@@ -10,7 +10,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
-from cldweb.forms import ApiTokenForm, CorpusColumnsForm, CorpusUploadForm, PredictForm, RunForm, TeacherUploadForm
+from cldweb.forms import (
+    ApiTokenForm, CorpusColumnsForm, CorpusUploadForm, PredictForm, RunForm, TeacherHubForm, TeacherUploadForm,
+)
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import describe_corpus_error, describe_error
 from cldweb.models import ApiToken, Corpus, CorpusRejected, Run, Teacher, TeacherRejected
@@ -84,13 +86,15 @@ def corpus_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # -- teachers --------------------------------------------------------------------------
 
 
-def teachers_page(request: HttpRequest, form: TeacherUploadForm, status: int = 200, error: str = "") -> HttpResponse:
+def teachers_page(request: HttpRequest, form: TeacherUploadForm, status: int = 200, error: str = "",
+                  hub_form: TeacherHubForm | None = None) -> HttpResponse:
     rows = [
         {"teacher": teacher, "cached": teacher.kind == Teacher.KIND_HUB and cached_locally(teacher.hub_id)}
         for teacher in Teacher.objects.available_to(request.user)
     ]
     return render(request, "cldweb/teachers.html", {
         "rows": rows, "hub_reachable": hub_reachable(), "form": form, "error": error,
+        "hub_form": hub_form or TeacherHubForm(),
         "max_mb": format_megabytes(settings.CLD_MAX_CHECKPOINT_BYTES),
     }, status=status)
 
@@ -98,6 +102,17 @@ def teachers_page(request: HttpRequest, form: TeacherUploadForm, status: int = 2
 @login_required
 def teachers(request: HttpRequest) -> HttpResponse:
     return teachers_page(request, TeacherUploadForm())
+
+
+@login_required
+@require_POST
+def teacher_add_hub(request: HttpRequest) -> HttpResponse:
+    form = TeacherHubForm(request.POST)
+    if not form.is_valid():
+        return teachers_page(request, TeacherUploadForm(), status=400, hub_form=form)
+    teacher = Teacher.add_hub_model(owner=request.user, hub_id=form.cleaned_data["hub_id"])
+    messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.") % {"name": teacher.name})
+    return redirect("teachers")
 
 
 def teacher_too_large(request: HttpRequest, limit: int) -> HttpResponse:
