@@ -10,7 +10,6 @@ from pathlib import Path
 import dj_database_url
 import plotly
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 from cldweb.env import env_bool, env_int, env_list, env_str
 
@@ -240,7 +239,7 @@ X_FRAME_OPTIONS = "DENY"
 # always sets or strips that header, otherwise clients could claim HTTPS).
 _proxy_ssl_header = env_str("CLD_PROXY_SSL_HEADER", "-")
 if _proxy_ssl_header != "-":
-    _header, _, _value = _proxy_ssl_header.partition(":")
+    _header, _separator, _value = _proxy_ssl_header.partition(":")
     if not _header.strip() or not _value.strip():
         raise ImproperlyConfigured(f"CLD_PROXY_SSL_HEADER={_proxy_ssl_header!r} must look like 'X-Forwarded-Proto: https'")
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"), _value.strip())

