@@ -88,7 +88,7 @@ class TrainConfig:
     max_grad_norm: float = 5.0  # clips exploding LSTM gradients
     eval_every_steps: int = 0  # 0 = evaluate on dev once per epoch
     log_every_steps: int = 10  # how often a training point is reported
-    checkpoint_every_steps: int = 0  # 0 = checkpoint at every evaluation
+    checkpoint_every_steps: int = 200  # also between evaluations, so a killed worker loses at most this many steps (0 = only at evaluations)
     early_stopping_patience: int = 3  # evaluations without dev improvement before stopping; 0 = never stop early
     seed: int = 42  # seeds torch, numpy and python for deterministic CPU runs
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"

@@ -402,9 +402,8 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
                 if stop:
                     reporter.on_message(f"Early stopping: dev accuracy did not improve for {bad_evals} evaluations.")
                     stopped_early = finished = True
-                if not tcfg.checkpoint_every_steps or finished:
-                    checkpoint(done=finished)
-            if tcfg.checkpoint_every_steps and step % tcfg.checkpoint_every_steps == 0 and not finished:
+                checkpoint(done=finished)
+            elif tcfg.checkpoint_every_steps and step % tcfg.checkpoint_every_steps == 0:
                 checkpoint(done=False)
             if finished or at_epoch_end:
                 break

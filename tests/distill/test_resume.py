@@ -117,3 +117,30 @@ def test_it_starts_over_when_the_checkpoint_was_written_for_other_settings(trans
 
     assert outcome.resumed_from_step == 0
     assert len([event for event in reporter.events if event[0] == "step"]) == 20
+
+
+class CheckpointWatcher(NullReporter):
+    """Reads last.pt's step at every training point: what a killed worker would resume from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.resumable_step_at: dict[int, int] = {}
+
+    def on_step(self, phase: str, point: dict[str, float]) -> None:
+        if self.path.is_file():
+            self.resumable_step_at[int(point["step"])] = load_checkpoint(self.path)["step"]
+
+
+def test_it_checkpoints_between_evaluations_every_n_steps(transfer, tmp_path: Path) -> None:
+    transfer_set, dev_set, vocab_size, pad_id = transfer
+    cfg = _config()
+    cfg.train.checkpoint_every_steps = 4  # epochs have 10 steps; evaluations (and checkpoints) end each epoch
+    watcher = CheckpointWatcher(tmp_path / CHECKPOINT_NAME)
+    train_student(_fresh_student(cfg, vocab_size), transfer_set, dev_set, cfg, pad_id=pad_id, device=CPU,
+                  checkpoint_dir=tmp_path, reporter=watcher)
+
+    # Points are reported before that step's checkpoint is written, so step s sees the one before it.
+    assert watcher.resumable_step_at[5] == 4
+    assert watcher.resumable_step_at[9] == 8
+    assert watcher.resumable_step_at[11] == 10  # the end-of-epoch evaluation checkpoints too
+    assert watcher.resumable_step_at[15] == 12
