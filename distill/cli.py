@@ -109,26 +109,26 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
         raise ConfigError(f"{args.config}: {error}", code="config_file", path=args.config) from error
     overrides = [
-        (args.teacher, lambda v: setattr(cfg.teacher, "name_or_path", v)),
-        (args.student, lambda v: setattr(cfg.student, "architecture", v)),
-        (args.train, lambda v: setattr(cfg.data, "train_path", v)),
-        (args.dev, lambda v: setattr(cfg.data, "dev_path", v)),
-        (args.test, lambda v: setattr(cfg.data, "test_path", v)),
-        (args.out, lambda v: setattr(cfg, "output_dir", v)),
-        (args.mode, lambda v: setattr(cfg.train, "mode", v)),
-        (args.hidden_weight, lambda v: setattr(cfg.train, "hidden_weight", v)),
-        (args.attention_weight, lambda v: setattr(cfg.train, "attention_weight", v)),
-        (args.layer_mapping, lambda v: setattr(cfg.train, "layer_mapping", v)),
-        (args.student_tokenizer, lambda v: setattr(cfg.student, "tokenizer", v)),
-        (args.epochs, lambda v: setattr(cfg.train, "epochs", v)),
-        (args.text_column, lambda v: setattr(cfg.data, "text_column", v)),
-        (args.label_column, lambda v: setattr(cfg.data, "label_column", v)),
-        (args.cache_dir, lambda v: setattr(cfg, "cache_dir", v)),
-        (args.device, lambda v: setattr(cfg.train, "device", v)),
+        (args.teacher, cfg.teacher, "name_or_path"),
+        (args.student, cfg.student, "architecture"),
+        (args.train, cfg.data, "train_path"),
+        (args.dev, cfg.data, "dev_path"),
+        (args.test, cfg.data, "test_path"),
+        (args.out, cfg, "output_dir"),
+        (args.mode, cfg.train, "mode"),
+        (args.hidden_weight, cfg.train, "hidden_weight"),
+        (args.attention_weight, cfg.train, "attention_weight"),
+        (args.layer_mapping, cfg.train, "layer_mapping"),
+        (args.student_tokenizer, cfg.student, "tokenizer"),
+        (args.epochs, cfg.train, "epochs"),
+        (args.text_column, cfg.data, "text_column"),
+        (args.label_column, cfg.data, "label_column"),
+        (args.cache_dir, cfg, "cache_dir"),
+        (args.device, cfg.train, "device"),
     ]
-    for value, apply in overrides:
+    for value, section, field in overrides:
         if value is not None:
-            apply(value)
+            setattr(section, field, value)
     if args.demo_teacher:
         cfg.teacher.demo = True
     if args.offline:
