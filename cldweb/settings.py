@@ -5,10 +5,10 @@ local demo (DEBUG on, SQLite and uploads under ./var, Redis on localhost).
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import dj_database_url
-import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from cldweb.env import env_bool, env_int, env_list, env_str
@@ -122,8 +122,11 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # The Plotly bundle comes from the installed plotly package (never a CDN):
-# {% static 'plotly/plotly.min.js' %}.
-PLOTLY_PACKAGE_DATA = Path(plotly.__file__).resolve().parent / "package_data"
+# {% static 'plotly/plotly.min.js' %}. Located without importing plotly (~0.1 s in every process).
+_plotly_spec = importlib.util.find_spec("plotly")
+if _plotly_spec is None or not _plotly_spec.submodule_search_locations:
+    raise ImproperlyConfigured("the plotly package is not installed; run ./cld start to install requirements")
+PLOTLY_PACKAGE_DATA = Path(_plotly_spec.submodule_search_locations[0]).resolve() / "package_data"
 if not (PLOTLY_PACKAGE_DATA / "plotly.min.js").is_file():
     raise ImproperlyConfigured(f"plotly.min.js not found in {PLOTLY_PACKAGE_DATA}; reinstall plotly")
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", str(PLOTLY_PACKAGE_DATA))]
