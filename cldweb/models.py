@@ -668,7 +668,17 @@ class Run(models.Model):
 
     # -- endings: with ``attempt``, only while the run is still that attempt's ------------
 
-    def mark_done(self, result: dict[str, Any], *, attempt: int | None = None) -> bool:
+    @property
+    def student_display(self) -> str:
+        return str(dict(STUDENT_CHOICES).get(self.student_architecture, self.student_architecture))
+
+    @property
+    def mode_display(self) -> str:
+        mode = (self.config.get("train") or {}).get("mode", "")
+        return str(dict(MODE_CHOICES).get(mode, mode))
+
+    def record_result(self, result: dict[str, Any], *, attempt: int | None = None) -> bool:
+        """Store the engine's RunResult: done, or cancelled when the engine stopped on the user's request."""
         return self._finish(
             attempt,
             status=self.Status.CANCELLED if result.get("status") == "cancelled" else self.Status.DONE,

@@ -84,7 +84,7 @@ def run_distillation(self, run_id: int) -> None:
         if result.status == "cancelled" and reporter.stop_reason:
             _record_stop(run, attempt, reporter.stop_reason)
         else:  # done, or cancelled by the user (finished work counts even if a stop came too late)
-            run.mark_done(json_safe(result.to_dict()), attempt=attempt)
+            run.record_result(json_safe(result.to_dict()), attempt=attempt)
     except RunCancelled:  # the pipeline returns "cancelled" itself; kept in case a stage raises it
         if reporter.stop_reason:
             _record_stop(run, attempt, reporter.stop_reason)

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 def finished_run_with_export(run, tmp_path) -> Run:
     export = tmp_path / "student.zip"
     export.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip archive
-    run.mark_done({"status": "done", "export_path": str(export), "device": "cpu",
+    run.record_result({"status": "done", "export_path": str(export), "device": "cpu",
                    "teacher": {"dev_accuracy": 0.9, "parameters": 1000}, "student": {"dev_accuracy": 0.85}})
     return run
 

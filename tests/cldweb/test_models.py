@@ -60,7 +60,7 @@ def test_it_asks_a_running_run_to_stop_at_its_next_step(run):
 
 
 def test_it_does_not_cancel_a_finished_run(run):
-    run.mark_done({"status": "done", "export_path": "", "device": "cpu"})
+    run.record_result({"status": "done", "export_path": "", "device": "cpu"})
 
     assert run.request_cancel() is False
     run.refresh_from_db()

@@ -33,7 +33,7 @@ def export_tiny_student(directory) -> str:
 @pytest.fixture
 def done_run(run, tmp_path) -> Run:
     (tmp_path / "student").mkdir()
-    run.mark_done({"status": "done", "export_path": export_tiny_student(tmp_path), "device": "cpu"})
+    run.record_result({"status": "done", "export_path": export_tiny_student(tmp_path), "device": "cpu"})
     return run
 
 
