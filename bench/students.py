@@ -40,6 +40,8 @@ from distill.evaluate import measure_throughput  # noqa: E402
 from distill.export import load_exported  # noqa: E402
 from distill.progress import RecordingReporter  # noqa: E402
 
+from report import write_section  # noqa: E402  (bench/report.py, beside this script)
+
 ROWS = 4000  # distinct reviews sampled; split 70/10/20, so the test set (800) gives ±3.5 points at 95%
 EPOCHS = 2  # student passes over the transfer set; the transformer student's runs dominate the total time
 # torch CPU threads. On a 2-core machine shared with other work, 2 threads trained the BiLSTM 40x slower
@@ -295,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_write:
-        (REPO / "docs" / "benchmarks.md").write_text(text, encoding="utf-8")
-        print(f"written to {REPO / 'docs' / 'benchmarks.md'}")
+        print(f"written to {write_section('students', text)}")
     return 0
 
 

@@ -113,7 +113,7 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
 
 
 def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
-    """The engine's corpus warnings (distill.data CorpusReport), said again from its numbers in the active language."""
+    """The engine's corpus warnings (distill.rows CorpusReport), said again from its numbers in the active language."""
     warnings: list[str] = []
     if not report or report.get("error"):
         return warnings

@@ -11,6 +11,8 @@ import json
 import secrets
 import shutil
 import unicodedata
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
@@ -26,8 +28,9 @@ from django.utils.translation import gettext_noop
 
 from cldweb.lib.jsonsafe import json_safe
 from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from distill.data import CorpusPreview, prepare_splits, preview_corpus, read_corpus
+from distill.data import CorpusPreview, CorpusStream, Example, preview_corpus
 from distill.errors import CorpusError, DistillError, TeacherUnavailable
+from distill.rows import prepare_splits
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -174,29 +177,45 @@ class Corpus(models.Model):
         reads but cannot be split for training (e.g. a single class) is kept, with the
         reason in ``report["error"]``, so the user can pick another label column.
         """
-        parsed = read_corpus(self.path, text_column, label_column, max_text_chars=settings.CLD_MAX_TEXT_CHARS)
-        self.text_column = text_column
-        self.label_column = label_column if parsed.has_label_column else ""
-        self.format = parsed.format
-        self.encoding = parsed.encoding
-        self.columns = list(parsed.columns)
-        self.row_count = len(parsed.examples)
-        counts: dict[str, int] = {}
-        for example in parsed.examples:
-            if example.label is not None:
-                counts[example.label] = counts.get(example.label, 0) + 1
-        self.labeled_count = sum(counts.values())
-        self.label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        stream = CorpusStream(self.path, text_column, label_column, max_text_chars=settings.CLD_MAX_TEXT_CHARS)
+        counts: Counter[str] = Counter()
+        rows_read = 0
+        read_to_the_end = False
+
+        def counted() -> Iterator[Example]:
+            # Counts raw rows as they stream past, so the file is read once and never held in memory.
+            nonlocal rows_read, read_to_the_end
+            for example in stream:
+                rows_read += 1
+                if example.label is not None:
+                    counts[example.label] += 1
+                yield example
+            read_to_the_end = True
+
         defaults = DataConfig()
+        split_error: CorpusError | None = None
         try:
             splits = prepare_splits(
-                parsed.examples, None, None,
+                counted(), None, None,
                 dev_fraction=defaults.dev_fraction, test_fraction=defaults.test_fraction,
                 seed=defaults.split_seed, path=self.original_filename,
             )
         except CorpusError as error:
+            if not read_to_the_end:
+                raise  # the file cannot be read with these columns
+            split_error = error
+        self.text_column = text_column
+        self.label_column = label_column if stream.has_label_column else ""
+        self.format = stream.format
+        self.encoding = stream.encoding
+        self.columns = list(stream.columns)
+        self.row_count = rows_read
+        self.labeled_count = sum(counts.values())
+        self.label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        if split_error is not None:
             self.report = {
-                "error": {"code": error.code, "params": json_safe(error.params), "detail": error.detail},
+                "error": {"code": split_error.code, "params": json_safe(split_error.params),
+                          "detail": split_error.detail},
                 "warnings": [],
             }
         else:

@@ -14,6 +14,7 @@ from .errors import DistillError
 from .progress import STAGES, NullReporter
 
 EXIT_USER_ERROR = 2  # a DistillError: bad file, bad column, missing teacher, bad config
+EVALUATE_CHUNK_ROWS = 4096  # rows predicted at a time by `evaluate`; bounds its memory on huge test files
 
 
 class RichReporter(NullReporter):
@@ -174,18 +175,24 @@ def _fmt(value: float | None) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .data import read_corpus
+    from .data import CorpusStream
     from .export import load_exported
 
     predictor = load_exported(args.model)
-    corpus = read_corpus(args.data, args.text_column, args.label_column)
-    predictions = predictor.predict([ex.text for ex in corpus.examples])
-    gold = [(label, ex.label) for (label, _), ex in zip(predictions, corpus.examples) if ex.label is not None]
-    if not gold:
+    stream = CorpusStream(args.data, args.text_column, args.label_column)
+    correct = scored = 0
+    examples = iter(stream)
+    # Chunks of EVALUATE_CHUNK_ROWS rows: a test file larger than memory is scored as it streams past.
+    while chunk := [example for _, example in zip(range(EVALUATE_CHUNK_ROWS), examples)]:
+        predictions = predictor.predict([example.text for example in chunk])
+        for (label, _), example in zip(predictions, chunk):
+            if example.label is not None:
+                scored += 1
+                correct += label == example.label
+    if not scored:
         print(f"error: {args.data} has no labeled rows in column {args.label_column!r}", file=sys.stderr)
         return EXIT_USER_ERROR
-    accuracy = sum(pred == label for pred, label in gold) / len(gold)
-    print(f"accuracy {accuracy:.4f} on {len(gold):,} labeled rows of {Path(args.data).name}")
+    print(f"accuracy {correct / scored:.4f} on {scored:,} labeled rows of {Path(args.data).name}")
     return 0
 
 

@@ -18,7 +18,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, runtime_checkable
 
@@ -365,40 +365,66 @@ def _json_cells(record: dict[str, Any]) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- reading
 
 
+class CorpusStream:
+    """A corpus file read one row at a time: iterate for Examples; ``columns`` fills in as it reads.
+
+    Nothing is kept per row, so a corpus larger than RAM can be streamed into a
+    ``rows.RowStore``. Each iteration reads the file again from the start.
+    """
+
+    def __init__(self, path: str | Path, text_column: str = "text", label_column: str = "label", *,
+                 max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single") -> None:
+        self.path = Path(path)
+        self.text_column = text_column
+        self.label_column = label_column
+        self.max_text_chars = max_text_chars
+        self.max_rows = max_rows
+        self.task = get_task(task)
+        self.encoding = _detect_encoding(self.path)
+        self.format = _format_of(self.path, self.encoding)
+        self.columns: list[str] = []
+
+    @property
+    def has_label_column(self) -> bool:
+        """False once read: every row is unlabeled because the label column does not exist."""
+        return self.label_column in self.columns
+
+    def __iter__(self) -> Iterator[Example]:
+        display = str(self.path)
+        count = 0
+        checked_columns = False
+        with self.path.open("r", encoding=self.encoding, newline="") as handle:
+            for line, record in _iter_records(handle, self.format, display, self.columns):
+                if not checked_columns or self.format == "jsonl":
+                    if self.text_column not in record:
+                        raise CorpusError(_missing_column_message(self.text_column, self.columns), path=display,
+                                          line=line if self.format == "jsonl" else 1, code="missing_column",
+                                          column=self.text_column, columns=list(self.columns))
+                    checked_columns = True
+                yield self.task.read_record(record, line, text_column=self.text_column, label_column=self.label_column,
+                                            path=display, max_text_chars=self.max_text_chars)
+                count += 1
+                if self.max_rows and count >= self.max_rows:
+                    break
+        if not count:
+            if self.columns:
+                raise CorpusError("the file has a header but no rows", path=display, code="no_rows",
+                                  columns=list(self.columns))
+            raise CorpusError("the file has no rows", path=display, code="empty_file")
+
+
 def read_corpus(path: str | Path, text_column: str = "text", label_column: str = "label", *,
                 max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single") -> Corpus:
-    """Read a CSV/TSV/JSONL corpus strictly, one line at a time.
+    """Read a CSV/TSV/JSONL corpus strictly into memory (see ``CorpusStream`` for large files).
 
     A missing label column is not an error: the corpus is then a transfer set of
     unlabeled texts (``Corpus.has_label_column`` says so).
     """
-    path = Path(path)
-    display = str(path)
-    reader_task = get_task(task)
-    encoding = _detect_encoding(path)
-    fmt = _format_of(path, encoding)
-    examples: list[Example] = []
-    columns: list[str] = []
-    checked_columns = False
-    with path.open("r", encoding=encoding, newline="") as handle:
-        for line, record in _iter_records(handle, fmt, display, columns):
-            if not checked_columns or fmt == "jsonl":
-                if text_column not in record:
-                    raise CorpusError(_missing_column_message(text_column, columns), path=display,
-                                      line=line if fmt == "jsonl" else 1, code="missing_column",
-                                      column=text_column, columns=list(columns))
-                checked_columns = True
-            examples.append(reader_task.read_record(record, line, text_column=text_column, label_column=label_column,
-                                                    path=display, max_text_chars=max_text_chars))
-            if max_rows and len(examples) >= max_rows:
-                break
-    if not examples:
-        if columns:
-            raise CorpusError("the file has a header but no rows", path=display, code="no_rows",
-                              columns=list(columns))
-        raise CorpusError("the file has no rows", path=display, code="empty_file")
-    return Corpus(path=display, format=fmt, encoding=encoding, columns=list(columns), examples=examples,
-                  has_label_column=label_column in columns)
+    stream = CorpusStream(path, text_column, label_column, max_text_chars=max_text_chars, max_rows=max_rows,
+                          task=task)
+    examples = list(stream)
+    return Corpus(path=str(stream.path), format=stream.format, encoding=stream.encoding, columns=list(stream.columns),
+                  examples=examples, has_label_column=stream.has_label_column)
 
 
 def _missing_column_message(column: str, columns: Sequence[str]) -> str:
@@ -436,219 +462,6 @@ def _guess_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
         if candidate in lowered:
             return lowered[candidate]
     return None
-
-
-# --------------------------------------------------------------------------- dedup and splits
-
-
-@dataclass
-class CorpusReport:
-    rows: int = 0  # rows read, over every given file
-    distinct_texts: int = 0  # distinct normalised texts kept in train + dev + test
-    duplicate_rows: int = 0  # rows dropped because the same text came earlier in the same file
-    conflicting_texts: int = 0  # texts seen with more than one label (majority kept; ties unlabeled)
-    labeled: int = 0  # distinct texts with a label, after dedup
-    unlabeled: int = 0  # distinct texts without one (including label ties)
-    label_counts: dict[str, int] = field(default_factory=dict)  # distinct labeled texts per label, all splits
-    train: int = 0
-    dev: int = 0
-    test: int = 0
-    dev_overlap_removed: int = 0  # train texts dropped because they are also in the given dev file
-    test_overlap_removed: int = 0  # train texts dropped because they are also in the given test file
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Splits:
-    train: list[Example]
-    dev: list[Example]
-    test: list[Example]
-    report: CorpusReport
-
-    @property
-    def labels(self) -> list[str]:
-        """Class names in index order: the sorted labels of train, dev and test."""
-        return sorted({ex.label for part in (self.train, self.dev, self.test) for ex in part if ex.label is not None})
-
-
-@dataclass
-class _Deduped:
-    examples: list[Example]
-    duplicates: int
-    conflicting: int
-    ties: int
-
-
-def _deduplicate(examples: Sequence[Example], task: Task) -> _Deduped:
-    """One example per normalised text; the first occurrence's text and line are kept.
-
-    Labels vote: the most frequent label wins; a tie leaves the text unlabeled
-    rather than guessing.
-    """
-    first: dict[str, Example] = {}
-    votes: dict[str, Counter[str]] = {}
-    for example in examples:
-        key = task.dedup_key(example)
-        first.setdefault(key, example)
-        counter = votes.setdefault(key, Counter())
-        if example.label is not None:
-            counter[example.label] += 1
-    kept: list[Example] = []
-    conflicting = ties = 0
-    for key, example in first.items():
-        ranked = votes[key].most_common()
-        label: str | None = None
-        if ranked:
-            label = ranked[0][0]
-            if len(ranked) > 1:
-                conflicting += 1
-                if ranked[0][1] == ranked[1][1]:
-                    ties += 1
-                    label = None
-        kept.append(example if example.label == label else Example(
-            text=example.text, label=label, line=example.line, text_pair=example.text_pair, tags=example.tags))
-    return _Deduped(kept, len(examples) - len(first), conflicting, ties)
-
-
-def prepare_splits(train: list[Example], dev: list[Example] | None, test: list[Example] | None, *,
-                   dev_fraction: float, test_fraction: float, seed: int, task: str = "single",
-                   path: str = "train") -> Splits:
-    """Deduplicate, then split (or de-overlap) train/dev/test so scores measure generalisation.
-
-    Without a dev/test file, labeled distinct texts are split per label with
-    ``seed`` (unlabeled ones always stay in train). With one, every train text
-    that also appears in it is removed from train. ``path`` names the training
-    file in errors.
-    """
-    if not 0 <= dev_fraction < 1 or not 0 <= test_fraction < 1 or dev_fraction + test_fraction >= 1:
-        raise ConfigError(f"dev_fraction + test_fraction must be below 1 (got {dev_fraction} + {test_fraction})",
-                          code="bad_split_fractions", dev_fraction=dev_fraction, test_fraction=test_fraction)
-    reader_task = get_task(task)
-    report = CorpusReport(rows=len(train) + len(dev or []) + len(test or []))
-    parts = {"train": _deduplicate(train, reader_task)}
-    for name, given in (("dev", dev), ("test", test)):
-        if given is not None:
-            parts[name] = _deduplicate(given, reader_task)
-    report.duplicate_rows = sum(part.duplicates for part in parts.values())
-    report.conflicting_texts = sum(part.conflicting for part in parts.values())
-    ties = sum(part.ties for part in parts.values())
-
-    train_examples = parts["train"].examples
-    held_out: dict[str, list[Example]] = {}
-    for name, fraction in (("dev", dev_fraction), ("test", test_fraction)):
-        if name in parts:
-            examples = parts[name].examples
-            unlabeled = [ex for ex in examples if ex.label is None]
-            if unlabeled:
-                report.warnings.append(
-                    f"{len(unlabeled):,} {name} rows have no label and were set aside, since they cannot be scored.")
-            held_out[name] = [ex for ex in examples if ex.label is not None]
-            keys = {reader_task.dedup_key(ex) for ex in held_out[name]}
-            before = len(train_examples)
-            train_examples = [ex for ex in train_examples if reader_task.dedup_key(ex) not in keys]
-            setattr(report, f"{name}_overlap_removed", before - len(train_examples))
-    if "dev" not in held_out or "test" not in held_out:
-        fractions = {name: fraction for name, fraction in (("dev", dev_fraction), ("test", test_fraction))
-                     if name not in held_out}
-        train_examples, carved = _split_off(train_examples, fractions, seed, reader_task)
-        held_out.update(carved)
-
-    splits = Splits(train=train_examples, dev=held_out["dev"], test=held_out["test"], report=report)
-    _check_labels(splits, reader_task, path)
-    _fill_counts(splits, reader_task)
-    _write_warnings(report, ties, reader_task, splits)
-    return splits
-
-
-def _split_off(examples: list[Example], fractions: dict[str, float], seed: int,
-               task: Task) -> tuple[list[Example], dict[str, list[Example]]]:
-    """Move a seeded share of each label's distinct texts into each named split.
-
-    Per-label shares keep rare classes present in dev/test; sorting by text
-    before shuffling makes the split depend only on the set of texts and the seed.
-    """
-    by_label: dict[str, list[Example]] = {}
-    for example in examples:
-        if example.label is not None:
-            by_label.setdefault(example.label, []).append(example)
-    rng = random.Random(seed)
-    moved: dict[str, list[Example]] = {name: [] for name in fractions}
-    taken: set[int] = set()
-    for label in sorted(by_label):
-        group = sorted(by_label[label], key=task.dedup_key)
-        rng.shuffle(group)
-        start = 0
-        for name, fraction in fractions.items():
-            count = round(len(group) * fraction)
-            chosen = group[start:start + count]
-            moved[name].extend(chosen)
-            taken.update(id(ex) for ex in chosen)
-            start += count
-    kept = [ex for ex in examples if id(ex) not in taken]
-    for name in moved:
-        moved[name].sort(key=lambda ex: ex.line)
-    return kept, moved
-
-
-def _check_labels(splits: Splits, task: Task, path: str) -> None:
-    train_labels = {label for ex in splits.train for label in task.labels_of(ex)}
-    all_labels = set(splits.labels)
-    if len(all_labels) < 2:
-        if not all_labels:
-            detail = "no row has a label, so there is nothing to learn classes from or to score against"
-        else:
-            detail = f"every labeled row has the label {next(iter(all_labels))!r}; a classifier needs at least 2 classes"
-        raise CorpusError(detail, path=path, code="single_class", labels=sorted(all_labels))
-    if not train_labels:
-        return  # an unlabeled transfer set: the teacher supplies the classes
-    for name in ("dev", "test"):
-        unseen = sorted({label for ex in getattr(splits, name) for label in task.labels_of(ex)} - train_labels)
-        if unseen:
-            shown = ", ".join(repr(label) for label in unseen[:10])
-            raise CorpusError(f"the {name} rows use labels that never occur in training: {shown}", path=path,
-                              code="unseen_labels", split=name, labels=unseen)
-
-
-def _fill_counts(splits: Splits, task: Task) -> None:
-    report = splits.report
-    everything = [*splits.train, *splits.dev, *splits.test]
-    report.train, report.dev, report.test = len(splits.train), len(splits.dev), len(splits.test)
-    report.distinct_texts = len({task.dedup_key(ex) for ex in everything})
-    report.labeled = sum(ex.label is not None for ex in everything)
-    report.unlabeled = len(everything) - report.labeled
-    counts = Counter(label for ex in everything for label in task.labels_of(ex))
-    report.label_counts = {label: counts[label] for label in sorted(counts)}
-
-
-def _write_warnings(report: CorpusReport, ties: int, task: Task, splits: Splits) -> None:
-    if report.duplicate_rows:
-        report.warnings.append(
-            f"{report.duplicate_rows:,} of {report.rows:,} rows repeat an earlier text; duplicates were removed "
-            "before splitting so scores do not measure memorisation.")
-    if report.conflicting_texts:
-        report.warnings.append(
-            f"{report.conflicting_texts:,} texts appear with different labels; the most frequent label was kept"
-            + (f", and {ties:,} ties were left unlabeled." if ties else "."))
-    for name in ("dev", "test"):
-        removed = getattr(report, f"{name}_overlap_removed")
-        if removed:
-            report.warnings.append(
-                f"{removed:,} training texts also appear in the {name} file and were removed from training, "
-                f"so the {name} score is not inflated by texts the model has seen.")
-    shared = {task.dedup_key(ex) for ex in splits.dev} & {task.dedup_key(ex) for ex in splits.test}
-    if shared:
-        report.warnings.append(f"{len(shared):,} texts are in both the dev and the test file.")
-    if report.label_counts:
-        smallest, largest = min(report.label_counts.values()), max(report.label_counts.values())
-        if smallest * 10 < largest:
-            report.warnings.append(
-                f"The classes are unbalanced (largest {largest:,}, smallest {smallest:,} texts); "
-                "accuracy alone may flatter the model.")
-    if not splits.dev:
-        report.warnings.append("There is no dev set, so early stopping and best-checkpoint choice cannot work.")
 
 
 # --------------------------------------------------------------------------- tokenizers

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data, students, teachers
+from . import data, rows, students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
 from .distiller import (EvalSet, TransferSet, eval_batches, resolve_layer_mapping, set_seed, student_logits,
                         teacher_layers_needed, train_student, uses_intermediates)
@@ -35,6 +36,7 @@ from .result import ModelReport, RunResult
 THROUGHPUT_BATCH_SIZE = 64  # ModelReport.samples_per_second is defined at this batch size
 THROUGHPUT_ROWS = 512  # dev rows timed for the speed comparison; enough for a stable number
 TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a data.TokenStore folder
+ROW_STORES = "rows"  # the corpus rows on disk (rows.RowStore per file), rebuilt at every start
 TEACHER_REPORT = "teacher_report.json"  # teacher size and speed, measured while it was loaded
 
 
@@ -128,7 +130,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
 
     # --- preparing: corpus, splits, teacher identity, student vocabulary -------------------------
     with _stage(reporter, result, STAGE_PREPARING, {"device": device.type}):
-        splits = _read_splits(cfg)
+        splits = _read_splits(cfg, out)
         labels = splits.labels
         result.labels = labels
         result.corpus = splits.report.to_dict()
@@ -138,7 +140,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             f"{report.duplicate_rows:,} duplicates removed; labels: {', '.join(labels)}.")
         for warning in report.warnings:
             reporter.on_message(warning)
-        if tcfg.mode == "hard" and not any(ex.label is not None for ex in splits.train):
+        if tcfg.mode == "hard" and not (splits.train.label_ids != rows.NO_LABEL).any():
             raise ConfigError("hard mode trains on labels only, and the training file has no labeled rows",
                               code="config_hard_needs_labels")
         teacher = _resolve_teacher(cfg, labels, splits, out, reporter)
@@ -148,15 +150,15 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         with _stage(reporter, result, STAGE_FINETUNING_TEACHER, {"device": device.type, "demo": cfg.teacher.demo}):
             reporter.on_message("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first"
                                 + (" (demo teacher: a small transformer trained from scratch, not pretrained)." if cfg.teacher.demo else "."))
-            teacher.loaded = teachers.finetune_teacher(teacher.loaded, splits.train, splits.dev, labels, cfg, device,
-                                                       reporter, out)
+            teacher.loaded = teachers.finetune_teacher(
+                teacher.loaded, splits.train.texts, class_targets(splits.train), splits.dev.texts,
+                class_targets(splits.dev), labels, cfg, device, reporter, out)
             teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
     result.teacher_finetuned = teacher.finetuned or Path(teacher.directory) == out / "teacher"
 
     # --- labelling: teacher logits for train/dev/test, from the cache when possible ---------------
-    train_texts = [ex.text for ex in splits.train]
-    dev_texts = [ex.text for ex in splits.dev]
-    test_texts = [ex.text for ex in splits.test]
+    # Lazy views: each text is read from the row store on disk when asked for.
+    train_texts, dev_texts, test_texts = splits.train.texts, splits.dev.texts, splits.test.texts
     hidden_layers, attention_layers = _teacher_layers_to_cache(cfg, teacher)
     all_cached = all(teachers.cached_logits_available(teacher.fingerprint, texts, dcfg.max_length, cfg.cache_dir)
                      for texts in (train_texts, dev_texts, test_texts)) if teacher.fingerprint else False
@@ -189,17 +191,13 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
 
     # --- distilling -----------------------------------------------------------------------------
     tokenizer = _student_tokenizer(cfg, train_texts, teacher, out)
-    label_index = {label: i for i, label in enumerate(labels)}
-
-    def label_array(examples: Sequence[data.Example]) -> np.ndarray:
-        return np.array([label_index.get(ex.label, IGNORE_INDEX) if ex.label is not None else IGNORE_INDEX
-                         for ex in examples], dtype=np.int64)
-
-    transfer = TransferSet(_transfer_tokens(tokenizer, train_texts, dcfg.max_length, out),
-                           None if tcfg.mode == "hard" else logits["train"], label_array(splits.train),
+    transfer = TransferSet(_token_store(tokenizer, train_texts, dcfg.max_length, out, TRANSFER_TOKENS),
+                           None if tcfg.mode == "hard" else logits["train"], class_targets(splits.train),
                            intermediates=intermediates)
-    dev_set = EvalSet(data.encode_texts(tokenizer, dev_texts, dcfg.max_length), label_array(splits.dev))
-    test_set = EvalSet(data.encode_texts(tokenizer, test_texts, dcfg.max_length), label_array(splits.test))
+    dev_set = EvalSet(_token_store(tokenizer, dev_texts, dcfg.max_length, out, "dev_tokens"),
+                      class_targets(splits.dev))
+    test_set = EvalSet(_token_store(tokenizer, test_texts, dcfg.max_length, out, "test_tokens"),
+                       class_targets(splits.test))
     teacher_config = _teacher_config(teacher.directory) if scfg.teacher_layers else None
     set_seed(tcfg.seed)
     model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
@@ -253,23 +251,31 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def _read_splits(cfg: RunConfig) -> data.Splits:
+def _read_splits(cfg: RunConfig, out: Path) -> rows.Splits:
+    """Stream every given file once into row stores under ``out/rows``; texts never sit in memory."""
     dcfg = cfg.data
 
-    def read(path: str, max_rows: int = 0) -> list[data.Example]:
+    def read(path: str, max_rows: int = 0) -> data.CorpusStream:
         if not Path(path).is_file():
             raise CorpusError("the file does not exist", path=path, code="file_not_found")
-        return data.read_corpus(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
-                                max_rows=max_rows, task=dcfg.task).examples
+        return data.CorpusStream(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
+                                 max_rows=max_rows, task=dcfg.task)
 
     train = read(dcfg.train_path, dcfg.max_rows)
     dev = read(dcfg.dev_path) if dcfg.dev_path else None
     test = read(dcfg.test_path) if dcfg.test_path else None
-    return data.prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
-                               seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path)
+    directory = out / ROW_STORES
+    shutil.rmtree(directory, ignore_errors=True)
+    return rows.prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
+                               seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path, directory=directory)
 
 
-def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: data.Splits, out: Path,
+def class_targets(view: rows.RowView) -> np.ndarray:
+    """(N,) int64 class index per row, IGNORE_INDEX where a row has no label (the loss skips it)."""
+    return np.where(view.label_ids == rows.NO_LABEL, IGNORE_INDEX, view.label_ids).astype(np.int64)
+
+
+def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out: Path,
                      reporter: Reporter) -> _TeacherHandle:
     """Find the teacher to label with, loading it only if it might need fine-tuning.
 
@@ -281,7 +287,7 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: data.Splits, out
         source = str(out / "teacher_init")
         if not (Path(source) / "model.safetensors").is_file():
             reporter.on_message("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.")
-            teachers.build_demo_teacher([ex.text for ex in splits.train], labels, cfg.teacher, source,
+            teachers.build_demo_teacher(splits.train.texts, labels, cfg.teacher, source,
                                         max_length=cfg.data.max_length, seed=cfg.train.seed)
     finetuned = out / "teacher"
     if Path(source).is_dir():
@@ -300,7 +306,7 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: data.Splits, out
     return handle
 
 
-def _student_tokenizer(cfg: RunConfig, train_texts: list[str], teacher: _TeacherHandle, out: Path) -> data.StudentTokenizer:
+def _student_tokenizer(cfg: RunConfig, train_texts: Sequence[str], teacher: _TeacherHandle, out: Path) -> data.StudentTokenizer:
     """Built once per run and saved, so a resumed run reads with exactly the same vocabulary."""
     path = out / "student_tokenizer.json"
     if path.is_file():
@@ -341,13 +347,14 @@ def _teacher_layers_to_cache(cfg: RunConfig, teacher: _TeacherHandle) -> tuple[l
     return teacher_layers_needed(cfg, pairs)
 
 
-def _transfer_tokens(tokenizer: data.StudentTokenizer, texts: list[str], max_length: int, out: Path) -> data.TokenStore:
-    """The encoded transfer set as an on-disk token store in the run folder, rebuilt only when its content changed."""
+def _token_store(tokenizer: data.StudentTokenizer, texts: Sequence[str], max_length: int, out: Path,
+                 name: str) -> data.TokenStore:
+    """Encoded texts as an on-disk token store in the run folder, rebuilt only when their content changed."""
     key = hashlib.sha256("\n".join([
         teachers.texts_digest(texts), str(max_length),
         (out / "student_tokenizer.json").read_text(encoding="utf-8"),
     ]).encode()).hexdigest()
-    return data.write_token_store(tokenizer, texts, max_length, out / TRANSFER_TOKENS, key=key)
+    return data.write_token_store(tokenizer, texts, max_length, out / name, key=key)
 
 
 def _teacher_config(directory: str) -> Any:
@@ -356,7 +363,7 @@ def _teacher_config(directory: str) -> Any:
     return AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
 
 
-def _measure_teacher(teacher: _TeacherHandle, texts: list[str], max_length: int, device: torch.device, amp: str,
+def _measure_teacher(teacher: _TeacherHandle, texts: Sequence[str], max_length: int, device: torch.device, amp: str,
                      out: Path) -> dict[str, Any]:
     """Size and speed of the loaded teacher, saved so a resumed run need not load it again to report them."""
     loaded = teacher.load()
@@ -379,7 +386,7 @@ def _measure_teacher(teacher: _TeacherHandle, texts: list[str], max_length: int,
     return report
 
 
-def _teacher_report(teacher: _TeacherHandle, texts: list[str], max_length: int, device: torch.device, amp: str,
+def _teacher_report(teacher: _TeacherHandle, texts: Sequence[str], max_length: int, device: torch.device, amp: str,
                     out: Path) -> dict[str, Any]:
     path = out / TEACHER_REPORT
     if path.is_file():

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from cldweb.asgi import application
 from cldweb.models import DEMO_TEACHER_NAME, Corpus, MetricPoint, Run, Teacher
-from distill import data
+from distill import data, rows
 from distill.config import RunConfig
 from distill.export import load_exported
 from tests.processes import wait_for, write_review_sample
@@ -161,7 +161,7 @@ def test_it_distills_live_replays_missed_points_and_serves_the_student(owner, ce
 
     config = RunConfig.from_dict(run.config)
     corpus = data.read_corpus(config.data.train_path, config.data.text_column, config.data.label_column)
-    splits = data.prepare_splits(
+    splits = rows.prepare_splits(
         corpus.examples, None, None, dev_fraction=config.data.dev_fraction,
         test_fraction=config.data.test_fraction, seed=config.data.split_seed,
     )

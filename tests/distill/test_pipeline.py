@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill import data, datasets, run
+from distill import data, datasets, rows, run
 from distill.config import RunConfig
 from distill.export import load_exported
 from distill.progress import STAGES, RecordingReporter
@@ -58,7 +58,7 @@ def test_it_distils_a_bilstm_that_beats_chance_and_exports_it(tmp_path: Path) ->
     assert len(student_evals) >= 1 and {"step", "epoch", "dev_accuracy", "dev_loss"} <= set(student_evals[0])
 
     # The zip gives the predictions the run scored: same test accuracy, same outputs as the folder.
-    splits = data.prepare_splits(data.read_corpus(train_csv).examples, None, None, dev_fraction=0.15,
+    splits = rows.prepare_splits(data.read_corpus(train_csv).examples, None, None, dev_fraction=0.15,
                                  test_fraction=0.15, seed=cfg.data.split_seed)
     test_texts = [ex.text for ex in splits.test]
     from_zip = load_exported(result.export_path)

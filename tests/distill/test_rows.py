@@ -1,0 +1,91 @@
+"""Rows on disk: the corpus is streamed once, deduplicated and split as arrays, and read back lazily."""
+from __future__ import annotations
+
+import csv
+import random
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from distill.data import CorpusStream, Example, get_task, read_corpus
+from distill.rows import NO_LABEL, RowView, TextView, prepare_splits, write_row_store
+
+CJK = [chr(code) for code in range(0x4E00, 0x4E00 + 3000)]
+
+
+def _write_long_corpus(path: Path, rows: int, chars: int, seed: int = 0) -> Path:
+    """``rows`` random Chinese texts of ``chars`` characters; every 10th row repeats an earlier text."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for index in range(rows):
+            if index % 10 == 9:
+                text = texts[rng.randrange(len(texts))]
+            else:
+                text = "".join(rng.choices(CJK, k=chars))
+                texts.append(text)
+            writer.writerow([text, "pos" if index % 3 else "neg"])
+    return path
+
+
+def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -> None:
+    examples = [Example("好评", "pos", 2), Example("", None, 3), Example("差评 ", "neg", 5, text_pair="第二句"),
+                Example("标注", None, 7, tags=("B-PER", "O"))]
+    names: dict[str, int] = {}
+    store = write_row_store(iter(examples), tmp_path / "store", get_task("single"), names, "c.csv")
+    view = RowView(store, np.arange(len(store)), store.label_ids, sorted(names, key=names.get))
+    assert list(view) == examples
+    assert view[1:3] == examples[1:3]
+    assert list(view.texts) == [ex.text for ex in examples] and view.texts[::2] == ["好评", "差评 "]
+    assert store.lines.tolist() == [2, 3, 5, 7] and store.label_ids.tolist() == [0, NO_LABEL, 1, NO_LABEL]
+    # The key is the task's: NFKC + strip, so "差评 " and "差评" are one text.
+    again = write_row_store(iter([Example("差评", "neg", 9)]), tmp_path / "again", get_task("single"), names, "d.csv")
+    assert again.keys[0] == store.keys[2] and again.keys[0] != store.keys[0]
+
+
+def test_it_gives_the_same_splits_from_a_stream_as_from_examples_in_memory(tmp_path: Path) -> None:
+    path = _write_long_corpus(tmp_path / "c.csv", rows=600, chars=12)
+    from_memory = prepare_splits(read_corpus(path).examples, None, None, dev_fraction=0.1, test_fraction=0.1, seed=4)
+    streamed = prepare_splits(CorpusStream(path), None, None, dev_fraction=0.1, test_fraction=0.1, seed=4,
+                              directory=tmp_path / "rows")
+    for name in ("train", "dev", "test"):
+        assert list(getattr(streamed, name)) == list(getattr(from_memory, name))
+    assert streamed.report == from_memory.report and streamed.report.duplicate_rows == 60
+    assert isinstance(streamed.train.texts, TextView)
+    assert (tmp_path / "rows" / "train" / "texts.utf8").stat().st_size > 600 * 12 * 3 * 0.9
+
+
+def test_it_removes_a_temporary_store_once_the_splits_are_gone(tmp_path: Path) -> None:
+    splits = prepare_splits([Example("好", "pos", 2), Example("差", "neg", 3)], None, None, dev_fraction=0.0,
+                            test_fraction=0.0, seed=1)
+    folder = Path(splits.train.store.texts.path).parent.parent
+    assert folder.is_dir()
+    del splits
+    assert not folder.exists()
+
+
+def test_it_dedups_and_splits_a_corpus_without_holding_its_texts_in_memory(tmp_path: Path) -> None:
+    rows, chars = 30_000, 400
+    path = _write_long_corpus(tmp_path / "long.csv", rows=rows, chars=chars)
+    file_bytes = path.stat().st_size
+
+    tracemalloc.start()
+    try:
+        splits = prepare_splits(CorpusStream(path), None, None, dev_fraction=0.1, test_fraction=0.1, seed=1,
+                                directory=tmp_path / "rows")
+        streamed_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        in_memory = read_corpus(path)  # what every row's text costs when it is held in Python objects
+        in_memory_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert splits.report.rows == rows and splits.report.duplicate_rows == rows // 10
+    assert len(splits.train) + len(splits.dev) + len(splits.test) == rows - rows // 10
+    # A fixed cost per row (keys, labels, lines, offsets and the sort's scratch), not a cost per character.
+    assert streamed_peak < 300 * rows
+    assert streamed_peak < file_bytes / 4 and streamed_peak * 4 < in_memory_peak
+    assert len(in_memory) == rows  # keeps the in-memory corpus alive until its peak was read
