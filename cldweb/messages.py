@@ -98,6 +98,12 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
         return _("The teacher asks for custom Python code (auto_map); cld never runs remote code.")
     if code == "config_no_cuda":
         return _("A GPU was requested but none is available on the worker.")
+    if code == "config_amp":
+        return _("The mixed-precision setting “%(amp)s” is unknown; use auto, bf16, fp16 or off.") % {
+            "amp": params.get("amp", "")}
+    if code == "config_amp_cpu_lstm":
+        return _("Mixed precision “%(amp)s” cannot run an LSTM student on this worker's CPU; use bf16 or off, "
+                 "or run on a GPU.") % {"amp": params.get("amp", "")}
     if code == "config_no_labels_for_teacher":
         return _("The teacher has no trained head for these labels and the corpus has no labeled rows to "
                  "fine-tune it on. Choose a label column when uploading the corpus.")

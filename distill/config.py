@@ -92,7 +92,7 @@ class TrainConfig:
     early_stopping_patience: int = 3  # evaluations without dev improvement before stopping; 0 = never stop early
     seed: int = 42  # seeds torch, numpy and python for deterministic CPU runs
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
-    amp: str = "auto"  # "auto" (bf16 on CUDA if supported), "bf16", "fp16" or "off"
+    amp: str = "auto"  # "auto" (bf16 on CUDA if supported, float32 on CPU), "bf16", "fp16" (also on CPU, if asked) or "off"
     num_threads: int = 0  # CPU threads for torch; 0 = physical cores
 
 

@@ -23,7 +23,8 @@ from . import losses
 from .config import RunConfig
 from .data import TokenStore, length_bucketed_batches, pad_batch
 from .errors import ConfigError
-from .evaluate import Batch, accuracy_from_logits, amp_dtype, autocast, cross_entropy_from_logits, predict_logits
+from .evaluate import (Batch, accuracy_from_logits, amp_dtype, autocast, check_amp_supported, cross_entropy_from_logits,
+                       predict_logits)
 from .progress import PHASE_STUDENT, NullReporter, Reporter, RunCancelled
 from .students import StudentOutput, TransformerStudent
 from .teachers import TeacherIntermediates
@@ -269,6 +270,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
     optimizer = torch.optim.AdamW(trained, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup_steps, total_steps))
     soft_loss = losses.get_soft_loss(tcfg.soft_loss)
+    check_amp_supported(model, device, tcfg.amp)
     use_scaler = amp_dtype(device, tcfg.amp) == torch.float16  # bf16 needs no loss scaling
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
 

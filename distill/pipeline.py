@@ -26,7 +26,8 @@ from .config import MODES, STUDENT_TOKENIZERS, RunConfig
 from .distiller import (EvalSet, TransferSet, eval_batches, resolve_layer_mapping, set_seed, student_logits,
                         teacher_layers_needed, train_student, uses_intermediates)
 from .errors import ConfigError, CorpusError
-from .evaluate import accuracy_from_logits, count_parameters, measure_throughput, resolve_device, safetensors_size
+from .evaluate import (accuracy_from_logits, amp_dtype, check_amp_supported, count_parameters, measure_throughput,
+                       resolve_device, safetensors_size)
 from .export import export_student
 from .losses import IGNORE_INDEX
 from .progress import (STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING,
@@ -82,6 +83,11 @@ def validate_config(cfg: RunConfig) -> None:
         raise ConfigError("no training file was given", code="config_no_train")
     if cfg.train.hidden_weight < 0 or cfg.train.attention_weight < 0:
         raise ConfigError("hidden_weight and attention_weight must not be negative", code="config_range")
+    device = resolve_device(cfg.train.device)
+    amp_dtype(device, cfg.train.amp)  # an unknown amp value is refused here, before any work
+    if cfg.student.architecture != "transformer" and amp_dtype(device, cfg.train.amp) is not None:
+        # A tiny probe of the same architecture: refuses now what would crash mid-epoch after labelling.
+        check_amp_supported(students.build_student(cfg.student, 4, 2), device, cfg.train.amp)
     if uses_intermediates(cfg):
         if cfg.train.mode == "hard":
             raise ConfigError("hard mode uses no teacher signal; set hidden_weight and attention_weight to 0",

@@ -208,9 +208,11 @@ def _steps(reporter: RecordingReporter) -> list[int]:
     return [int(point["step"]) for kind, phase, point in reporter.events if kind == "step" and phase == "teacher"]
 
 
+@pytest.mark.parametrize("amp", ["off", "fp16"])
 def test_it_resumes_a_cancelled_finetune_to_the_same_weights(tiny_teacher_dir: Path, finetune_data: tuple,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, amp: str) -> None:
     cfg = _finetune_config()
+    cfg.train.amp = amp  # fp16 adds a loss scaler whose state must survive the resume too
     whole = _finetune(tiny_teacher_dir, finetune_data, cfg, RecordingReporter(), tmp_path / "whole")
 
     with pytest.raises(RunCancelled):
@@ -226,6 +228,25 @@ def test_it_resumes_a_cancelled_finetune_to_the_same_weights(tiny_teacher_dir: P
     assert all(torch.equal(whole_state[name], resumed_state[name]) for name in whole_state)
     assert resumed.fingerprint == whole.fingerprint  # the saved folders hold the same weights and config
     assert not (tmp_path / "resumed" / teachers.TEACHER_CHECKPOINT_DIR).exists()
+
+
+def test_it_carries_the_fp16_loss_scaler_across_a_resume(tiny_teacher_dir: Path, finetune_data: tuple,
+                                                         tmp_path: Path) -> None:
+    cfg = _finetune_config()
+    cfg.train.amp = "fp16"
+
+    def scaler_after_cancel(output_dir: Path, *stops: int) -> dict:
+        for stop in stops:
+            with pytest.raises(RunCancelled):
+                _finetune(tiny_teacher_dir, finetune_data, cfg, RecordingReporter(stop_after_steps=stop), output_dir)
+        return torch.load(output_dir / teachers.TEACHER_CHECKPOINT_DIR / "last.pt", weights_only=True)["scaler"]
+
+    straight = scaler_after_cancel(tmp_path / "straight", 17)
+    resumed = scaler_after_cancel(tmp_path / "resumed", 12, 5)  # the same 17 steps, in two sessions
+
+    assert straight and straight.keys() == resumed.keys()
+    assert straight["_growth_tracker"] == resumed["_growth_tracker"] == 17  # no overflow yet: 17 good steps
+    assert straight["scale"] == resumed["scale"]
 
 
 def test_it_discards_a_finetune_checkpoint_written_for_other_settings(tiny_teacher_dir: Path, finetune_data: tuple,
