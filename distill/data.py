@@ -13,7 +13,6 @@ import codecs
 import csv
 import json
 import logging
-import random
 import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -26,6 +25,7 @@ from .config import StudentConfig
 from .errors import ConfigError, CorpusError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -658,30 +658,43 @@ def encode_texts(tokenizer: StudentTokenizer, texts: Sequence[str], max_length: 
     return [tokenizer.encode(text, max_length) for text in texts]
 
 
-def length_bucketed_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool,
-                            seed: int) -> list[list[int]]:
+def token_lengths(token_ids: Sequence[Sequence[int]]) -> "np.ndarray":
+    """(N,) int64 length of every row; a TokenStore knows them without reading a token."""
+    import numpy as np
+
+    if isinstance(token_ids, TokenStore):
+        return np.asarray(token_ids.lengths, dtype=np.int64)
+    return np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
+
+
+def length_bucketed_batches(lengths: Sequence[int] | "np.ndarray", batch_size: int, *, shuffle: bool,
+                            seed: int) -> list["np.ndarray"]:
     """Row indices grouped into batches of similar length, to waste little compute on padding.
 
     With ``shuffle``, rows are shuffled, cut into buckets of ~50 batches, sorted
     by length inside each bucket, and the batch order is shuffled: batches stay
     varied across an epoch but nearly pad-free. Without it, rows are sorted by
     length once (evaluation). The same ``seed`` always gives the same batches.
+    Every batch is a view into one (N,) int64 array, so a corpus of millions of
+    rows costs 8 bytes a row here, not a Python list per batch.
     """
+    import numpy as np
+
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    order = list(range(len(lengths)))
+    lengths = np.asarray(lengths, dtype=np.int64)  # (N,)
     if not shuffle:
-        order.sort(key=lambda index: lengths[index])
+        order = np.argsort(lengths, kind="stable")  # (N,)
         return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-    rng = random.Random(seed)
-    rng.shuffle(order)
+    # SeedSequence takes only non-negative entropy; the mask keeps any int seed valid.
+    rng = np.random.default_rng(seed & 0xFFFF_FFFF_FFFF_FFFF)
+    order = rng.permutation(len(lengths))  # (N,)
     bucket = batch_size * 50
-    batches: list[list[int]] = []
     for start in range(0, len(order), bucket):
-        chunk = sorted(order[start:start + bucket], key=lambda index: lengths[index])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
+        chunk = order[start:start + bucket]
+        chunk[:] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    return [batches[index] for index in rng.permutation(len(batches))]
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple["torch.Tensor", "torch.Tensor"]:

@@ -11,7 +11,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import torch
 
 from . import losses
 from .config import RunConfig
-from .data import TokenStore, length_bucketed_batches, pad_batch
+from .data import length_bucketed_batches, pad_batch, token_lengths
 from .errors import ConfigError
 from .evaluate import (Batch, accuracy_from_logits, amp_dtype, autocast, check_amp_supported, cross_entropy_from_logits,
                        predict_logits)
@@ -70,32 +70,35 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def eval_batches(dataset: EvalSet, batch_size: int, pad_id: int) -> list[Batch]:
-    """Length-sorted padded batches (evaluation order does not matter, padding does)."""
-    batches = length_bucketed_batches([len(t) for t in dataset.token_ids], batch_size, shuffle=False, seed=0)
-    out: list[Batch] = []
+def eval_batches(dataset: EvalSet, batch_size: int, pad_id: int,
+                 batches: Sequence[np.ndarray] | None = None) -> Iterator[Batch]:
+    """Length-sorted padded batches, padded one at a time as they are consumed (a dev set may be huge).
+
+    Evaluation order does not matter, padding does; ``batches`` are row indices when the caller
+    already has them (it needs them to put predictions back in dataset order).
+    """
+    if batches is None:
+        batches = length_bucketed_batches(token_lengths(dataset.token_ids), batch_size, shuffle=False, seed=0)
     for rows in batches:
         input_ids, attention_mask = pad_batch([dataset.token_ids[i] for i in rows], pad_id)  # (B, T), (B, T)
-        out.append((input_ids, attention_mask, torch.as_tensor(dataset.labels[rows], dtype=torch.long)))
-    return out
+        yield input_ids, attention_mask, torch.as_tensor(dataset.labels[rows], dtype=torch.long)
 
 
 def student_logits(model: torch.nn.Module, dataset: EvalSet, batch_size: int, pad_id: int, device: torch.device,
                    amp: str = "auto") -> np.ndarray:
     """Logits (N, C) in dataset order."""
-    batches = length_bucketed_batches([len(t) for t in dataset.token_ids], batch_size, shuffle=False, seed=0)
+    batches = length_bucketed_batches(token_lengths(dataset.token_ids), batch_size, shuffle=False, seed=0)
     was_training = model.training
     model.eval()
-    logits, _ = predict_logits(model, eval_batches(dataset, batch_size, pad_id), device, amp)
+    logits, _ = predict_logits(model, eval_batches(dataset, batch_size, pad_id, batches), device, amp)  # (N, C)
     model.train(was_training)
     out = np.zeros_like(logits)
-    order = [i for rows in batches for i in rows]
-    if len(order):
-        out[order] = logits
+    if len(logits):
+        out[np.concatenate(batches)] = logits
     return out
 
 
-def _epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+def _epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     # A function of (seed, epoch) only, so a resumed run replays exactly the same batches.
     return length_bucketed_batches(lengths, batch_size, shuffle=True, seed=seed * 1_000_003 + epoch)
 
@@ -253,10 +256,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
 
     set_seed(tcfg.seed)
     model.to(device)
-    if isinstance(transfer.token_ids, TokenStore):
-        lengths = transfer.token_ids.lengths.tolist()  # the same ints as below, without reading a token
-    else:
-        lengths = [len(ids) for ids in transfer.token_ids]
+    lengths = token_lengths(transfer.token_ids)  # (N,)
     if tcfg.mode != "hard" and transfer.teacher_logits is None:
         raise ValueError(f"mode {tcfg.mode!r} needs the teacher's logits")
     matcher = _build_matcher(model, transfer, cfg, lengths)
@@ -340,7 +340,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
             if reporter.should_stop():
                 checkpoint(done=False)
                 raise RunCancelled()
-            rows = np.asarray(batches[position])
+            rows = batches[position]  # (B,)
             input_ids, attention_mask = pad_batch([transfer.token_ids[i] for i in rows], pad_id)  # (B, T), (B, T)
             input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
             labels = torch.as_tensor(transfer.labels[rows], dtype=torch.long, device=device)  # (B,)

@@ -228,7 +228,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                         np.full(min(THROUGHPUT_ROWS, len(dev_set.token_ids) or len(transfer.token_ids)), IGNORE_INDEX))
         model.eval()
         result.student.samples_per_second = measure_throughput(
-            model, eval_batches(timed, THROUGHPUT_BATCH_SIZE, tokenizer.pad_id), device, tcfg.amp)
+            model, list(eval_batches(timed, THROUGHPUT_BATCH_SIZE, tokenizer.pad_id)), device, tcfg.amp)
         teacher_report = _teacher_report(teacher, dev_texts or train_texts, dcfg.max_length, device, tcfg.amp, out)
         result.teacher = ModelReport(
             dev_accuracy=accuracy_from_logits(np.asarray(logits["dev"]), dev_set.labels),

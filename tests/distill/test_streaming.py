@@ -58,8 +58,9 @@ def test_it_gives_the_same_batches_and_weights_as_an_in_memory_transfer_set(text
     in_memory = data.encode_texts(tokenizer, texts, MAX_LENGTH)
     store = data.write_token_store(tokenizer, texts, MAX_LENGTH, tmp_path / "store")
     for epoch in range(2):
-        batches = _epoch_batches(store.lengths.tolist(), 32, 42, epoch)
-        assert batches == _epoch_batches([len(ids) for ids in in_memory], 32, 42, epoch)
+        batches = _epoch_batches(store.lengths, 32, 42, epoch)
+        from_lists = _epoch_batches(np.array([len(ids) for ids in in_memory]), 32, 42, epoch)
+        assert [rows.tolist() for rows in batches] == [rows.tolist() for rows in from_lists]
         for rows in batches:
             from_store = data.pad_batch([store[i] for i in rows], tokenizer.pad_id)
             from_lists = data.pad_batch([in_memory[i] for i in rows], tokenizer.pad_id)

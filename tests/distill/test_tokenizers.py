@@ -101,10 +101,10 @@ def test_it_builds_each_student_tokenizer_kind(texts: list[str], hf_tokenizer: B
 
 def test_it_makes_deterministic_length_bucketed_batches_covering_every_row(texts: list[str]) -> None:
     lengths = [len(text) for text in texts]
-    batches = length_bucketed_batches(lengths, 8, shuffle=True, seed=3)
+    batches = [batch.tolist() for batch in length_bucketed_batches(lengths, 8, shuffle=True, seed=3)]
     assert sorted(index for batch in batches for index in batch) == list(range(len(texts)))
-    assert batches == length_bucketed_batches(lengths, 8, shuffle=True, seed=3)
-    assert batches != length_bucketed_batches(lengths, 8, shuffle=True, seed=4)
+    assert batches == [batch.tolist() for batch in length_bucketed_batches(lengths, 8, shuffle=True, seed=3)]
+    assert batches != [batch.tolist() for batch in length_bucketed_batches(lengths, 8, shuffle=True, seed=4)]
     padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
     plain = [list(range(start, min(start + 8, len(texts)))) for start in range(0, len(texts), 8)]
     assert padded < 0.7 * sum(len(batch) * max(lengths[i] for i in batch) for batch in plain)
