@@ -48,6 +48,12 @@ class RichReporter(NullReporter):
         self.console.print(f"  {phase} epoch {point.get('epoch', 0):.2f}: dev accuracy {point.get('dev_accuracy', float('nan')):.4f}, "
                            f"dev loss {point.get('dev_loss', float('nan')):.4f}")
 
+    def on_progress(self, stage: str, point: dict[str, float]) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=point.get("total"), info="")
+        self.progress.update(self.tasks[stage], completed=point.get("done", 0), total=point.get("total"),
+                             info=f"{int(point.get('done', 0)):,}/{int(point.get('total', 0)):,} texts")
+
     def on_message(self, message: str) -> None:
         self.console.print(f"  {message}")
 

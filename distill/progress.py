@@ -35,6 +35,12 @@ class Reporter(Protocol):
     def on_eval(self, phase: str, point: dict[str, float]) -> None:
         """A dev evaluation: step, epoch, dev_accuracy, dev_loss."""
 
+    def on_progress(self, stage: str, point: dict[str, float]) -> None:
+        """How far a long stage without training steps is: ``done`` and ``total`` (texts), ``eta_s``.
+
+        Called after every batch, so a reporter that stores or sends it should throttle.
+        """
+
     def on_message(self, message: str) -> None:
         """A human-readable note (English; the web layer shows it as is)."""
 
@@ -52,6 +58,9 @@ class NullReporter:
         pass
 
     def on_eval(self, phase: str, point: dict[str, float]) -> None:
+        pass
+
+    def on_progress(self, stage: str, point: dict[str, float]) -> None:
         pass
 
     def on_message(self, message: str) -> None:
@@ -78,6 +87,9 @@ class RecordingReporter(NullReporter):
 
     def on_eval(self, phase: str, point: dict[str, float]) -> None:
         self.events.append(("eval", phase, dict(point)))
+
+    def on_progress(self, stage: str, point: dict[str, float]) -> None:
+        self.events.append(("progress", stage, dict(point)))
 
     def on_message(self, message: str) -> None:
         self.events.append(("message", message, {}))

@@ -33,7 +33,7 @@ from .config import RunConfig, TeacherConfig
 from .errors import ConfigError, TeacherUnavailable, UnsafeCheckpoint
 from .evaluate import accuracy_from_logits, amp_dtype, autocast, cross_entropy_from_logits
 from .losses import IGNORE_INDEX
-from .progress import PHASE_TEACHER, NullReporter, Reporter, RunCancelled
+from .progress import PHASE_TEACHER, STAGE_LABELLING, NullReporter, Reporter, RunCancelled
 
 # Files that hold pickled Python: loading them can execute arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -674,13 +674,13 @@ def _run_labelling(texts: Sequence[str], order: np.ndarray, batch_size: int, fir
             label_batch(rows, [texts[int(row)] for row in rows])
             done = number + 1
             now = time.monotonic()
+            labelled = min(done * batch_size, rows_total)
+            per_second = (done - first_batch) * batch_size / max(now - start, 1e-9)
+            reporter.on_progress(STAGE_LABELLING, {"done": labelled, "total": rows_total,
+                                                   "eta_s": (rows_total - labelled) / per_second})
             if now - last_save >= LABELLING_SAVE_EVERY_S:
                 save(done)
                 last_save = now
-                labelled = min(done * batch_size, rows_total)
-                per_second = (done - first_batch) * batch_size / (now - start)
-                reporter.on_message(f"Teacher labelling: {labelled:,} of {rows_total:,} texts, "
-                                    f"about {(rows_total - labelled) / per_second / 60:.0f} min left.")
     finally:
         save(done)
 

@@ -12,7 +12,7 @@ import torch
 from distill import teachers
 from distill.config import RunConfig
 from distill.losses import IGNORE_INDEX
-from distill.progress import NullReporter, RecordingReporter, RunCancelled
+from distill.progress import STAGE_LABELLING, NullReporter, RecordingReporter, RunCancelled
 
 from .conftest import LABELS, tiny_teacher_config
 
@@ -77,10 +77,14 @@ def test_it_resumes_a_cancelled_labelling_bit_identically_without_redoing_done_b
         teachers.teacher_logits(None, texts, MAX_LENGTH, tmp_path / "resumed", 16, CPU, fingerprint=loaded.fingerprint)
 
     before = calls[0]
-    resumed, hit = teachers.teacher_logits(loaded, texts, MAX_LENGTH, tmp_path / "resumed", 16, CPU)
+    rerun = RecordingReporter()
+    resumed, hit = teachers.teacher_logits(loaded, texts, MAX_LENGTH, tmp_path / "resumed", 16, CPU, rerun)
 
     assert not hit
     assert calls[0] - before == 13 - 5  # 200 texts in 13 batches of 16, 5 of them done before the cancel
+    progress = [point for kind, stage, point in rerun.events if kind == "progress" and stage == STAGE_LABELLING]
+    assert [point["done"] for point in progress] == [min(batch * 16, 200) for batch in range(6, 14)]  # per batch
+    assert all(point["total"] == 200 and point["eta_s"] >= 0 for point in progress) and progress[-1]["eta_s"] == 0
     np.testing.assert_array_equal(resumed, whole)
     assert [p.name for p in (tmp_path / "resumed").iterdir()] == \
         [f"{teachers.cache_key(loaded.fingerprint, MAX_LENGTH, texts)}.npy"]  # no partial, progress or lock file left
