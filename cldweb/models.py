@@ -449,6 +449,10 @@ class Run(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     device = models.CharField(max_length=32, blank=True)  # cpu | cuda, as reported by the engine
     result = models.JSONField(default=dict, blank=True)  # RunResult.to_dict()
+    # The latest on_progress point of the current stage, e.g. {"stage": "labelling", "done": 12345,
+    # "total": 100000, "eta_s": 180.0}: labelling a big corpus takes hours without a training step
+    # to chart. Empty when the stage reports none; a new stage clears it.
+    progress = models.JSONField(default=dict, blank=True)
     export_path = models.CharField(max_length=500, blank=True)  # the student zip
     celery_task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -572,12 +576,27 @@ class Run(models.Model):
         """Record the engine's stage (and device when it says) unless the run already ended."""
         if stage not in self.STAGE_STATUSES:
             return
-        fields: dict[str, Any] = {"status": stage, "heartbeat_at": timezone.now()}
+        fields: dict[str, Any] = {"status": stage, "heartbeat_at": timezone.now(), "progress": {}}
         device = (info or {}).get("device")
         if device:
             fields["device"] = str(device)[:32]
         Run.objects.filter(pk=self.pk).exclude(status__in=self.TERMINAL_STATUSES).update(**fields)
-        self.refresh_from_db(fields=["status", "device", "heartbeat_at"])
+        self.refresh_from_db(fields=["status", "device", "heartbeat_at", "progress"])
+
+    def record_progress(self, stage: str, point: dict[str, float]) -> bool:
+        """Store how far ``stage`` is (done, total, eta_s); False when the run is no longer in it.
+
+        A conditional UPDATE on the status, like ``mark_stage``'s: a point that arrives after the run
+        ended (no stage is a terminal status) or late from a stage the run has left must not bring
+        back a progress bar that no longer means anything.
+        """
+        if stage not in self.STAGE_STATUSES:
+            return False
+        progress = {**json_safe(dict(point)), "stage": stage}
+        if not Run.objects.filter(pk=self.pk, status=stage).update(progress=progress):
+            return False
+        self.progress = progress
+        return True
 
     # -- who runs it: the start protocol, heartbeats and the watchdog --------------------
     #
@@ -738,6 +757,17 @@ class Run(models.Model):
         """Metric points with a seq above ``seq``, oldest first, as sent to browsers."""
         return [point.to_message() for point in self.points.filter(seq__gt=seq).order_by("seq")]
 
+    @property
+    def current_progress(self) -> dict[str, Any]:
+        """``progress`` while the run is still in the stage that reported it, else {}.
+
+        A run re-queued after its worker died keeps the last point of the stage it was in
+        until the next attempt begins a stage; that point describes no work in progress.
+        """
+        if self.is_active and self.progress and self.progress.get("stage") == self.status:
+            return self.progress
+        return {}
+
     def status_message(self) -> dict[str, Any]:
         return {
             "type": "status",
@@ -745,6 +775,7 @@ class Run(models.Model):
             "device": self.device,
             "is_active": self.is_active,
             "cancel_requested": self.cancel_requested,
+            "progress": self.current_progress,
         }
 
     # -- results --------------------------------------------------------------------

@@ -42,6 +42,7 @@ class WebReporter:
 
     FLUSH_INTERVAL_S = 0.25  # at most ~4 batches per second per run
     STOP_POLL_INTERVAL_S = 1.0  # read Run.cancel_requested (and write heartbeat_at) at most once a second
+    PROGRESS_INTERVAL_S = 1.0  # store and push a stage's progress at most once a second (it comes every batch)
 
     def __init__(self, run_id: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.run_id = run_id
@@ -51,6 +52,7 @@ class WebReporter:
         self._pending: list[PointMessage] = []
         self._last_flush = -math.inf
         self._last_poll = -math.inf
+        self._last_progress = -math.inf
         self._stop = False
         # A private layer instance (not the process-wide one) so closing its Redis pools
         # after each send cannot touch connections that other code in this process uses.
@@ -61,6 +63,7 @@ class WebReporter:
     def on_stage(self, stage: str, info: dict[str, object]) -> None:
         self.flush()
         Run(pk=self.run_id).mark_stage(stage, info)
+        self._last_progress = -math.inf  # the new stage's first progress point is shown at once
         self.send_status()
 
     def on_step(self, phase: str, point: dict[str, float]) -> None:
@@ -68,6 +71,17 @@ class WebReporter:
 
     def on_eval(self, phase: str, point: dict[str, float]) -> None:
         self._record(phase, MetricPoint.KIND_EVAL, point)
+
+    def on_progress(self, stage: str, point: dict[str, float]) -> None:
+        # Throttled, except for the last point (done == total), so the stored state is never
+        # left a second short of the end of the pass.
+        now = self._clock()
+        finished = point.get("done") == point.get("total")
+        if not finished and now - self._last_progress < self.PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        if Run(pk=self.run_id).record_progress(stage, point):
+            self.send_status()
 
     def on_message(self, message: str) -> None:
         logger.info("run %s: %s", self.run_id, message)

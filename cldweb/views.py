@@ -187,6 +187,7 @@ def run_page_settings(run: Run) -> dict:
     return {
         "websocket_path": f"/ws/runs/{run.pk}/",
         "status": run.status,
+        "progress": run.current_progress,
         "active_statuses": list(Run.ACTIVE_STATUSES),
         "status_labels": {value: str(label) for value, label in Run.Status.choices},
         "labels": {
@@ -196,6 +197,12 @@ def run_page_settings(run: Run) -> dict:
             "loss": _("Loss"),
             "accuracy": _("Dev accuracy"),
             "reconnecting": _("Connection lost; reconnecting…"),
+        },
+        # How far a long stage without training steps is; %(stage)s is the stage's status label.
+        "progress_formats": {
+            "no_eta": _("%(stage)s: %(done)s of %(total)s texts"),
+            "minutes": _("%(stage)s: %(done)s of %(total)s texts, about %(minutes)s min left"),
+            "under_a_minute": _("%(stage)s: %(done)s of %(total)s texts, less than a minute left"),
         },
     }
 

@@ -23,6 +23,43 @@
 
   function isActive(s) { return page.active_statuses.indexOf(s) !== -1; }
 
+  // Thousands separators as the page's language writes them (12,345).
+  var numbers = new Intl.NumberFormat(document.documentElement.lang || undefined);
+
+  // Fills Django's %(name)s placeholders: the format strings come translated from the server.
+  function interpolate(format, values) {
+    return format.replace(/%\((\w+)\)s/g, function (match, name) { return values[name]; });
+  }
+
+  function progressText(progress) {
+    var formats = page.progress_formats;
+    var values = {
+      stage: page.status_labels[progress.stage] || progress.stage,
+      done: numbers.format(progress.done),
+      total: numbers.format(progress.total)
+    };
+    var eta = progress.eta_s;
+    if (typeof eta !== "number" || progress.done >= progress.total) return interpolate(formats.no_eta, values);
+    if (eta < 60) return interpolate(formats.under_a_minute, values);
+    values.minutes = numbers.format(Math.round(eta / 60));
+    return interpolate(formats.minutes, values);
+  }
+
+  // The line under the badge for a long stage without training steps (teacher labelling);
+  // hidden when the stage reports nothing or the run has ended.
+  function showProgress(progress) {
+    var box = document.getElementById("run-progress");
+    if (!progress || !progress.total || !isActive(status)) {
+      box.hidden = true;
+      return;
+    }
+    document.getElementById("run-progress-text").textContent = progressText(progress);
+    var bar = document.getElementById("run-progress-bar");
+    bar.max = progress.total;
+    bar.value = progress.done;
+    box.hidden = false;
+  }
+
   function emptySeries() {
     var series = {};
     Object.keys(CHARTS).forEach(function (name) {
@@ -99,6 +136,7 @@
     }
     var device = document.getElementById("run-device");
     if (device && message.device) device.textContent = message.device;
+    showProgress(message.progress);
     // The results table, error and download link are rendered by the server: reload once at the end.
     if (initiallyActive && isActive(previous) && !isActive(status)) {
       window.location.reload();
@@ -107,6 +145,7 @@
 
   add(backlog);
   draw();
+  showProgress(page.progress);
   if (!initiallyActive) return;
 
   var delay = 1000;

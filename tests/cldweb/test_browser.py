@@ -1,16 +1,22 @@
 """A person's path through the pages, in Debian's chromium driven by Playwright,
 against the real ASGI server and a real Celery worker: sign in, upload, map
 columns, start a run, watch the charts fill live, reload mid-run and see the
-whole history again, read the results, download the student."""
+whole history again, read the results, download the student. Also: the teacher
+labelling progress line, as stored and as the worker pushes it."""
 from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
+from django.utils import timezone
 
-from cldweb.models import DEMO_TEACHER_NAME, Teacher
+from cldweb.models import DEMO_TEACHER_NAME, Corpus, Run, Teacher
+from cldweb.reporting import WebReporter
 from tests.processes import write_review_sample
 
 
@@ -53,6 +59,42 @@ def alice(db):
 
 
 @pytest.fixture
+def labelling_run(alice) -> Run:
+    """A run a worker is labelling, 12,345 of 100,000 texts in; no worker takes it (it is never queued)."""
+    corpus = Corpus.objects.create(owner=alice, name="大语料", original_filename="大语料.csv", file="uploads/big.csv",
+                                   format="csv", encoding="utf-8", columns=["text", "label"], text_column="text",
+                                   label_column="label", row_count=100_000)
+    teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
+    return Run.objects.create(owner=alice, corpus=corpus, teacher=teacher, status=Run.Status.LABELLING,
+                              heartbeat_at=timezone.now(), started_at=timezone.now(), device="cpu",
+                              progress={"stage": "labelling", "done": 12_345, "total": 100_000, "eta_s": 180.0})
+
+
+def as_the_worker(work: Callable[[], None]) -> None:
+    """Run ``work`` in a thread of its own, as the Celery worker would: Playwright's sync API
+    runs an event loop in the test's thread, where Django refuses ORM calls."""
+    def call() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()  # this thread's connection, or the test database cannot be flushed
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(call).result()
+
+
+def sign_in(page, base_url: str, language: str) -> None:
+    page.goto(base_url + "/")
+    assert "/accounts/login/" in page.url  # anonymous users are sent to sign in
+    with page.expect_navigation():
+        page.select_option("#language", language)
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("form[action='/accounts/login/'] button[type=submit]")
+    page.wait_for_url(base_url + "/")
+
+
+@pytest.fixture
 def browser_page():
     from playwright.sync_api import sync_playwright
 
@@ -73,15 +115,7 @@ def browser_page():
 
 def test_it_walks_a_user_from_upload_to_download(asgi_server, celery_worker, review_csv, alice, browser_page, tmp_path):
     page = browser_page
-
-    page.goto(asgi_server + "/")
-    assert "/accounts/login/" in page.url  # anonymous users are sent to sign in
-    with page.expect_navigation():
-        page.select_option("#language", "en")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("form[action='/accounts/login/'] button[type=submit]")
-    page.wait_for_url(asgi_server + "/")
+    sign_in(page, asgi_server, "en")
 
     page.goto(asgi_server + "/corpora/upload/")
     page.set_input_files("input[type=file]", str(review_csv))
@@ -129,4 +163,35 @@ def test_it_walks_a_user_from_upload_to_download(asgi_server, celery_worker, rev
     with page.expect_navigation():
         page.select_option("#language", "zh-hans")
     page.wait_for_selector("text=下载学生模型", timeout=10_000)
+    assert not page.console_errors, page.console_errors
+
+
+def test_it_shows_teacher_labelling_progress_and_moves_it_live(asgi_server, labelling_run, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, asgi_server, "zh-hans")
+    page.goto(f"{asgi_server}/runs/{labelling_run.pk}/")
+    text = page.locator("#run-progress-text")
+    bar = page.locator("#run-progress-bar")
+
+    # After a reload the stored point is shown at once, in the page's language.
+    expect(text).to_have_text("教师模型标注：12,345 / 100,000 条文本，约剩 3 分钟")
+    expect(bar).to_have_js_property("value", 12_345)
+    expect(bar).to_have_js_property("max", 100_000)
+
+    # The worker's next point reaches the open page over the WebSocket, without a reload.
+    as_the_worker(lambda: WebReporter(labelling_run.pk).on_progress(
+        "labelling", {"done": 60_000, "total": 100_000, "eta_s": 30.0}))
+    expect(text).to_have_text("教师模型标注：60,000 / 100,000 条文本，剩余不到 1 分钟")
+    expect(bar).to_have_js_property("value", 60_000)
+
+    # The run ends: the page reloads itself with the outcome and the progress line is gone.
+    def fail() -> None:
+        Run.objects.get(pk=labelling_run.pk).mark_failed("internal", "The worker crashed.")
+        WebReporter(labelling_run.pk).send_status()
+
+    as_the_worker(fail)
+    expect(page.locator("p.error[role=alert]")).to_be_visible()
+    expect(page.locator("#run-progress")).to_be_hidden()
     assert not page.console_errors, page.console_errors

@@ -88,7 +88,7 @@ def test_it_replays_exactly_the_points_after_the_clients_seq(run, owner):
     assert backlog["points"][0] == {"seq": 4, "phase": "student", "kind": "step", "step": 40,
                                     "values": {"step": 40, "loss": 0.25}}
     assert status == {"type": "status", "status": "queued", "device": "", "is_active": True,
-                      "cancel_requested": False}
+                      "cancel_requested": False, "progress": {}}
 
 
 def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog(run, owner):
@@ -128,6 +128,39 @@ def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog
     assert [(p["seq"], p["kind"]) for p in second_live["points"]] == [(4, "step"), (5, "eval")]
     assert second_live["points"][1]["values"] == {"step": 40, "dev_accuracy": 0.75}
     assert list(run.points.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+
+
+def test_it_pushes_labelling_progress_live_and_to_a_client_that_connects_later(run, owner):
+    clock = [0.0]
+    reporter = WebReporter(run.pk, clock=lambda: clock[0])
+
+    async def scenario():
+        communicator = communicator_for(run.pk, owner)
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.receive_json_from()  # backlog
+        await communicator.receive_json_from()  # status
+        await sync_to_async(reporter.on_stage)("labelling", {"device": "cpu"})
+        stage = await communicator.receive_json_from()
+        await sync_to_async(reporter.on_progress)("labelling", {"done": 12_345, "total": 100_000, "eta_s": 180.0})
+        live = await communicator.receive_json_from()
+        await communicator.disconnect()
+
+        later = communicator_for(run.pk, owner)  # a reload: the stored point comes with the status
+        connected, _ = await later.connect()
+        assert connected
+        await later.receive_json_from()  # backlog
+        replayed = await later.receive_json_from()
+        await later.disconnect()
+        await close_layer()
+        return stage, live, replayed
+
+    stage, live, replayed = async_to_sync(scenario)()
+
+    assert (stage["status"], stage["progress"]) == ("labelling", {})
+    assert live["type"] == "status"
+    assert live["progress"] == {"stage": "labelling", "done": 12_345, "total": 100_000, "eta_s": 180.0}
+    assert replayed == live
 
 
 def test_it_reads_from_redis_longer_than_a_blocking_receive_waits(settings):

@@ -39,3 +39,15 @@ def test_it_names_the_student_and_mode_in_words_on_the_run_page(owner_client, ru
     page = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "BiLSTM（小巧快速，适合在 CPU 上运行）" in page  # the translated choice, not the registry name "bilstm"
     assert "仅软标签（教师模型输出的概率）" in page
+
+
+def test_it_gives_the_run_page_its_progress_line_in_chinese(owner_client, run):
+    run.mark_stage("labelling")
+    run.record_progress("labelling", {"done": 12_345, "total": 100_000, "eta_s": 180.0})
+
+    page = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").context["run_page"]
+
+    assert page["progress"] == {"stage": "labelling", "done": 12_345, "total": 100_000, "eta_s": 180.0}
+    assert page["status_labels"]["labelling"] == "教师模型标注"
+    assert page["progress_formats"]["minutes"] == "%(stage)s：%(done)s / %(total)s 条文本，约剩 %(minutes)s 分钟"
+    assert page["progress_formats"]["under_a_minute"] == "%(stage)s：%(done)s / %(total)s 条文本，剩余不到 1 分钟"

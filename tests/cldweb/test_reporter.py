@@ -1,7 +1,10 @@
-"""WebReporter: points stored with consecutive seqs; cancel read at most once a second."""
+"""WebReporter: points stored with consecutive seqs; cancel read and stage progress stored at most once a second."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 
 from cldweb.models import Run
 from cldweb.reporting import WebReporter
@@ -47,3 +50,70 @@ def test_it_records_the_stage_and_device(run):
 
     run.refresh_from_db()
     assert (run.status, run.device) == (Run.Status.LABELLING, "cpu")
+
+
+def test_it_stores_progress_at_most_once_a_second_and_always_the_last_point(run):
+    clock = [50.0]
+    reporter = WebReporter(run.pk, clock=lambda: clock[0])
+    reporter.on_stage("labelling", {"device": "cpu"})
+
+    reporter.on_progress("labelling", {"done": 64, "total": 1000, "eta_s": 90.0})
+    clock[0] += 0.4
+    reporter.on_progress("labelling", {"done": 128, "total": 1000, "eta_s": 80.0})  # within the second: skipped
+    run.refresh_from_db()
+    assert run.progress == {"stage": "labelling", "done": 64, "total": 1000, "eta_s": 90.0}
+
+    clock[0] += 0.7
+    reporter.on_progress("labelling", {"done": 192, "total": 1000, "eta_s": 70.0})
+    run.refresh_from_db()
+    assert run.progress["done"] == 192
+
+    clock[0] += 0.1
+    reporter.on_progress("labelling", {"done": 1000, "total": 1000, "eta_s": 0.0})  # the end of the pass: stored
+    run.refresh_from_db()
+    assert run.progress == {"stage": "labelling", "done": 1000, "total": 1000, "eta_s": 0.0}
+    assert run.status_message()["progress"] == run.progress
+
+
+def test_it_clears_progress_when_the_next_stage_begins(run):
+    clock = [0.0]
+    reporter = WebReporter(run.pk, clock=lambda: clock[0])
+    reporter.on_stage("labelling", {})
+    reporter.on_progress("labelling", {"done": 10, "total": 20, "eta_s": float("inf")})
+    run.refresh_from_db()
+    assert run.progress == {"stage": "labelling", "done": 10, "total": 20, "eta_s": None}  # inf is not JSON
+
+    reporter.on_stage("distilling", {})
+
+    run.refresh_from_db()
+    assert run.progress == {}
+    assert run.status_message()["progress"] == {}
+
+
+def test_it_leaves_a_run_that_ended_or_left_the_stage_as_it_is(run):
+    run.mark_stage("labelling")
+    assert run.record_progress("labelling", {"done": 5, "total": 10, "eta_s": 3.0}) is True
+    run.mark_stage("distilling")
+
+    assert run.record_progress("labelling", {"done": 6, "total": 10, "eta_s": 2.0}) is False  # a late point
+    run.refresh_from_db()
+    assert run.progress == {}
+
+    run.mark_stage("labelling")
+    run.mark_failed("internal", "boom")
+    assert run.record_progress("labelling", {"done": 7, "total": 10, "eta_s": 1.0}) is False
+    run.refresh_from_db()
+    assert (run.status, run.progress) == (Run.Status.FAILED, {})
+
+
+def test_it_reports_progress_only_for_the_stage_the_run_is_in(run):
+    run.mark_stage("labelling")
+    run.record_progress("labelling", {"done": 5, "total": 10, "eta_s": 3.0})
+    # The worker died mid-labelling and the watchdog queued the run again: the point stays
+    # stored, but it describes no work in progress.
+    later = run.heartbeat_at + timedelta(seconds=settings.CLD_HEARTBEAT_STALE_S + 1)
+    assert Run.watchdog(now=later).requeued == [run.pk]
+    run.refresh_from_db()
+
+    assert (run.status, run.progress["done"]) == (Run.Status.QUEUED, 5)
+    assert run.status_message()["progress"] == {}
