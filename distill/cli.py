@@ -1,4 +1,4 @@
-"""``python -m distill fit | evaluate | predict``: the engine from a terminal.
+"""``python -m distill fit | evaluate | predict | config``: the engine from a terminal.
 
 A ``DistillError`` is printed as ``error: <message>`` on stderr with exit code 2,
 never as a traceback: it is something the user can fix.
@@ -6,10 +6,11 @@ never as a traceback: it is something the user can fix.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from .config import MODES, RunConfig
+from .config import MODES, RunConfig, apply_override
 from .errors import DistillError
 from .progress import STAGES, NullReporter
 
@@ -87,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--cache-dir")
     fit.add_argument("--device", choices=("auto", "cpu", "cuda"))
     fit.add_argument("--offline", action="store_true", help="never try the model hub")
+    fit.add_argument("--max-length", type=int, help="tokens per text after truncation (default 128)")
+    fit.add_argument("--batch-size", type=int, help="student batch size (default 64)")
+    fit.add_argument("--learning-rate", type=float, help="student learning rate (default 0.002)")
+    fit.add_argument("--temperature", type=float, help="softmax temperature of the soft loss (default 2)")
+    fit.add_argument("--preset", choices=("small", "base"), help="student size preset (default small)")
+    fit.add_argument("--seed", type=int, help="training seed (default 42)")
+    fit.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (default auto)")
+    fit.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="any other setting, repeatable, e.g. --set train.virtual_label_threshold=0.9 "
+                          "--set student.teacher_layers=[0,6,11]; `python -m distill config` lists them all")
+
+    commands.add_parser("config", help="print every setting with its default, as JSON for --config")
 
     evaluate = commands.add_parser("evaluate", help="accuracy of an exported student on a labeled file")
     evaluate.add_argument("--model", required=True, help="student folder or zip")
@@ -132,10 +145,24 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         (args.label_column, cfg.data, "label_column"),
         (args.cache_dir, cfg, "cache_dir"),
         (args.device, cfg.train, "device"),
+        (args.max_length, cfg.data, "max_length"),
+        (args.batch_size, cfg.train, "batch_size"),
+        (args.learning_rate, cfg.train, "learning_rate"),
+        (args.temperature, cfg.train, "temperature"),
+        (args.preset, cfg.student, "preset"),
+        (args.seed, cfg.train, "seed"),
+        (args.amp, cfg.train, "amp"),
     ]
     for value, section, field in overrides:
         if value is not None:
             setattr(section, field, value)
+    for assignment in args.set:
+        try:
+            apply_override(cfg, assignment)
+        except ValueError as error:
+            from .errors import ConfigError
+
+            raise ConfigError(f"--set {assignment}: {error}", code="config_override", setting=assignment) from None
     if args.demo_teacher:
         cfg.teacher.demo = True
     if args.offline:
@@ -150,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             return _fit(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "config":
+            print(json.dumps(RunConfig().to_dict(), ensure_ascii=False, indent=2))
+            return 0
         return _predict(args)
     except DistillError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -8,6 +8,7 @@ code. Nothing here imports torch so the web process can build configs cheaply.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,46 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+SECTIONS = ("data", "teacher", "student", "train")  # RunConfig's dataclass fields, in the order a reader meets them
+
+
+def apply_override(cfg: RunConfig, assignment: str) -> None:
+    """Set one field from ``section.field=value`` (the CLI's ``--set``), checking name and type.
+
+    The value is read as JSON when it parses (``3``, ``0.5``, ``true``, ``[0, 6, 11]``), else as a
+    string, and must have the type of the field's default, so a typo fails here, loudly, instead
+    of training with the wrong setting. ``output_dir`` and ``cache_dir`` take no section.
+    """
+    name, sep, raw = assignment.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"{assignment!r} is not of the form section.field=value (e.g. train.temperature=3)")
+    section_name, _, field_name = name.rpartition(".")
+    target: Any = None
+    if section_name in SECTIONS:
+        target = getattr(cfg, section_name)
+    elif not section_name and field_name in ("output_dir", "cache_dir"):
+        target = cfg
+    if target is None or field_name not in {f.name for f in dataclasses.fields(target)}:
+        choices = [f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(cfg, s))]
+        choices += ["output_dir", "cache_dir"]
+        close = difflib.get_close_matches(name, choices, n=1)
+        raise ValueError(f"unknown setting {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    current = getattr(target, field_name)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        value = raw  # a string field keeps what was typed, even when it looks like a number
+    if type(value) is not type(current):
+        raise ValueError(f"{name} must be {type(current).__name__}, like its default {json.dumps(current)}; "
+                         f"got {raw!r}")
+    setattr(target, field_name, value)
 
 
 def _build(section: type, values: dict[str, Any]):

@@ -84,3 +84,44 @@ def test_it_exits_2_for_a_teacher_that_is_not_available_offline(tiny_corpus: Pat
     assert result.returncode == 2
     assert "error: Teacher 'cld-tests/no-such-teacher' is not available offline." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_it_sets_any_setting_by_name_and_type_checks_it() -> None:
+    from distill.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args([
+        "fit", "--train", "t.csv", "--max-length", "64", "--temperature", "3", "--amp", "bf16",
+        "--set", "train.virtual_label_threshold=0.9", "--set", "student.teacher_layers=[0, 6, 11]",
+        "--set", "train.hidden_weight=1", "--set", "data.text_column=123", "--set", "output_dir=runs/b",
+    ])
+    cfg = config_from_args(args)
+
+    assert (cfg.data.max_length, cfg.train.temperature, cfg.train.amp) == (64, 3.0, "bf16")
+    assert cfg.train.virtual_label_threshold == 0.9 and cfg.student.teacher_layers == [0, 6, 11]
+    assert cfg.train.hidden_weight == 1.0 and isinstance(cfg.train.hidden_weight, float)  # an int where a float goes
+    assert cfg.data.text_column == "123" and cfg.output_dir == "runs/b"  # a string field keeps what was typed
+
+
+def test_it_exits_2_for_a_misspelt_or_mistyped_setting_with_a_suggestion(tmp_path: Path) -> None:
+    from distill.config import TrainConfig
+
+    misspelt = _distill("fit", "--train", "t.csv", "--set", "train.tempreature=3")
+    mistyped = _distill("fit", "--train", "t.csv", "--set", "train.epochs=two")
+    shapeless = _distill("fit", "--train", "t.csv", "--set", "epochs")
+
+    assert (misspelt.returncode, mistyped.returncode, shapeless.returncode) == (2, 2, 2)
+    assert misspelt.stderr.strip() == ("error: --set train.tempreature=3: unknown setting 'train.tempreature'; "
+                                       "did you mean 'train.temperature'?")
+    assert mistyped.stderr.strip() == (f"error: --set train.epochs=two: train.epochs must be int, like its default "
+                                       f"{TrainConfig().epochs}; got 'two'")
+    assert "is not of the form section.field=value" in shapeless.stderr
+
+
+def test_it_prints_every_setting_as_a_config_file_it_can_read_back(tmp_path: Path) -> None:
+    from distill.config import RunConfig
+
+    printed = _distill("config")
+
+    assert printed.returncode == 0
+    (tmp_path / "config.json").write_text(printed.stdout, encoding="utf-8")
+    assert RunConfig.load(tmp_path / "config.json") == RunConfig()
