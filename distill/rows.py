@@ -79,6 +79,10 @@ class _StringColumnWriter:
         self._size += len(encoded)
         self._ends.append(self._size)
 
+    def abandon(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
     def close(self) -> StringColumn:
         self._handle.close()
         offsets = np.zeros(len(self._ends) + 1, dtype=np.int64)
@@ -120,17 +124,23 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
     label_ids = array("i")
     lines = array("q")
     has_pairs = has_tags = False
-    for example in examples:
-        texts.append(example.text)
-        pairs.append(example.text_pair or "")
-        tags.append(json.dumps(list(example.tags), ensure_ascii=False) if example.tags is not None else "")
-        has_pairs |= example.text_pair is not None
-        has_tags |= example.tags is not None
-        keys += hashlib.blake2b(task.dedup_key(example).encode("utf-8"), digest_size=16).digest()
-        for label in task.labels_of(example):
-            label_names.setdefault(label, len(label_names))
-        label_ids.append(NO_LABEL if example.label is None else label_names.setdefault(example.label, len(label_names)))
-        lines.append(example.line)
+    try:
+        for example in examples:
+            texts.append(example.text)
+            pairs.append(example.text_pair or "")
+            tags.append(json.dumps(list(example.tags), ensure_ascii=False) if example.tags is not None else "")
+            has_pairs |= example.text_pair is not None
+            has_tags |= example.tags is not None
+            keys += hashlib.blake2b(task.dedup_key(example).encode("utf-8"), digest_size=16).digest()
+            for label in task.labels_of(example):
+                label_names.setdefault(label, len(label_names))
+            label_ids.append(NO_LABEL if example.label is None
+                             else label_names.setdefault(example.label, len(label_names)))
+            lines.append(example.line)
+    except BaseException:
+        for writer in (texts, pairs, tags):
+            writer.abandon()  # a bad row ends the read: close the files now, not at garbage collection
+        raise
     return RowStore(
         path=path, texts=texts.close(), pairs=pairs.close() if has_pairs else None,
         tags=tags.close() if has_tags else None,

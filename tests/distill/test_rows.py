@@ -89,3 +89,25 @@ def test_it_dedups_and_splits_a_corpus_without_holding_its_texts_in_memory(tmp_p
     assert streamed_peak < 300 * rows
     assert streamed_peak < file_bytes / 4 and streamed_peak * 4 < in_memory_peak
     assert len(in_memory) == rows  # keeps the in-memory corpus alive until its peak was read
+
+
+def test_it_leaves_no_half_written_store_when_a_row_is_bad(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    import pytest
+
+    from distill.errors import CorpusError
+
+    path = tmp_path / "bad.csv"
+    good = "".join(f"文本{i},pos\n" for i in range(40))
+    path.write_text("text,label\n" + good + '"这一格的引号没有结束,neg\n' + good, encoding="utf-8")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where a temporary store would go
+
+    for directory in (tmp_path / "rows", None):
+        with pytest.raises(CorpusError) as caught:
+            prepare_splits(CorpusStream(path), None, None, dev_fraction=0.1, test_fraction=0.1, seed=1,
+                           directory=directory)
+        assert (caught.value.code, caught.value.line) == ("malformed_row", 42)
+    assert not list((tmp_path / "rows").rglob("*.utf8")) and not list(scratch.iterdir())
