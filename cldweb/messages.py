@@ -102,7 +102,10 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
         return _("The mixed-precision setting “%(amp)s” is unknown; use auto, bf16, fp16 or off.") % {
             "amp": params.get("amp", "")}
     if code == "config_amp_cpu_lstm":
-        return _("Mixed precision “%(amp)s” cannot run an LSTM student on this worker's CPU; use bf16 or off, "
+        if params.get("bf16_supported"):
+            return _("Mixed precision “%(amp)s” cannot run an LSTM student on this worker's CPU; use bf16 or off, "
+                     "or run on a GPU.") % {"amp": params.get("amp", "")}
+        return _("Mixed precision “%(amp)s” cannot run an LSTM student on this worker's CPU; turn it off, "
                  "or run on a GPU.") % {"amp": params.get("amp", "")}
     if code == "config_no_labels_for_teacher":
         return _("The teacher has no trained head for these labels and the corpus has no labeled rows to "

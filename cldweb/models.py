@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import shutil
+import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
@@ -194,16 +195,20 @@ class Corpus(models.Model):
 
         defaults = DataConfig()
         split_error: CorpusError | None = None
-        try:
-            splits = prepare_splits(
-                counted(), None, None,
-                dev_fraction=defaults.dev_fraction, test_fraction=defaults.test_fraction,
-                seed=defaults.split_seed, path=self.original_filename,
-            )
-        except CorpusError as error:
-            if not read_to_the_end:
-                raise  # the file cannot be read with these columns
-            split_error = error
+        report: dict[str, Any] = {}
+        # The rows are staged on disk beside the uploads: /tmp may be small, or memory (tmpfs).
+        settings.CLD_SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="analyse-", dir=settings.CLD_SCRATCH_DIR) as scratch:
+            try:
+                report = prepare_splits(
+                    counted(), None, None,
+                    dev_fraction=defaults.dev_fraction, test_fraction=defaults.test_fraction,
+                    seed=defaults.split_seed, path=self.original_filename, directory=scratch,
+                ).report.to_dict()
+            except CorpusError as error:
+                if not read_to_the_end:
+                    raise  # the file cannot be read with these columns
+                split_error = error
         self.text_column = text_column
         self.label_column = label_column if stream.has_label_column else ""
         self.format = stream.format
@@ -219,7 +224,7 @@ class Corpus(models.Model):
                 "warnings": [],
             }
         else:
-            self.report = splits.report.to_dict()
+            self.report = report
 
     def preview(self, rows: int = 10) -> CorpusPreview:
         return preview_corpus(self.path, rows=rows)

@@ -30,6 +30,7 @@ CLD_DATA_DIR = Path(env_str("CLD_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 MEDIA_ROOT = CLD_DATA_DIR / "media"  # uploads; outside static, never served directly
 MEDIA_URL = "/media/"  # not routed: corpora are only read by the app
 CLD_RUNS_DIR = CLD_DATA_DIR / "runs"  # one output_dir per Run: runs/<id>/
+CLD_SCRATCH_DIR = CLD_DATA_DIR / "scratch"  # short-lived work files (an upload's rows while it is analysed)
 CLD_TEACHER_CACHE_DIR = CLD_DATA_DIR / "teacher-cache"  # teacher logits shared by all runs
 CLD_TEACHERS_DIR = CLD_DATA_DIR / "teachers"  # imported teachers (import_teacher) live here
 CLD_MAX_UPLOAD_BYTES = env_int("CLD_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)  # one corpus file

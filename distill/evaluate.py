@@ -82,7 +82,7 @@ def check_amp_supported(model: torch.nn.Module, device: torch.device, amp: str) 
     if dtype == torch.float16 or not bf16_ok:
         instead = "'bf16' or 'off'" if bf16_ok else "'off'"
         raise ConfigError(f"amp {amp!r} cannot run an LSTM student on this CPU; use amp {instead}, or a CUDA GPU",
-                          code="config_amp_cpu_lstm", amp=amp)
+                          code="config_amp_cpu_lstm", amp=amp, bf16_supported=bf16_ok)
 
 
 def _onednn_has_bf16() -> bool:

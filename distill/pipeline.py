@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,9 @@ THROUGHPUT_BATCH_SIZE = 64  # ModelReport.samples_per_second is defined at this 
 THROUGHPUT_ROWS = 512  # dev rows timed for the speed comparison; enough for a stable number
 TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a data.TokenStore folder
 ROW_STORES = "rows"  # the corpus rows on disk (rows.RowStore per file), rebuilt at every start
+SPLIT_STAMP = "split.json"  # the digest of the split the work in this folder was done on
+# Work that saw the training texts: done for another split, it would have trained on today's dev/test texts.
+SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "checkpoints", "student_tokenizer.json")
 TEACHER_REPORT = "teacher_report.json"  # teacher size and speed, measured while it was loaded
 
 
@@ -66,6 +70,50 @@ class _TeacherHandle:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+class _OverallProgress:
+    """The run's reporter, with labelling progress counted over train, dev and test together.
+
+    The teacher labels each split in its own pass and reports ``done``/``total`` for that pass; a
+    user watching one bar wants one count that only grows and one time left for the whole stage.
+    Texts of splits already in the cache count as done.
+    """
+
+    def __init__(self, reporter: Reporter, sizes: dict[str, int], clock: Any = time.monotonic) -> None:
+        self.reporter = reporter
+        self.total = sum(sizes.values())
+        self.offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist()))
+        self.split = next(iter(sizes))
+        self._clock = clock
+        self._first: tuple[float, int] | None = None  # (time, overall done) at the first point this session
+
+    def on_progress(self, stage: str, point: dict[str, float]) -> None:
+        done = self.offsets[self.split] + int(point["done"])
+        now = self._clock()
+        if self._first is None:
+            self._first = (now, done)
+        first_time, first_done = self._first
+        if done > first_done and now > first_time:
+            eta_s = (self.total - done) * (now - first_time) / (done - first_done)
+        else:
+            eta_s = float(point.get("eta_s", 0.0))  # only the pass's own estimate exists after one batch
+        self.reporter.on_progress(stage, {"done": done, "total": self.total, "eta_s": eta_s})
+
+    def on_stage(self, stage: str, info: dict[str, object]) -> None:
+        self.reporter.on_stage(stage, info)
+
+    def on_step(self, phase: str, point: dict[str, float]) -> None:
+        self.reporter.on_step(phase, point)
+
+    def on_eval(self, phase: str, point: dict[str, float]) -> None:
+        self.reporter.on_eval(phase, point)
+
+    def on_message(self, message: str) -> None:
+        self.reporter.on_message(message)
+
+    def should_stop(self) -> bool:
+        return self.reporter.should_stop()
 
 
 def validate_config(cfg: RunConfig) -> None:
@@ -137,6 +185,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     # --- preparing: corpus, splits, teacher identity, student vocabulary -------------------------
     with _stage(reporter, result, STAGE_PREPARING, {"device": device.type}):
         splits = _read_splits(cfg, out)
+        _forget_work_for_another_split(out, splits.digest(), reporter)
         labels = splits.labels
         result.labels = labels
         result.corpus = splits.report.to_dict()
@@ -154,6 +203,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     # --- fine-tuning the teacher when it has no head for these labels -----------------------------
     if teacher.loaded is not None and teacher.loaded.needs_finetune:
         with _stage(reporter, result, STAGE_FINETUNING_TEACHER, {"device": device.type, "demo": cfg.teacher.demo}):
+            if device.type == "cpu" and amp_dtype(device, tcfg.amp) == torch.float16:
+                reporter.on_message("amp fp16 on a CPU is emulated: the teacher fine-tune will be many times slower "
+                                    "than with amp off or bf16.")
             reporter.on_message("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first"
                                 + (" (demo teacher: a small transformer trained from scratch, not pretrained)." if cfg.teacher.demo else "."))
             teacher.loaded = teachers.finetune_teacher(
@@ -176,16 +228,20 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         logits: dict[str, np.ndarray] = {}
         hits: list[bool] = []
         intermediates = None
+        labelling = _OverallProgress(reporter, {"train": len(train_texts), "dev": len(dev_texts),
+                                                "test": len(test_texts)})
         if hidden_layers or attention_layers:
             # First, so the same teacher pass also fills the train logits below.
+            labelling.split = "train"
             intermediates, hit = teachers.teacher_intermediates(
                 loaded, train_texts, dcfg.max_length, cfg.cache_dir, cfg.teacher.inference_batch_size, device,
-                reporter, hidden_layers=hidden_layers, attention_layers=attention_layers,
+                labelling, hidden_layers=hidden_layers, attention_layers=attention_layers,
                 fingerprint=teacher.fingerprint)
             hits.append(hit)
         for name, texts in (("train", train_texts), ("dev", dev_texts), ("test", test_texts)):
+            labelling.split = name
             logits[name], hit = teachers.teacher_logits(loaded, texts, dcfg.max_length, cfg.cache_dir,
-                                                        cfg.teacher.inference_batch_size, device, reporter,
+                                                        cfg.teacher.inference_batch_size, device, labelling,
                                                         fingerprint=teacher.fingerprint)
             hits.append(hit)
         result.teacher_cache_hit = all(hits)
@@ -239,6 +295,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         result.export_path = str(export_student(model, tokenizer, labels, None, out / "student", out / "student.zip",
                                                 max_length=dcfg.max_length))
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
+        shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
         reporter.on_message(
             f"Teacher test accuracy {_pct(result.teacher.test_accuracy)}, student {_pct(result.student.test_accuracy)}; "
             f"student is {result.teacher.parameters / max(1, result.student.parameters):.1f}x smaller and "
@@ -274,6 +331,30 @@ def _read_splits(cfg: RunConfig, out: Path) -> rows.Splits:
     shutil.rmtree(directory, ignore_errors=True)
     return rows.prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
                                seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path, directory=directory)
+
+
+def _forget_work_for_another_split(out: Path, digest: str, reporter: Reporter) -> None:
+    """Delete what earlier attempts in ``out`` trained on a different split, then record this one.
+
+    The corpus file, the split settings or the splitting code may change between attempts of one
+    run (an edited file, a new release); reusing a teacher fine-tuned or a student trained on other
+    training texts would score them on texts they were trained on. A folder without a stamp was
+    written by an older release and is treated as another split.
+    """
+    stamp = out / SPLIT_STAMP
+    previous = json.loads(stamp.read_text(encoding="utf-8")).get("digest") if stamp.is_file() else None
+    stale = [out / name for name in SPLIT_DEPENDENT if (out / name).exists()]
+    if previous != digest and stale:
+        reporter.on_message("The corpus or its train/dev/test split differs from the one this run folder was built "
+                            "with, so the teacher fine-tune and the student training start over.")
+        for path in stale:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    tmp = stamp.with_name(f".{stamp.name}.tmp")
+    tmp.write_text(json.dumps({"digest": digest}), encoding="utf-8")
+    os.replace(tmp, stamp)
 
 
 def class_targets(view: rows.RowView) -> np.ndarray:

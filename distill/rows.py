@@ -3,8 +3,8 @@
 A corpus may be larger than RAM, so rows are streamed once from the reader into
 a ``RowStore``: the texts go to one UTF-8 file read back through ``mmap``, and
 only fixed-size facts stay in memory, as numpy arrays: a 16-byte key of the
-task's dedup key, the label id and the line number (28 bytes a row, whatever
-the length of the text). Deduplication, label voting and the train/dev/test
+task's dedup key, the label id, the line number and the text's offset (36 bytes
+a row, whatever the length of the text). Deduplication, label voting and the train/dev/test
 split are array operations on those keys, and a split is a ``RowView``: a
 ``Sequence[Example]`` over the store whose ``texts`` are a lazy
 ``Sequence[str]``, so the teacher, the vocabulary and the token stores all read
@@ -15,6 +15,7 @@ about n² / 2¹²⁹, i.e. nil for any corpus that fits on a disk.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mmap
@@ -59,6 +60,10 @@ class StringColumn(Sequence[str]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
         return self._data[self.offsets[index]:self.offsets[index + 1]].decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
@@ -141,6 +146,10 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
         for writer in (texts, pairs, tags):
             writer.abandon()  # a bad row ends the read: close the files now, not at garbage collection
         raise
+    if not has_pairs:
+        pairs.abandon()
+    if not has_tags:
+        tags.abandon()
     return RowStore(
         path=path, texts=texts.close(), pairs=pairs.close() if has_pairs else None,
         tags=tags.close() if has_tags else None,
@@ -179,14 +188,24 @@ class RowView(Sequence[Example]):
                        line=int(store.lines[row]), text_pair=(store.pairs[row] or None) if store.pairs else None,
                        tags=tuple(json.loads(tags)) if tags else None)
 
-    @property
+    @functools.cached_property
     def texts(self) -> "TextView":
-        """The texts alone, read from disk on access."""
+        """The texts alone, read from disk on access; one view per split, so its digest is computed once."""
         return TextView(self.store.texts, self.rows)
 
     @property
     def keys(self) -> np.ndarray:
         return self.store.keys[self.rows]
+
+
+def ordered_digest(texts: Iterable[str]) -> str:
+    """sha256 of the texts in order; the length prefix keeps ["ab", "c"] apart from ["a", "bc"]."""
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = text.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
 
 
 class TextView(Sequence[str]):
@@ -195,6 +214,13 @@ class TextView(Sequence[str]):
     def __init__(self, column: StringColumn, rows: np.ndarray) -> None:
         self.column = column
         self.rows = rows
+        self._digest: str | None = None
+
+    def digest(self) -> str:
+        """``ordered_digest`` of these texts, computed on first use (a full read) and then remembered."""
+        if self._digest is None:
+            self._digest = ordered_digest(self)
+        return self._digest
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -240,6 +266,14 @@ class Splits:
     report: CorpusReport
     labels: list[str]  # class names in index order: the sorted labels left in train, dev and test
     _cleanup: Any = field(default=None, repr=False)  # removes a temporary store folder once unreferenced
+
+    def digest(self) -> str:
+        """sha256 of which distinct texts are in train, dev and test: equal digests, equal splits."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.dev, self.test):
+            digest.update(len(part).to_bytes(8, "little"))
+            digest.update(np.sort(part.keys).tobytes())
+        return digest.hexdigest()
 
 
 @dataclass

@@ -33,6 +33,7 @@ from .config import RunConfig, TeacherConfig
 from .errors import ConfigError, TeacherUnavailable, UnsafeCheckpoint
 from .evaluate import accuracy_from_logits, amp_dtype, autocast, cross_entropy_from_logits
 from .losses import IGNORE_INDEX
+from .rows import TextView, ordered_digest
 from .progress import PHASE_TEACHER, STAGE_LABELLING, NullReporter, Reporter, RunCancelled
 
 # Files that hold pickled Python: loading them can execute arbitrary code.
@@ -479,13 +480,15 @@ _PROGRESS_FORMAT = 1  # part of every progress file's identity: bump it when the
 
 
 def texts_digest(texts: Sequence[str]) -> str:
-    """sha256 of the texts in order; the length prefix keeps ["ab", "c"] apart from ["a", "bc"]."""
-    digest = hashlib.sha256()
-    for text in texts:
-        data = text.encode("utf-8")
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
+    """sha256 of the texts in order; the length prefix keeps ["ab", "c"] apart from ["a", "bc"].
+
+    A row store's text view computes it once and remembers it: a run asks for the digest of its
+    training texts several times (cache lookups, labelling, the token store), and each
+    computation is a full read of the corpus from disk.
+    """
+    if isinstance(texts, TextView):
+        return texts.digest()
+    return ordered_digest(texts)
 
 
 def cache_key(fingerprint: str, max_length: int, texts: Sequence[str]) -> str:
@@ -789,25 +792,31 @@ def teacher_intermediates(loaded: LoadedTeacher | None, texts: Sequence[str], ma
     logits_key = cache_key(fingerprint, max_length, texts)  # reads every text once; both keys share it
     directory = _intermediate_dir(cache_dir, _intermediate_key_of(logits_key, hidden_layers, attention_layers))
     meta = directory / _INTERMEDIATE_META
+    logit_path = Path(cache_dir) / f"{logits_key}.npy"
     if meta.is_file():
+        _move_pass_logits(directory, logit_path)  # a worker killed just before it moved them
         return _open_intermediates(directory), True
     if loaded is None:
         raise ValueError("teacher intermediates are not cached and no teacher was given")
     with _labelling_lock(directory, meta, reporter):
         if meta.is_file():  # another worker finished it while this one waited
+            _move_pass_logits(directory, logit_path)
             return _open_intermediates(directory), True
         partial = directory.with_name(f".{directory.name}.partial")
         _write_intermediates(loaded, texts, max_length, batch_size, device, reporter, partial,
                              hidden_layers, attention_layers)
         shutil.rmtree(directory, ignore_errors=True)  # an incomplete folder left by an older version
         os.replace(partial, directory)
-    # The pass's logits leave the folder last: a kill before this only costs a later logits pass.
-    logit_path = Path(cache_dir) / f"{logits_key}.npy"
+    _move_pass_logits(directory, logit_path)
+    return _open_intermediates(directory), False
+
+
+def _move_pass_logits(directory: Path, logit_path: Path) -> None:
+    """The pass's logits leave the folder last, into the logit cache (unless an entry is there already)."""
     if logit_path.is_file():
         (directory / _PASS_LOGITS).unlink(missing_ok=True)
     elif (directory / _PASS_LOGITS).is_file():
         os.replace(directory / _PASS_LOGITS, logit_path)
-    return _open_intermediates(directory), False
 
 
 def _write_intermediates(loaded: LoadedTeacher, texts: Sequence[str], max_length: int, batch_size: int,

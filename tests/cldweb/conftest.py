@@ -39,6 +39,7 @@ def isolated_storage(settings, tmp_path):
     settings.CLD_RUNS_DIR = tmp_path / "runs"
     settings.CLD_TEACHER_CACHE_DIR = tmp_path / "teacher-cache"
     settings.CLD_TEACHERS_DIR = tmp_path / "teachers"
+    settings.CLD_SCRATCH_DIR = tmp_path / "scratch"
     for folder in (settings.MEDIA_ROOT, settings.CLD_RUNS_DIR, settings.CLD_TEACHERS_DIR):
         folder.mkdir(parents=True)
     layers = {**settings.CHANNEL_LAYERS}

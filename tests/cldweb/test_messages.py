@@ -23,3 +23,23 @@ def test_it_points_an_offline_user_to_the_teacher_upload():
 
 def test_it_falls_back_to_the_engine_message_for_unknown_codes():
     assert describe_error("some_new_code", {}, "The engine said so.") == "The engine said so."
+
+
+def test_it_suggests_bf16_for_an_lstm_only_where_the_cpu_can_run_it():
+    import pytest
+
+    from distill.config import RunConfig
+    from distill.errors import ConfigError
+    from distill.pipeline import validate_config
+
+    config = RunConfig()
+    config.data.train_path, config.train.device, config.train.amp = "never-read.csv", "cpu", "fp16"
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config)
+    error = refused.value
+    assert error.code == "config_amp_cpu_lstm" and "bf16_supported" in error.params  # what the page needs
+    with translation.override("zh-hans"):
+        able = describe_error(error.code, {**error.params, "bf16_supported": True}, "fallback")
+        unable = describe_error(error.code, {**error.params, "bf16_supported": False}, "fallback")
+    assert "fp16" in able and "bf16" in able
+    assert "fp16" in unable and "bf16" not in unable and "关闭" in unable

@@ -36,6 +36,7 @@ def test_it_accepts_a_utf8_csv_and_shows_the_preview(owner_client, owner, settin
     # stored under a random name, never the user's
     assert corpus.file.name.startswith("uploads/") and "reviews" not in corpus.file.name
     assert corpus.original_filename == "reviews.csv"
+    assert settings.CLD_SCRATCH_DIR.is_dir() and not list(settings.CLD_SCRATCH_DIR.iterdir())  # rows staged, then gone
 
     page = owner_client.get(response["Location"]).content.decode()
     assert "这家店的服务很好" in page
@@ -77,6 +78,7 @@ def test_it_rejects_a_malformed_file_naming_the_line_and_keeps_nothing(owner_cli
     assert "never closes" in page
     assert Corpus.objects.count() == 0
     assert stored_files(settings) == []
+    assert not list(settings.CLD_SCRATCH_DIR.iterdir())
 
 
 def test_it_rejects_a_row_with_too_many_cells(owner_client, settings):

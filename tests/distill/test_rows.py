@@ -41,6 +41,7 @@ def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -
     assert view[1:3] == examples[1:3]
     assert list(view.texts) == [ex.text for ex in examples] and view.texts[::2] == ["好评", "差评 "]
     assert store.lines.tolist() == [2, 3, 5, 7] and store.label_ids.tolist() == [0, NO_LABEL, 1, NO_LABEL]
+    assert store.texts[-1] == "标注" and view[-1] == examples[-1]
     # The key is the task's: NFKC + strip, so "差评 " and "差评" are one text.
     again = write_row_store(iter([Example("差评", "neg", 9)]), tmp_path / "again", get_task("single"), names, "d.csv")
     assert again.keys[0] == store.keys[2] and again.keys[0] != store.keys[0]
@@ -111,3 +112,19 @@ def test_it_leaves_no_half_written_store_when_a_row_is_bad(tmp_path: Path, monke
                            directory=directory)
         assert (caught.value.code, caught.value.line) == ("malformed_row", 42)
     assert not list((tmp_path / "rows").rglob("*.utf8")) and not list(scratch.iterdir())
+
+
+def test_it_writes_only_the_columns_a_task_uses_and_hashes_a_split_once(tmp_path: Path) -> None:
+    from distill import teachers
+
+    splits = prepare_splits([Example(f"文本{i}", "pos" if i % 2 else "neg", i + 2) for i in range(30)], None, None,
+                            dev_fraction=0.2, test_fraction=0.2, seed=1, directory=tmp_path / "rows")
+    assert sorted(path.name for path in (tmp_path / "rows" / "train").iterdir()) == ["texts.utf8"]
+    assert splits.train.store.pairs is None and splits.train.store.tags is None
+
+    texts = splits.train.texts
+    assert texts is splits.train.texts  # one view per split, so what it remembers is shared
+    expected = teachers.texts_digest(list(texts))
+    assert teachers.texts_digest(texts) == expected
+    texts.column = None  # a second digest must not read the texts again
+    assert teachers.texts_digest(texts) == expected
