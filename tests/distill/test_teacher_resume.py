@@ -263,3 +263,96 @@ def test_it_discards_a_finetune_checkpoint_written_for_other_settings(tiny_teach
 
     assert _steps(rerun) == list(range(1, 28))  # from the start: 3 epochs of 9 steps
     assert any(kind == "message" and "fine-tuning from the start" in message for kind, message, _ in rerun.events)
+
+
+# A child process that labels or fine-tunes and then dies at once, as under SIGKILL: os._exit runs no
+# `finally`, no atexit and no buffered flush, so only what was already made durable survives.
+_DYING_CHILD = r"""
+import json, os, sys
+import numpy as np
+import torch
+from distill import teachers
+from distill.config import RunConfig, TeacherConfig
+from distill.progress import NullReporter
+
+job = json.loads(sys.argv[1])
+teachers.LABELLING_SAVE_EVERY_S = 0.0  # make every batch durable, so the kill point is exact
+
+class DieAfter(NullReporter):
+    def __init__(self, polls):
+        self.polls, self.left = 0, polls
+    def should_stop(self):
+        self.polls += 1
+        if self.polls > self.left:
+            os._exit(137)
+        return False
+
+texts = json.loads(open(job["texts"], encoding="utf-8").read())
+cfg = RunConfig.from_dict(job["config"])
+loaded = teachers.load_teacher(cfg.teacher, job["labels"], job["teacher_dir"])
+if job["what"] == "label":
+    teachers.teacher_logits(loaded, texts, job["max_length"], job["cache_dir"], 16, torch.device("cpu"),
+                            DieAfter(job["die_after"]))
+else:
+    labels = np.array(job["label_ids"], dtype=np.int64)
+    teachers.finetune_teacher(loaded, texts[:300], labels[:300], texts[300:], labels[300:], job["labels"], cfg,
+                              torch.device("cpu"), DieAfter(job["die_after"]), job["output_dir"])
+sys.exit(0)  # not reached when the child dies on time
+"""
+
+
+def _run_dying_child(job: dict, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    script = tmp_path / "dying_child.py"
+    script.write_text(_DYING_CHILD, encoding="utf-8")
+    child = subprocess.run([sys.executable, str(script), json.dumps(job)], cwd=repo, capture_output=True, text=True,
+                           timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert child.returncode == 137, child.stderr  # it died where it was told to, not of an error
+
+
+def test_it_resumes_labelling_after_a_hard_kill_from_the_last_durable_batch(
+        counted_teacher: tuple[teachers.LoadedTeacher, list[int]], texts: list[str], tiny_teacher_dir: Path,
+        tmp_path: Path) -> None:
+    import json
+
+    loaded, calls = counted_teacher
+    whole, _ = teachers.teacher_logits(loaded, texts, MAX_LENGTH, tmp_path / "whole", 16, CPU)
+    (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    config = RunConfig()
+    config.teacher = tiny_teacher_config()
+    _run_dying_child({"what": "label", "texts": str(tmp_path / "texts.json"), "config": config.to_dict(),
+                      "labels": LABELS, "teacher_dir": str(tiny_teacher_dir), "max_length": MAX_LENGTH,
+                      "cache_dir": str(tmp_path / "killed"), "die_after": 7}, tmp_path)
+
+    before = calls[0]
+    resumed, hit = teachers.teacher_logits(loaded, texts, MAX_LENGTH, tmp_path / "killed", 16, CPU)
+
+    assert not hit
+    assert calls[0] - before == 13 - 7  # 200 texts in 13 batches of 16; the 7 before the kill were on disk
+    np.testing.assert_array_equal(resumed, whole)
+
+
+def test_it_resumes_a_hard_killed_finetune_from_its_last_checkpoint_to_the_same_weights(
+        tiny_teacher_dir: Path, finetune_data: tuple, tmp_path: Path) -> None:
+    import json
+
+    cfg = _finetune_config()  # checkpoints every 5 steps
+    whole = _finetune(tiny_teacher_dir, finetune_data, cfg, RecordingReporter(), tmp_path / "whole")
+    train_texts, train_labels, dev_texts, dev_labels = finetune_data
+    (tmp_path / "texts.json").write_text(json.dumps(train_texts + dev_texts, ensure_ascii=False), encoding="utf-8")
+    _run_dying_child({"what": "finetune", "texts": str(tmp_path / "texts.json"), "config": cfg.to_dict(),
+                      "labels": LABELS, "teacher_dir": str(tiny_teacher_dir),
+                      "label_ids": np.concatenate([train_labels, dev_labels]).tolist(),
+                      "output_dir": str(tmp_path / "killed"), "die_after": 12}, tmp_path)
+    rerun = RecordingReporter()
+
+    resumed = _finetune(tiny_teacher_dir, finetune_data, cfg, rerun, tmp_path / "killed")
+
+    assert _steps(rerun) == list(range(11, 19))  # steps 11-12 were lost with the kill: the last checkpoint is step 10
+    whole_state, resumed_state = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(whole_state[name], resumed_state[name]) for name in whole_state)
