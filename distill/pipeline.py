@@ -158,7 +158,8 @@ def run_pipeline(config: RunConfig, reporter: Reporter) -> RunResult:
     device = resolve_device(config.train.device)
     if device.type == "cpu" and config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
-    result = RunResult(status="done", output_dir=str(out), device=device.type, config=config.to_dict())
+    result = RunResult(status="done", output_dir=str(out), device=device.type, config=config.to_dict(),
+                       environment=_environment(device, config.train.amp))
     try:
         _run(config, reporter, out, device, result)
     except RunCancelled:
@@ -269,6 +270,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                                                      "resumed": (out / "checkpoints" / "last.pt").is_file()}):
         outcome = train_student(model, transfer, dev_set, cfg, pad_id=tokenizer.pad_id, device=device,
                                 checkpoint_dir=out / "checkpoints", reporter=reporter)
+        result.training = {"steps": outcome.steps, "epochs_completed": outcome.epochs_completed,
+                           "stopped_early": outcome.stopped_early, "resumed_from_step": outcome.resumed_from_step,
+                           "best_dev_accuracy": outcome.best_dev_accuracy}
         reporter.on_message(f"Student trained for {outcome.steps:,} steps"
                             + (" (stopped early)." if outcome.stopped_early else "."))
 
@@ -300,6 +304,33 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             f"Teacher test accuracy {_pct(result.teacher.test_accuracy)}, student {_pct(result.student.test_accuracy)}; "
             f"student is {result.teacher.parameters / max(1, result.student.parameters):.1f}x smaller and "
             f"{result.student.samples_per_second / max(1e-9, result.teacher.samples_per_second):.1f}x faster on {device.type}.")
+
+
+def _environment(device: torch.device, amp: str) -> dict[str, Any]:
+    """Versions, hardware and precision, so a reported speed or accuracy can be reproduced and compared."""
+    import platform
+
+    import transformers
+
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = _cpu_model() or platform.machine()
+    precision = amp_dtype(device, amp) or torch.float32
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "numpy": np.__version__, "device_name": device_name, "threads": torch.get_num_threads(),
+            "precision": str(precision).removeprefix("torch.")}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux: the machine type is all that is known cheaply
+        pass
+    return ""
 
 
 def _pct(value: float | None) -> str:

@@ -29,6 +29,10 @@ class RunResult:
     teacher_finetuned: bool = False  # True when the teacher was trained on the corpus labels first
     teacher_cache_hit: bool = False  # True when soft labels came from the on-disk cache
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
+    # How the student trained: steps, epochs_completed, stopped_early, resumed_from_step, best_dev_accuracy.
+    training: dict[str, Any] = field(default_factory=dict)
+    # What the numbers were measured with: library versions, device name, CPU threads, precision.
+    environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved RunConfig
 
     def to_dict(self) -> dict[str, Any]:

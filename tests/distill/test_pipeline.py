@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from distill import data, datasets, rows, run
 from distill.config import RunConfig
@@ -53,6 +54,9 @@ def test_it_distils_a_bilstm_that_beats_chance_and_exports_it(tmp_path: Path) ->
     assert 0 < result.student.parameters and 0 < result.teacher.parameters
     assert result.student.samples_per_second > 0 and result.teacher.samples_per_second > 0
     assert result.student.size_bytes == (Path(cfg.output_dir) / "student" / "model.safetensors").stat().st_size
+    assert result.environment["torch"] == torch.__version__ and result.environment["precision"] == "float32"
+    assert result.environment["threads"] == 1 and result.environment["device_name"]
+    assert result.training["steps"] > 0 and result.training["resumed_from_step"] == 0
     assert RunResult.from_dict(json.loads((Path(cfg.output_dir) / "result.json").read_text())) == result
     student_evals = [point for kind, phase, point in reporter.events if kind == "eval" and phase == "student"]
     assert len(student_evals) >= 1 and {"step", "epoch", "dev_accuracy", "dev_loss"} <= set(student_evals[0])
