@@ -19,11 +19,9 @@ Prints a Markdown report and writes it to its section of docs/benchmarks.md (unl
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -36,26 +34,11 @@ sys.path.insert(0, str(REPO))
 
 from report import write_section  # noqa: E402  (bench/report.py, beside this script)
 
+from distill import datasets  # noqa: E402
+
 ROWS = 1_000_000  # enough rows that per-row costs dominate the interpreter's own footprint
 CHARS = 100  # characters a text: a long product review or a short news paragraph
 SEED = 0  # which random texts are written
-CJK_BLOCK = [chr(code) for code in range(0x4E00, 0x4E00 + 3000)]  # common-ish CJK ideographs
-
-
-def write_corpus(path: Path, rows: int, chars: int) -> None:
-    rng = random.Random(SEED)
-    texts: list[str] = []
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for index in range(rows):
-            if index % 10 == 9:
-                text = texts[rng.randrange(len(texts))]
-            else:
-                text = "".join(rng.choices(CJK_BLOCK, k=chars))
-                if len(texts) < 100_000:  # repeats are drawn from the first 100k texts; keeps this script small
-                    texts.append(text)
-            writer.writerow([text, "pos" if index % 3 else "neg"])
 
 
 def measure(method: str, path: str) -> dict[str, float]:
@@ -89,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cld-bench-corpus-") as scratch:
         path = Path(scratch) / "corpus.csv"
-        write_corpus(path, args.rows, args.chars)
+        datasets.write_random_corpus(path, args.rows, args.chars, seed=SEED)
         size_mib = path.stat().st_size / 2**20
         results = {}
         for method in ("streamed", "in memory"):

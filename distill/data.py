@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from .config import StudentConfig
 from .errors import ConfigError, CorpusError
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+T = TypeVar("T")
 FORMATS = ("csv", "tsv", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json-lines": "jsonl", ".ndjson": "jsonl"}
 _CHUNK_BYTES = 1 << 20  # encoding check reads 1 MiB at a time so huge files never sit in memory
@@ -717,7 +718,27 @@ TOKEN_STORE_META = "meta.json"  # written last: a folder without it is incomplet
 STORE_CHUNK_ROWS = 8192  # texts encoded per step of the streaming pass; bounds its memory
 
 
-class TokenStore(Sequence[list[int]]):
+class RowSequence(Sequence[T]):
+    """A sequence read from disk one row at a time by ``row(i)``; indexing and slicing work as on a list."""
+
+    def row(self, index: int) -> T:
+        raise NotImplementedError
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self.row(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.row(index)
+
+    def __iter__(self) -> Iterator[T]:
+        for index in range(len(self)):
+            yield self.row(index)
+
+
+class TokenStore(RowSequence[list[int]]):
     """Token ids of many texts as one flat memory-mapped int32 array plus row offsets.
 
     Row i is ``tokens[offsets[i]:offsets[i + 1]]``, read from disk only when a batch
@@ -742,13 +763,7 @@ class TokenStore(Sequence[list[int]]):
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def row(self, index: int) -> list[int]:
         return self.tokens[self.offsets[index]:self.offsets[index + 1]].tolist()
 
 

