@@ -18,7 +18,9 @@
   var COLORS = { teacher: "#b45309", student: "#2563eb" };
   var CHARTS = {
     loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.loss, yFormat: "" },
-    accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".1%" }
+    // An accuracy lies in 0-100%: a fixed axis, so an empty chart does not read "400%".
+    accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".0%",
+                yRange: [0, 1] }
   };
 
   function isActive(s) { return page.active_statuses.indexOf(s) !== -1; }
@@ -101,7 +103,8 @@
     return {
       margin: { l: 56, r: 16, t: 8, b: 44 },
       xaxis: { title: { text: labels.step }, zeroline: false },
-      yaxis: { title: { text: chart.yTitle }, tickformat: chart.yFormat, zeroline: false },
+      yaxis: { title: { text: chart.yTitle }, tickformat: chart.yFormat, zeroline: false,
+               range: chart.yRange, autorange: !chart.yRange },
       legend: { orientation: "h", y: -0.25 },
       font: { family: "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", size: 12 },
       paper_bgcolor: "rgba(0,0,0,0)",
