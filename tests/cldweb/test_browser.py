@@ -179,6 +179,8 @@ def test_it_shows_teacher_labelling_progress_and_moves_it_live(asgi_server, labe
     expect(text).to_have_text("教师模型标注：12,345 / 100,000 条文本，约剩 3 分钟")
     expect(bar).to_have_js_property("value", 12_345)
     expect(bar).to_have_js_property("max", 100_000)
+    # No dev evaluation yet: the accuracy axis still spans 0-100%, not Plotly's default 0-4 as "400%".
+    expect(page.locator("#accuracy-chart .ytick").last).to_have_text("100%")
 
     # The worker's next point reaches the open page over the WebSocket, without a reload.
     as_the_worker(lambda: WebReporter(labelling_run.pk).on_progress(
