@@ -818,6 +818,23 @@ class Run(models.Model):
             "faster": round((student.get("samples_per_second") or 0.0) / teacher["samples_per_second"], 1),
         }
 
+    def measurement(self) -> dict[str, Any] | None:
+        """Where and how the results were measured (device, threads, precision, steps), for the results."""
+        environment = (self.result or {}).get("environment") or {}
+        training = (self.result or {}).get("training") or {}
+        if not environment:
+            return None  # a run finished by an older release did not record it
+        device = self.device or (self.result or {}).get("device") or ""
+        name = environment.get("device_name") or ""
+        return {
+            "device": f"{device} ({name})" if name else device,
+            "threads": environment.get("threads") or 0,
+            "precision": environment.get("precision") or "float32",
+            "torch": environment.get("torch") or "",
+            "steps": f"{training.get('steps') or 0:,}",
+            "stopped_early": bool(training.get("stopped_early")),
+        }
+
     @property
     def corpus_warnings(self) -> list[str]:
         from cldweb.messages import corpus_warnings

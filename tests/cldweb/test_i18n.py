@@ -51,3 +51,17 @@ def test_it_gives_the_run_page_its_progress_line_in_chinese(owner_client, run):
     assert page["status_labels"]["labelling"] == "教师模型标注"
     assert page["progress_formats"]["minutes"] == "%(stage)s：%(done)s / %(total)s 条文本，约剩 %(minutes)s 分钟"
     assert page["progress_formats"]["under_a_minute"] == "%(stage)s：%(done)s / %(total)s 条文本，剩余不到 1 分钟"
+
+
+def test_it_says_where_and_how_the_results_were_measured(owner_client, run):
+    run.record_result({"status": "done", "export_path": "", "device": "cpu",
+                       "environment": {"device_name": "AMD EPYC 7B13", "threads": 4, "precision": "bfloat16",
+                                       "torch": "2.13.0"},
+                       "training": {"steps": 1250, "stopped_early": True}})
+
+    chinese = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "测量环境：cpu (AMD EPYC 7B13)，4 个线程，bfloat16 精度，PyTorch 2.13.0。" in chinese
+    assert "学生模型训练了 1,250 步；验证集准确率不再提升，因此提前停止。" in chinese
+    assert "Measured on cpu (AMD EPYC 7B13) with 4 threads in bfloat16 precision, PyTorch 2.13.0." in english
