@@ -132,8 +132,8 @@ def validate_config(cfg: RunConfig) -> None:
     if cfg.train.hidden_weight < 0 or cfg.train.attention_weight < 0:
         raise ConfigError("hidden_weight and attention_weight must not be negative", code="config_range")
     device = resolve_device(cfg.train.device)
-    amp_dtype(device, cfg.train.amp)  # an unknown amp value is refused here, before any work
-    if cfg.student.architecture != "transformer" and amp_dtype(device, cfg.train.amp) is not None:
+    precision = amp_dtype(device, cfg.train.amp)  # an unknown amp value is refused here, before any work
+    if precision is not None and cfg.student.architecture != "transformer":
         # A tiny probe of the same architecture: refuses now what would crash mid-epoch after labelling.
         check_amp_supported(students.build_student(cfg.student, 4, 2), device, cfg.train.amp)
     if uses_intermediates(cfg):
