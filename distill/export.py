@@ -28,7 +28,12 @@ PREDICT_BATCH_SIZE = 64  # texts per forward pass when predicting
 
 README = """cld student model ({architecture}, {parameters:,} parameters, labels: {labels})
 
-Usage (pip install cld's distill package, torch and safetensors):
+Usage, from a checkout of cld (its distill/ folder; requirements.txt lists what it needs):
+
+    python -m distill predict --model student.zip "这本书写得真好" "质量太差了"
+    python -m distill evaluate --model student.zip --data test.csv
+
+or from Python:
 
     from distill.export import load_exported
     predictor = load_exported("student.zip")
