@@ -85,6 +85,32 @@ class _StringColumnWriter:
         return StringColumn(self.path, offsets)
 
 
+class _OptionalColumnWriter:
+    """A column most corpora never fill (pairs, tags): no file and no work a row until a value appears."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows_before = 0  # rows seen before the first value; they are written as empty strings
+        self._writer: _StringColumnWriter | None = None
+
+    def append(self, text: str | None) -> None:
+        if self._writer is None:
+            if text is None:
+                self._rows_before += 1
+                return
+            self._writer = _StringColumnWriter(self.path)
+            for _ in range(self._rows_before):
+                self._writer.append("")
+        self._writer.append(text or "")
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            self._writer.abandon()
+
+    def close(self) -> StringColumn | None:
+        return None if self._writer is None else self._writer.close()
+
+
 # --------------------------------------------------------------------------- one file's rows
 
 
@@ -113,19 +139,16 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
     """
     directory.mkdir(parents=True, exist_ok=True)
     texts = _StringColumnWriter(directory / "texts.utf8")
-    pairs = _StringColumnWriter(directory / "pairs.utf8")
-    tags = _StringColumnWriter(directory / "tags.json.utf8")
+    pairs = _OptionalColumnWriter(directory / "pairs.utf8")
+    tags = _OptionalColumnWriter(directory / "tags.json.utf8")
     keys = bytearray()
     label_ids = array("i")
     lines = array("q")
-    has_pairs = has_tags = False
     try:
         for example in examples:
             texts.append(example.text)
-            pairs.append(example.text_pair or "")
-            tags.append(json.dumps(list(example.tags), ensure_ascii=False) if example.tags is not None else "")
-            has_pairs |= example.text_pair is not None
-            has_tags |= example.tags is not None
+            pairs.append(example.text_pair)
+            tags.append(None if example.tags is None else json.dumps(list(example.tags), ensure_ascii=False))
             keys += hashlib.blake2b(task.dedup_key(example).encode("utf-8"), digest_size=16).digest()
             for label in task.labels_of(example):
                 label_names.setdefault(label, len(label_names))
@@ -136,13 +159,8 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
         for writer in (texts, pairs, tags):
             writer.abandon()  # a bad row ends the read: close the files now, not at garbage collection
         raise
-    if not has_pairs:
-        pairs.abandon()
-    if not has_tags:
-        tags.abandon()
     return RowStore(
-        path=path, texts=texts.close(), pairs=pairs.close() if has_pairs else None,
-        tags=tags.close() if has_tags else None,
+        path=path, texts=texts.close(), pairs=pairs.close(), tags=tags.close(),
         keys=np.frombuffer(keys, dtype=KEY_DTYPE),  # shares the bytearray's memory: no copy
         label_ids=np.frombuffer(label_ids, dtype=np.int32).copy() if len(label_ids) else np.zeros(0, np.int32),
         lines=np.frombuffer(lines, dtype=np.int64).copy() if len(lines) else np.zeros(0, np.int64))
