@@ -320,3 +320,14 @@ def test_it_scores_single_text_predictions_on_labeled_rows_only() -> None:
     with pytest.raises(ConfigError) as caught:
         get_task("tagging")
     assert caught.value.code == "unknown_task"
+
+
+def test_it_leaves_out_the_reviews_the_package_gives_both_labels(reviews: list[tuple[str, str]]) -> None:
+    from distill.datasets import unambiguous_reviews
+
+    clean = unambiguous_reviews()
+    pairs = set(reviews)
+    both = {text for text, label in pairs if (text, "pos" if label == "neg" else "neg") in pairs}
+
+    assert len({text for text, _ in clean}) == len(clean) == 17_410 - len(both) == 17_410 - 47
+    assert not both & {text for text, _ in clean}
