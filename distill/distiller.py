@@ -23,8 +23,8 @@ from . import losses
 from .config import RunConfig
 from .data import length_bucketed_batches, pad_batch, token_lengths
 from .errors import ConfigError
-from .evaluate import (Batch, accuracy_from_logits, amp_dtype, autocast, check_amp_supported, cross_entropy_from_logits,
-                       predict_logits)
+from .evaluate import (Batch, accuracy_from_logits, autocast, check_amp_supported, cross_entropy_from_logits,
+                       grad_scaler, predict_logits, scaled_step)
 from .progress import PHASE_STUDENT, NullReporter, Reporter, RunCancelled
 from .students import StudentOutput, TransformerStudent
 from .teachers import TeacherIntermediates
@@ -271,8 +271,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup_steps, total_steps))
     soft_loss = losses.get_soft_loss(tcfg.soft_loss)
     check_amp_supported(model, device, tcfg.amp)
-    use_scaler = amp_dtype(device, tcfg.amp) == torch.float16  # bf16 needs no loss scaling
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    scaler = grad_scaler(device, tcfg.amp)
 
     step = 0
     epoch = 0
@@ -290,7 +289,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
                 projection.load_state_dict(state["projection"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            if use_scaler and state.get("scaler"):
+            if scaler.is_enabled() and state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"])
             step, epoch, position = state["step"], state["epoch"], state["position"]
@@ -304,7 +303,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
         save_checkpoint(last_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "projection": projection.state_dict() if projection is not None else {},
-            "scaler": scaler.state_dict() if use_scaler else {}, "rng": _rng_state(),
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "rng": _rng_state(),
             "step": step, "epoch": epoch, "position": position, "best_score": best_score,
             "bad_evals": bad_evals, "finished": done, "signature": signature, "config": cfg.to_dict(),
         })
@@ -372,12 +371,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
                 loss = loss + _intermediate_losses(matcher, output, transfer.intermediates, rows, attention_mask,
                                                    tcfg.hidden_weight, tcfg.attention_weight, components)
 
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trained, tcfg.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
+            scaled_step(loss, optimizer, scaler, trained, tcfg.max_grad_norm)
             scheduler.step()
             step += 1
             position += 1

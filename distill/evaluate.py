@@ -93,6 +93,22 @@ def _onednn_has_bf16() -> bool:
         return False
 
 
+def grad_scaler(device: torch.device, amp: str) -> torch.amp.GradScaler:
+    """Loss scaling, enabled only for fp16: its gradients underflow without it; bf16 has float32's range."""
+    return torch.amp.GradScaler(device.type, enabled=amp_dtype(device, amp) == torch.float16)
+
+
+def scaled_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                parameters: Iterable[torch.nn.Parameter], max_grad_norm: float) -> None:
+    """One optimizer step from ``loss``: backward (scaled), clip the true gradients, step, update the scale."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+    torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def autocast(device: torch.device, amp: str = "auto") -> contextlib.AbstractContextManager:
     dtype = amp_dtype(device, amp)
     if dtype is None:

@@ -31,7 +31,7 @@ except ImportError:  # Windows: labelling runs unguarded against a second worker
 
 from .config import RunConfig, TeacherConfig
 from .errors import ConfigError, TeacherUnavailable, UnsafeCheckpoint
-from .evaluate import accuracy_from_logits, amp_dtype, autocast, cross_entropy_from_logits
+from .evaluate import accuracy_from_logits, autocast, cross_entropy_from_logits, grad_scaler, scaled_step
 from .losses import IGNORE_INDEX
 from .rows import TextView, ordered_digest
 from .progress import PHASE_TEACHER, STAGE_LABELLING, NullReporter, Reporter, RunCancelled
@@ -300,9 +300,7 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * total_steps), total_steps)
     log_every = max(1, cfg.train.log_every_steps)
-    # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none.
-    use_scaler = amp_dtype(device, cfg.train.amp) == torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    scaler = grad_scaler(device, cfg.train.amp)
     dev_order = _length_order(dev_texts, dev_rows)  # (N_dev_l,) read once, reused by every epoch's evaluation
     dev_targets = dev_labels[dev_order]  # (N_dev_l,)
 
@@ -322,7 +320,7 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        if use_scaler and state.get("scaler"):
+        if scaler.is_enabled() and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -342,7 +340,7 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
             rng["cuda"] = torch.cuda.get_rng_state_all()
         _save_atomically(last_path, lambda tmp: torch.save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if use_scaler else {}, "rng": rng, "step": step, "epoch": epoch, "position": position, "best_accuracy": best_accuracy,
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "rng": rng, "step": step, "epoch": epoch, "position": position, "best_accuracy": best_accuracy,
             "signature": signature, "config": cfg.to_dict(),
         }, tmp))
 
@@ -362,12 +360,7 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
             with autocast(device, cfg.train.amp):
                 logits = model(**encoded).logits  # (B, C)
             loss = torch.nn.functional.cross_entropy(logits.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scaler.step(optimizer)
-            scaler.update()
+            scaled_step(loss, optimizer, scaler, model.parameters(), 1.0)
             scheduler.step()
             step += 1
             position += 1
