@@ -824,7 +824,9 @@ class Run(models.Model):
         training = (self.result or {}).get("training") or {}
         if not environment:
             return None  # a run finished by an older release did not record it
-        device = self.device or (self.result or {}).get("device") or ""
+        device_type = self.device or (self.result or {}).get("device") or ""
+        # "cuda" means nothing to most users; the hardware's own name says the rest.
+        device = {"cpu": gettext("CPU"), "cuda": gettext("GPU")}.get(device_type, device_type)
         name = environment.get("device_name") or ""
         return {
             "device": f"{device} ({name})" if name else device,

@@ -62,6 +62,6 @@ def test_it_says_where_and_how_the_results_were_measured(owner_client, run):
     chinese = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     english = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
-    assert "测量环境：cpu (AMD EPYC 7B13)，4 个线程，bfloat16 精度，PyTorch 2.13.0。" in chinese
+    assert "测量环境：CPU (AMD EPYC 7B13)，4 个线程，bfloat16 精度，PyTorch 2.13.0。" in chinese
     assert "学生模型训练了 1,250 步；验证集准确率不再提升，因此提前停止。" in chinese
-    assert "Measured on cpu (AMD EPYC 7B13) with 4 threads in bfloat16 precision, PyTorch 2.13.0." in english
+    assert "Measured on CPU (AMD EPYC 7B13) with 4 threads in bfloat16 precision, PyTorch 2.13.0." in english
