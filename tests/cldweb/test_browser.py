@@ -280,7 +280,7 @@ def test_it_shows_teacher_labelling_progress_and_moves_it_live(asgi_server, labe
 
 
 def test_it_draws_each_stages_points_live_under_its_stage_name_with_progress_in_steps(asgi_server, finetuning_run,
-                                                                                     browser_page):
+                                                                                     browser_page, tmp_path):
     """The worker's points, pushed as WebReporter pushes them, appear on the open page's charts at once."""
     from playwright.sync_api import expect
 
@@ -343,4 +343,10 @@ def test_it_draws_each_stages_points_live_under_its_stage_name_with_progress_in_
     accuracy = wait_until_drawn(page, "#accuracy-chart", "d.points === 2", timeout=10_000)
     assert accuracy["markers"] == [1, 1] and accuracy["legend"] == ["教师模型微调", "学生模型蒸馏"]
     assert page.evaluate("() => window.__sameDocument === true")  # all of it live, in the page first opened
+    page.screenshot(path=str(tmp_path / "stages.png"), full_page=True)
+
+    # The run form says the teacher trains first, and for how long.
+    page.goto(f"{asgi_server}/runs/new/")
+    expect(page.locator("#teacher-finetune-note")).to_contain_text("微调 3 轮")
+    page.screenshot(path=str(tmp_path / "run-form.png"), full_page=True)
     assert not page.console_errors, page.console_errors
