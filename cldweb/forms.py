@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from cldweb.models import MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
+from distill.config import TeacherConfig
 
 
 class CorpusUploadForm(forms.Form):
@@ -68,6 +69,10 @@ class RunForm(forms.Form):
         label=_("Maximum length (characters)"), min_value=16, max_value=512, initial=128,
         help_text=_("Longer texts are cut to this many characters (tokens); shorter is faster."),
     )
+
+    # Runs from this form keep the engine's default (Run.build_config sets no teacher knobs); the form
+    # says it, so a user knows the teacher trains first and for how long.
+    teacher_finetune_epochs = TeacherConfig().finetune_epochs
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

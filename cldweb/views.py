@@ -193,7 +193,7 @@ def run_page_settings(run: Run) -> dict:
         "labels": {
             "teacher": _("Teacher fine-tuning"),
             "student": _("Student distillation"),
-            "step": _("Step"),
+            "step": _("Step within the stage"),
             "loss": _("Loss"),
             "accuracy": _("Dev accuracy"),
             "reconnecting": _("Connection lost; reconnecting…"),
@@ -203,6 +203,13 @@ def run_page_settings(run: Run) -> dict:
             "no_eta": _("%(stage)s: %(done)s of %(total)s texts"),
             "minutes": _("%(stage)s: %(done)s of %(total)s texts, about %(minutes)s min left"),
             "under_a_minute": _("%(stage)s: %(done)s of %(total)s texts, less than a minute left"),
+        },
+        # Teacher fine-tuning and student distillation report training steps, not texts.
+        "step_stages": [Run.Status.FINETUNING_TEACHER.value, Run.Status.DISTILLING.value],
+        "step_progress_formats": {
+            "no_eta": _("%(stage)s: %(done)s of %(total)s steps"),
+            "minutes": _("%(stage)s: %(done)s of %(total)s steps, about %(minutes)s min left"),
+            "under_a_minute": _("%(stage)s: %(done)s of %(total)s steps, less than a minute left"),
         },
     }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import MODES, RunConfig, apply_override
 from .errors import DistillError
-from .progress import STAGES, NullReporter
+from .progress import STAGE_LABELLING, STAGES, NullReporter
 
 EXIT_USER_ERROR = 2  # a DistillError: bad file, bad column, missing teacher, bad config
 EVALUATE_CHUNK_ROWS = 4096  # rows predicted at a time by `evaluate`; bounds its memory on huge test files
@@ -53,7 +53,8 @@ class RichReporter(NullReporter):
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=point.get("total"), info="")
         self.progress.update(self.tasks[stage], completed=point.get("done", 0), total=point.get("total"),
-                             info=f"{int(point.get('done', 0)):,}/{int(point.get('total', 0)):,} texts")
+                             info=f"{int(point.get('done', 0)):,}/{int(point.get('total', 0)):,} "
+                                  + ("texts" if stage == STAGE_LABELLING else "steps"))
 
     def on_message(self, message: str) -> None:
         self.console.print(f"  {message}")

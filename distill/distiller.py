@@ -25,7 +25,7 @@ from .data import length_bucketed_batches, pad_batch, token_lengths
 from .errors import ConfigError
 from .evaluate import (Batch, accuracy_from_logits, autocast, check_amp_supported, cross_entropy_from_logits,
                        grad_scaler, predict_logits, scaled_step)
-from .progress import PHASE_STUDENT, NullReporter, Reporter, RunCancelled
+from .progress import PHASE_STUDENT, STAGE_DISTILLING, NullReporter, Reporter, RunCancelled
 from .students import StudentOutput, TransformerStudent
 from .teachers import TeacherIntermediates
 
@@ -378,14 +378,17 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
             session_steps += 1
             session_samples += len(rows)
 
+            elapsed = time.perf_counter() - start_time
+            eta_s = elapsed / session_steps * (total_steps - step)
             if step % max(1, tcfg.log_every_steps) == 0 or step == total_steps:
-                elapsed = time.perf_counter() - start_time
                 reporter.on_step(PHASE_STUDENT, {
                     "step": step, "epoch": epoch + position / len(batches), "loss": loss.item(),
                     **{name: value.item() for name, value in components.items()}, "lr": scheduler.get_last_lr()[0],
                     "samples_per_s": session_samples / max(elapsed, 1e-9),
-                    "eta_s": elapsed / session_steps * (total_steps - step),
+                    "eta_s": eta_s,
                 })
+            if step < total_steps:  # the last step is not the end: a dev evaluation and a checkpoint follow
+                reporter.on_progress(STAGE_DISTILLING, {"done": step, "total": total_steps, "eta_s": eta_s})
             at_epoch_end = position == len(batches)
             if at_epoch_end:
                 epoch, position = epoch + 1, 0
@@ -414,6 +417,8 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
     if best_path.is_file():
         _load_best(model, best_path)
     model.eval()
+    # Done: an early stop ends the stage short of total_steps, and the bar says how far it got.
+    reporter.on_progress(STAGE_DISTILLING, {"done": step, "total": step, "eta_s": 0.0})
     best_accuracy = best_score if (best_score is not None and (dev.labels >= 0).any()) else None
     return TrainOutcome(best_dev_accuracy=best_accuracy, steps=step, epochs_completed=epoch + position / max(1, batches_per_epoch),
                         stopped_early=stopped_early, resumed_from_step=resumed_from)

@@ -36,9 +36,12 @@ class Reporter(Protocol):
         """A dev evaluation: step, epoch, dev_accuracy, dev_loss."""
 
     def on_progress(self, stage: str, point: dict[str, float]) -> None:
-        """How far a long stage without training steps is: ``done`` and ``total`` (texts), ``eta_s``.
+        """How far a long stage is: ``done`` and ``total``, ``eta_s``.
 
-        Called after every batch, so a reporter that stores or sends it should throttle.
+        Teacher labelling counts texts; teacher fine-tuning and student distillation count training
+        steps. ``done == total`` only once the stage's work is over (after the last dev evaluation and
+        save), so a bar never reads 100% while the stage still runs. Called after every batch or step,
+        so a reporter that stores or sends it should throttle.
         """
 
     def on_message(self, message: str) -> None:

@@ -34,7 +34,8 @@ from .errors import ConfigError, TeacherUnavailable, UnsafeCheckpoint
 from .evaluate import accuracy_from_logits, autocast, cross_entropy_from_logits, grad_scaler, scaled_step
 from .losses import IGNORE_INDEX
 from .rows import TextView, ordered_digest
-from .progress import PHASE_TEACHER, STAGE_LABELLING, NullReporter, Reporter, RunCancelled
+from .progress import (PHASE_TEACHER, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, NullReporter, Reporter,
+                       RunCancelled)
 
 # Files that hold pickled Python: loading them can execute arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -365,13 +366,16 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
             step += 1
             position += 1
             session_steps += 1
+            elapsed = time.perf_counter() - start
+            eta_s = elapsed / session_steps * (total_steps - step)
             if step % log_every == 0 or step == total_steps:
-                elapsed = time.perf_counter() - start
                 reporter.on_step(PHASE_TEACHER, {
                     "step": step, "epoch": epoch + position / steps_per_epoch, "loss": loss.item(),
                     "lr": scheduler.get_last_lr()[0], "samples_per_s": session_steps * batch_size / elapsed,
-                    "eta_s": elapsed / session_steps * (total_steps - step),
+                    "eta_s": eta_s,
                 })
+            if step < total_steps:  # the last step is not the end: a dev evaluation and the save follow
+                reporter.on_progress(STAGE_FINETUNING_TEACHER, {"done": step, "total": total_steps, "eta_s": eta_s})
             if position < steps_per_epoch and cfg.train.checkpoint_every_steps \
                     and step % cfg.train.checkpoint_every_steps == 0:
                 checkpoint()
@@ -395,6 +399,7 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
     model.eval()
     _save_finetuned(model, tokenizer, target, loaded.fingerprint, labels, best_accuracy)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # after the marker: a kill in between leaves a finished fine-tune
+    reporter.on_progress(STAGE_FINETUNING_TEACHER, {"done": total_steps, "total": total_steps, "eta_s": 0.0})
     return LoadedTeacher(model=model, tokenizer=tokenizer, needs_finetune=False,
                          fingerprint=fingerprint_folder(target), source=str(target), directory=str(target))
 

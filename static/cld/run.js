@@ -34,7 +34,8 @@
   }
 
   function progressText(progress) {
-    var formats = page.progress_formats;
+    // Training stages count steps; teacher labelling counts texts.
+    var formats = page.step_stages.indexOf(progress.stage) !== -1 ? page.step_progress_formats : page.progress_formats;
     var values = {
       stage: page.status_labels[progress.stage] || progress.stage,
       done: numbers.format(progress.done),
@@ -47,8 +48,9 @@
     return interpolate(formats.minutes, values);
   }
 
-  // The line under the badge for a long stage without training steps (teacher labelling);
-  // hidden when the stage reports nothing or the run has ended.
+  // The line and bar under the badge: texts labelled by the teacher, or training steps of the
+  // teacher's fine-tuning and the student's distillation; hidden when the stage reports nothing
+  // or the run has ended.
   function showProgress(progress) {
     var box = document.getElementById("run-progress");
     if (!progress || !progress.total || !isActive(status)) {
@@ -112,19 +114,30 @@
     };
   }
 
-  // Plotly.react diffs against what is drawn, so redrawing the whole series per batch stays cheap.
+  // Plotly.react only recomputes a trace whose data arrays are new objects or when
+  // layout.datarevision changes: handing it the arrays add() pushed into would leave the
+  // drawing frozen at the first batch. So every draw passes copies and a new revision.
+  var revision = 0;
+
   function draw() {
+    revision += 1;
     Object.keys(CHARTS).forEach(function (name) {
       var chart = CHARTS[name];
       var traces = PHASES.map(function (phase, i) {
+        var line = series[name][i];
         return {
           type: "scatter", mode: "lines+markers",
-          name: labels[phase], x: series[name][i].x, y: series[name][i].y,
+          name: labels[phase], x: line.x.slice(), y: line.y.slice(),
+          // A stage that reported nothing (a teacher that needed no fine-tuning) gets no legend entry;
+          // an explicit true shows the legend even when only one stage has points.
+          showlegend: line.x.length > 0,
           line: { color: COLORS[phase], width: 2 },
           marker: { size: chart.kind === "eval" ? 6 : 3 }
         };
       });
-      Plotly.react(chart.el, traces, layout(chart), { responsive: true, displaylogo: false });
+      var spec = layout(chart);
+      spec.datarevision = revision;
+      Plotly.react(chart.el, traces, spec, { responsive: true, displaylogo: false });
     });
   }
 

@@ -53,6 +53,44 @@ def test_it_gives_the_run_page_its_progress_line_in_chinese(owner_client, run):
     assert page["progress_formats"]["under_a_minute"] == "%(stage)s：%(done)s / %(total)s 条文本，剩余不到 1 分钟"
 
 
+def test_it_counts_training_stages_in_steps_in_both_languages(owner_client, run):
+    run.mark_stage("distilling")
+    run.record_progress("distilling", {"done": 120, "total": 300, "eta_s": 150.0})
+
+    english = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="en").context["run_page"]
+    chinese = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").context["run_page"]
+
+    assert english["progress"] == {"stage": "distilling", "done": 120, "total": 300, "eta_s": 150.0}
+    assert english["step_stages"] == ["finetuning_teacher", "distilling"]  # labelling stays in texts
+    assert english["step_progress_formats"] == {
+        "no_eta": "%(stage)s: %(done)s of %(total)s steps",
+        "minutes": "%(stage)s: %(done)s of %(total)s steps, about %(minutes)s min left",
+        "under_a_minute": "%(stage)s: %(done)s of %(total)s steps, less than a minute left",
+    }
+    assert chinese["step_progress_formats"] == {
+        "no_eta": "%(stage)s：%(done)s / %(total)s 步",
+        "minutes": "%(stage)s：%(done)s / %(total)s 步，约剩 %(minutes)s 分钟",
+        "under_a_minute": "%(stage)s：%(done)s / %(total)s 步，剩余不到 1 分钟",
+    }
+    assert (chinese["status_labels"]["finetuning_teacher"], chinese["status_labels"]["distilling"]) == \
+        ("微调教师模型", "蒸馏学生模型")
+    # The curves are named by stage, and both count steps from the start of their own stage.
+    assert (english["labels"]["teacher"], english["labels"]["student"], english["labels"]["step"]) == \
+        ("Teacher fine-tuning", "Student distillation", "Step within the stage")
+    assert (chinese["labels"]["teacher"], chinese["labels"]["student"], chinese["labels"]["step"]) == \
+        ("教师模型微调", "学生模型蒸馏", "本阶段步数")
+
+
+def test_it_says_on_the_run_form_that_the_teacher_is_fine_tuned_first_and_for_how_long(owner_client, corpus):
+    english = owner_client.get(reverse("run-create"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = owner_client.get(reverse("run-create"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert "First the teacher is fine-tuned on the labelled rows of your corpus for 3 epochs" in english
+    assert "each stage's progress and time left" in english
+    assert "首先用语料中带标签的行把教师模型微调 3 轮" in chinese
+    assert "会显示每个阶段的进度和剩余时间" in chinese
+
+
 def test_it_says_where_and_how_the_results_were_measured(owner_client, run):
     run.record_result({"status": "done", "export_path": "", "device": "cpu",
                        "environment": {"device_name": "AMD EPYC 7B13", "threads": 4, "precision": "bfloat16",

@@ -14,7 +14,7 @@ from distill import teachers
 from distill.config import RunConfig
 from distill.errors import TeacherUnavailable, UnsafeCheckpoint
 from distill.losses import IGNORE_INDEX
-from distill.progress import RecordingReporter
+from distill.progress import STAGE_FINETUNING_TEACHER, RecordingReporter
 
 from .conftest import LABELS, tiny_teacher_config
 
@@ -126,6 +126,16 @@ def test_it_finetunes_reports_progress_and_reuses_a_finished_finetune(tiny_teach
     assert all(0.0 <= point["dev_accuracy"] <= 1.0 for point in evals)
     assert steps and {"step", "epoch", "loss", "lr", "samples_per_s", "eta_s"} <= set(steps[0])
     assert steps[-1]["step"] == 2 * 15  # 450 labeled rows in batches of 32, twice
+    # The stage's progress bar counts steps, every step; it reads 100% only once the last dev
+    # evaluation and the save are done, not at the last step.
+    progress = [(index, stage, point) for index, (kind, stage, point) in enumerate(reporter.events)
+                if kind == "progress"]
+    assert {stage for _, stage, _ in progress} == {STAGE_FINETUNING_TEACHER}
+    assert [point["done"] for _, _, point in progress] == list(range(1, 30)) + [30]
+    assert all(point["total"] == 30 and point["eta_s"] >= 0 for _, _, point in progress)
+    last_eval = max(index for index, (kind, _, _) in enumerate(reporter.events) if kind == "eval")
+    assert [point["done"] for index, _, point in progress if index > last_eval] == [30]
+    assert progress[-1][2]["eta_s"] == 0 and progress[-2][2]["eta_s"] > 0
     assert (tmp_path / "teacher" / "model.safetensors").is_file()
     assert not (tmp_path / teachers.TEACHER_CHECKPOINT_DIR).exists()  # a finished fine-tune keeps no checkpoint
     assert not tuned.needs_finetune
@@ -135,4 +145,4 @@ def test_it_finetunes_reports_progress_and_reuses_a_finished_finetune(tiny_teach
     reused = teachers.finetune_teacher(loaded, texts[:500], label_ids[:500], texts[500:], label_ids[500:], LABELS, cfg,
                                        torch.device("cpu"), second, tmp_path)
     assert reused.fingerprint == tuned.fingerprint
-    assert not [event for event in second.events if event[0] in ("step", "eval")]
+    assert not [event for event in second.events if event[0] in ("step", "eval", "progress")]
