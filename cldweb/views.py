@@ -251,11 +251,10 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: ask to confirm (works without JavaScript); POST: cancel."""
     run = get_owned_run_or_404(request, pk)
     if request.method == "POST":
-        if run.request_cancel():
-            if run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
-                messages.info(request, _("The run was cancelled before it started."))
-            else:
-                messages.info(request, _("Cancelling: the run stops at its next step."))
+        # No flash message for a running run: it would outlive the cancel and sit beside "Cancelled".
+        # The run page says "Cancelling" itself while the worker stops, and run.js removes it then.
+        if run.request_cancel() and run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
+            messages.info(request, _("The run was cancelled before it started."))
         return redirect("run-detail", pk=run.pk)
     if not run.is_active or run.cancel_requested:
         return redirect("run-detail", pk=run.pk)
