@@ -105,6 +105,7 @@ def corpus_delete(request: HttpRequest, pk: int) -> HttpResponse:
         ngettext("%(count)s run on this corpus is deleted with it, with its checkpoints and its trained student.",
                  "%(count)s runs on this corpus are deleted with it, with their checkpoints and trained students.",
                  len(runs)) % {"count": len(runs)},
+        _("Teacher outputs cached for the corpus are kept: other runs over the same texts reuse them."),
     ]
     return render(request, "cldweb/confirm.html", {
         "title": _("Delete the corpus “%(name)s”?") % {"name": corpus.name},

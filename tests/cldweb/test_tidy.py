@@ -2,6 +2,7 @@
 the API tokens page, Bearer download, the device in words, New-run preselect, dashboard text."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -68,7 +69,7 @@ def test_it_deletes_a_corpus_with_its_file_and_runs(owner_client, corpus, run, d
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(reverse("corpus-delete", args=[corpus.pk]))
 
-    assert "1 run on this corpus is deleted with it" in confirm
+    assert "1 run on this corpus is deleted with it" in confirm and "Teacher outputs cached" in confirm
     assert response.status_code == 302
     assert not Corpus.objects.filter(pk=corpus.pk).exists() and not Run.objects.filter(pk=run.pk).exists()
     assert not corpus_file.exists() and not run.output_dir.exists()
@@ -256,3 +257,22 @@ def test_it_prints_help_for_start_and_changes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "usage: ./cld start" in result.stdout and "--port" in result.stdout
     assert not data_dir.exists()  # no database, no demo corpus, no key
+
+
+def test_it_answers_server_errors_and_refusals_with_its_own_pages(rf, owner):
+    from django.utils import translation
+
+    from cldweb.errors import permission_denied, server_error
+
+    browser = rf.get("/runs/1/")
+    browser.user = owner
+    api = rf.get("/api/runs/", HTTP_ACCEPT="application/json")
+    with translation.override("zh-hans"):
+        error_page = server_error(browser).content.decode()
+        refused = permission_denied(browser).content.decode()
+        api_error = server_error(api)
+
+    assert 'data-status="500"' in error_page and "服务器出错" in error_page
+    assert 'data-status="403"' in refused and "无权访问" in refused
+    assert api_error.status_code == 500 and api_error["Content-Type"] == "application/json"
+    assert json.loads(api_error.content) == {"error": "服务器出错，详情见服务器日志。"}
