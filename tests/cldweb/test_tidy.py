@@ -276,3 +276,19 @@ def test_it_answers_server_errors_and_refusals_with_its_own_pages(rf, owner):
     assert 'data-status="403"' in refused and "无权访问" in refused
     assert api_error.status_code == 500 and api_error["Content-Type"] == "application/json"
     assert json.loads(api_error.content) == {"error": "服务器出错，详情见服务器日志。"}
+
+
+def test_it_records_the_gpus_name_when_a_stage_starts_on_one(run, monkeypatch):
+    import torch
+
+    from cldweb.reporting import WebReporter, gpu_name
+
+    assert gpu_name() == ""  # this machine has no GPU: the type alone will be shown, nothing crashes
+    # No GPU here, so the driver's answer is stood in for (the one thing these tests cannot reach).
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "NVIDIA H200")
+
+    WebReporter(run.pk).on_stage("preparing", {"device": "cuda"})
+
+    run.refresh_from_db()
+    assert (run.device, run.device_name, run.device_display) == ("cuda", "NVIDIA H200", "GPU: NVIDIA H200")
