@@ -272,7 +272,8 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def run_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET: what deleting removes; POST: delete the run and its folder (a running run is cancelled first)."""
+    """GET: what deleting removes; POST: delete the run and its folder. A run still going is refused
+    (its worker would go on writing the folder): the page asks to cancel it first."""
     run = get_owned_run_or_404(request, pk)
     blocked = _("This run is still going: cancel it first, then delete it once it has stopped.") if run.is_active else ""
     if request.method == "POST" and not blocked:
