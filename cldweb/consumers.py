@@ -8,7 +8,7 @@ the live stream; the ``seq`` filter drops the ones that arrive twice.
 Messages sent to the browser:
 
 * ``{"type": "points", "points": [{"seq", "phase", "kind", "step", "values"}, ...]}``
-* ``{"type": "status", "status", "device", "is_active", "cancel_requested", "progress"}``
+* ``{"type": "status", "status", "device", "device_name", "is_active", "cancel_requested", "progress"}``
   (``progress``: {"stage", "done", "total", "eta_s"} of a long stage without steps, else {})
 """
 from __future__ import annotations

@@ -229,9 +229,22 @@ class Corpus(models.Model):
     def preview(self, rows: int = 10) -> CorpusPreview:
         return preview_corpus(self.path, rows=rows)
 
+    @classmethod
+    def latest_usable(cls, owner) -> "Corpus | None":
+        """The owner's newest corpus a run can use: what "New run" offers first."""
+        return next((corpus for corpus in cls.objects.filter(owner=owner)[:50] if corpus.is_usable), None)
+
     def delete(self, *args: Any, **kwargs: Any):
+        """Delete the corpus, its file and its runs with their folders (RunStillActive while one runs)."""
+        runs = list(self.runs.all())
+        active = [run.pk for run in runs if run.is_active]
+        if active:
+            raise RunStillActive(active)
         stored = self.file.name
-        result = super().delete(*args, **kwargs)
+        with transaction.atomic():
+            for run in runs:
+                run.delete()
+            result = super().delete(*args, **kwargs)
         if stored:
             transaction.on_commit(lambda: self.file.storage.delete(stored))
         return result
@@ -415,6 +428,23 @@ def _check_uploaded_checkpoint(folder: Path) -> None:
             path.unlink()
 
 
+class RunStillActive(Exception):
+    """A run (or a corpus's runs) cannot be deleted while a worker may still write its folder."""
+
+    def __init__(self, run_ids: list[int]) -> None:
+        super().__init__(f"runs still active: {run_ids}")
+        self.run_ids = run_ids
+
+
+def device_in_words(device: str, name: str = "") -> str:
+    """"CPU" or "GPU: NVIDIA H200" for the engine's torch device type ("cpu", "cuda") and the GPU's name."""
+    if device == "cpu":
+        return gettext("CPU")
+    if device == "cuda":
+        return gettext("GPU: %(name)s") % {"name": name} if name else gettext("GPU")
+    return device  # another torch backend ("mps"): its own name says it
+
+
 DEMO_TEACHER_NAME = gettext_noop(
     "Demo teacher (small transformer trained from scratch on your corpus — not pretrained)"
 )
@@ -453,6 +483,7 @@ class Run(models.Model):
     # while queued again after a crash, when the watchdog re-queued it (null = never taken: see created_at).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     device = models.CharField(max_length=32, blank=True)  # cpu | cuda, as reported by the engine
+    device_name = models.CharField(max_length=200, blank=True)  # the GPU's name ("NVIDIA H200"); "" on a CPU
     result = models.JSONField(default=dict, blank=True)  # RunResult.to_dict()
     # The latest on_progress point of the current stage, e.g. {"stage": "labelling", "done": 12345,
     # "total": 100000, "eta_s": 180.0}: labelling a big corpus takes hours without a training step
@@ -570,6 +601,7 @@ class Run(models.Model):
             status=self.Status.CANCELLED, cancel_requested=True, finished_at=now
         ):
             self.refresh_from_db()
+            self.remove_files()  # a run queued again after a crash has checkpoints; no worker holds it
             return True
         if Run.objects.filter(pk=self.pk, status__in=self.ACTIVE_STATUSES).update(cancel_requested=True):
             self.refresh_from_db()
@@ -585,8 +617,9 @@ class Run(models.Model):
         device = (info or {}).get("device")
         if device:
             fields["device"] = str(device)[:32]
+            fields["device_name"] = str((info or {}).get("device_name") or "")[:200]
         Run.objects.filter(pk=self.pk).exclude(status__in=self.TERMINAL_STATUSES).update(**fields)
-        self.refresh_from_db(fields=["status", "device", "heartbeat_at", "progress"])
+        self.refresh_from_db(fields=["status", "device", "device_name", "heartbeat_at", "progress"])
 
     def record_progress(self, stage: str, point: dict[str, float]) -> bool:
         """Store how far ``stage`` is (done, total, eta_s); False when the run is no longer in it.
@@ -695,6 +728,7 @@ class Run(models.Model):
             rows = cls.objects.filter(silent, pk=run.pk, attempt=run.attempt, status=run.status)
             if run.cancel_requested:
                 if rows.update(status=cls.Status.CANCELLED, finished_at=now):
+                    run.remove_files()  # its worker is gone: nothing writes the folder any more
                     report.cancelled.append(run.pk)
             elif run.attempt >= settings.CLD_MAX_ATTEMPTS:
                 if rows.update(**run._worker_lost_fields(), finished_at=now):
@@ -722,16 +756,47 @@ class Run(models.Model):
 
     def record_result(self, result: dict[str, Any], *, attempt: int | None = None) -> bool:
         """Store the engine's RunResult: done, or cancelled when the engine stopped on the user's request."""
-        return self._finish(
+        cancelled = result.get("status") == "cancelled"
+        device = str(result.get("device") or self.device)[:32]
+        device_name = str((result.get("environment") or {}).get("device_name") or "") if device == "cuda" else ""
+        finished = self._finish(
             attempt,
-            status=self.Status.CANCELLED if result.get("status") == "cancelled" else self.Status.DONE,
+            status=self.Status.CANCELLED if cancelled else self.Status.DONE,
             result=result,
-            export_path=str(result.get("export_path") or ""),
-            device=str(result.get("device") or self.device)[:32],
+            export_path="" if cancelled else str(result.get("export_path") or ""),
+            device=device,
+            device_name=device_name[:200] or self.device_name,
         )
+        if finished and cancelled:
+            self.remove_files()
+        return finished
 
     def mark_cancelled(self, *, attempt: int | None = None) -> bool:
-        return self._finish(attempt, status=self.Status.CANCELLED)
+        """Cancelled (by the worker that ran it, or before any worker did): only the record stays."""
+        finished = self._finish(attempt, status=self.Status.CANCELLED)
+        if finished:
+            self.remove_files()
+        return finished
+
+    # -- files and deletion -----------------------------------------------------------
+
+    def remove_files(self) -> None:
+        """Delete what this run wrote for itself: its folder (checkpoints, the fine-tuned teacher,
+        labels, the exported student), once the current transaction commits.
+
+        The teacher-output cache (CLD_TEACHER_CACHE_DIR) is kept: it is keyed by content, so
+        another run over the same texts and teacher reads the same entries.
+        """
+        folder = self.output_dir
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+    def delete(self, *args: Any, **kwargs: Any):
+        """Delete the run, its points and its folder; an active run must be cancelled first
+        (its worker would go on writing the folder)."""
+        if Run.objects.filter(pk=self.pk, status__in=self.ACTIVE_STATUSES).exists():
+            raise RunStillActive([self.pk])
+        self.remove_files()
+        return super().delete(*args, **kwargs)
 
     def mark_failed(self, code: str, message: str, params: dict[str, Any] | None = None, *,
                     attempt: int | None = None) -> bool:
@@ -773,11 +838,25 @@ class Run(models.Model):
             return self.progress
         return {}
 
+    @property
+    def device_display(self) -> str:
+        return device_in_words(self.device, self.device_name)
+
+    def runs_ahead(self) -> int:
+        """While queued: how many runs (anyone's) a worker takes before this one, those running
+        now and those queued earlier. Celery hands out runs in the order they were sent."""
+        if self.status != self.Status.QUEUED:
+            return 0
+        return (Run.objects.filter(Q(status__in=self.STAGE_STATUSES)
+                                   | Q(status=self.Status.QUEUED, cancel_requested=False, pk__lt=self.pk))
+                .exclude(pk=self.pk).count())
+
     def status_message(self) -> dict[str, Any]:
         return {
             "type": "status",
             "status": self.status,
             "device": self.device,
+            "device_name": self.device_name,
             "is_active": self.is_active,
             "cancel_requested": self.cancel_requested,
             "progress": self.current_progress,

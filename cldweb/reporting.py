@@ -37,6 +37,16 @@ def group_name(run_id: int) -> str:
     return f"run-{run_id}"
 
 
+def gpu_name() -> str:
+    """The name of the GPU this worker trains on ("NVIDIA H200"), shown while the run is going."""
+    import torch  # already loaded in a worker that trains on a GPU
+
+    try:
+        return torch.cuda.get_device_name(torch.cuda.current_device())
+    except Exception:  # the engine reported cuda but the driver cannot say: the type alone is shown
+        return ""
+
+
 class WebReporter:
     """distill.progress.Reporter for a Run row; used by the Celery task."""
 
@@ -62,6 +72,8 @@ class WebReporter:
 
     def on_stage(self, stage: str, info: dict[str, object]) -> None:
         self.flush()
+        if info.get("device") == "cuda":
+            info = {**info, "device_name": gpu_name()}
         Run(pk=self.run_id).mark_stage(stage, info)
         self._last_progress = -math.inf  # the new stage's first progress point is shown at once
         self.send_status()

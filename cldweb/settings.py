@@ -6,19 +6,34 @@ local demo (DEBUG on, SQLite and uploads under ./var, Redis on localhost).
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from cldweb.env import env_bool, env_int, env_list, env_str
+from cldweb.lib.secret_key import read_or_create_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)  # on for the demo; production sets DEBUG=0 and SECRET_KEY
+# Off unless asked for: `./cld start` exports DEBUG=0 unless the developer set DEBUG=1, because
+# Django's debug pages list every URL pattern and settings to anyone who mistypes a URL.
+# (Still on by default for bare manage.py commands and tests, which run on a developer's machine.)
+DEBUG = env_bool("DEBUG", True)
 
-if DEBUG:
-    SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production")
+# Where `./cld start` keeps the key it generated (CLD_DATA_DIR/secret_key, mode 0600, reused on
+# every restart so sessions survive). SECRET_KEY in the environment wins over the file.
+_secret_key_file = env_str("CLD_SECRET_KEY_FILE", "-")
+if os.environ.get("SECRET_KEY"):
+    SECRET_KEY = env_str("SECRET_KEY")
+elif _secret_key_file != "-":
+    try:
+        SECRET_KEY = read_or_create_secret_key(Path(_secret_key_file).resolve())
+    except (OSError, ValueError) as error:
+        raise ImproperlyConfigured(f"CLD_SECRET_KEY_FILE: {error}") from None
+elif DEBUG:
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 else:
     SECRET_KEY = env_str("SECRET_KEY")  # no default outside DEBUG: fails loudly when missing
 
@@ -227,14 +242,18 @@ LOGGING = {
     },
 }
 
-# Transport security. Safe defaults in production (DEBUG=0), each one turnable from the environment,
-# so `manage.py check --deploy` is clean out of the box; the demo (DEBUG on) runs on plain HTTP.
-SECURE_SSL_REDIRECT = env_bool("CLD_SSL_REDIRECT", not DEBUG)  # http:// -> https://
-SECURE_HSTS_SECONDS = env_int("CLD_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CLD_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("CLD_HSTS_PRELOAD", not DEBUG)  # the header directive only; listing is a separate step
-SESSION_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", not DEBUG)
+# Transport security. CLD_HTTPS says whether browsers reach cld over HTTPS (a TLS proxy in front).
+# It defaults to on in production (DEBUG=0), so `manage.py check --deploy` is clean out of the box,
+# and each part below can still be turned on its own. `./cld start` serves plain http://127.0.0.1
+# with DEBUG=0, where an HTTPS redirect or secure-only cookies would make the app unusable, so it
+# exports CLD_HTTPS=0 unless the operator set CLD_HTTPS or configured a proxy (CLD_PROXY_SSL_HEADER).
+CLD_HTTPS = env_bool("CLD_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("CLD_SSL_REDIRECT", CLD_HTTPS)  # http:// -> https://
+SECURE_HSTS_SECONDS = env_int("CLD_HSTS_SECONDS", 365 * 24 * 3600 if CLD_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CLD_HSTS_INCLUDE_SUBDOMAINS", CLD_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("CLD_HSTS_PRELOAD", CLD_HTTPS)  # the header directive only; listing is a separate step
+SESSION_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", CLD_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CLD_SECURE_COOKIES", CLD_HTTPS)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("corpora/upload/", views.corpus_upload, name="corpus-upload"),
     path("corpora/<int:pk>/", views.corpus_detail, name="corpus-detail"),
     path("corpora/<int:pk>/preview/", views.corpus_preview, name="corpus-preview"),
+    path("corpora/<int:pk>/delete/", views.corpus_delete, name="corpus-delete"),
     path("teachers/", views.teachers, name="teachers"),
     path("teachers/upload/", views.teacher_upload, name="teacher-upload"),
     path("teachers/hub/", views.teacher_add_hub, name="teacher-add-hub"),
@@ -21,8 +22,13 @@ urlpatterns = [
     path("runs/new/", views.run_create, name="run-create"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/delete/", views.run_delete, name="run-delete"),
     path("runs/<int:pk>/download/", views.run_download, name="run-download"),
     path("runs/<int:pk>/points/", views.run_points, name="run-points"),
     path("runs/<int:pk>/predict/", api.run_predict, name="run-predict"),
     path("api/runs/", api.api_runs, name="api-runs"),
 ]
+
+handler403 = "cldweb.errors.permission_denied"
+handler404 = "cldweb.errors.page_not_found"
+handler500 = "cldweb.errors.server_error"

@@ -6,7 +6,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
@@ -15,7 +17,7 @@ from cldweb.forms import (
 )
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import describe_corpus_error, describe_error
-from cldweb.models import ApiToken, Corpus, CorpusRejected, Run, Teacher, TeacherRejected
+from cldweb.models import ApiToken, Corpus, CorpusRejected, Run, RunStillActive, Teacher, TeacherRejected
 from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
 from distill.errors import CorpusError
 
@@ -83,6 +85,39 @@ def corpus_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cldweb/corpus_detail.html", {"corpus": corpus, "runs": runs})
 
 
+@login_required
+def corpus_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what deleting takes with it; POST: delete the corpus, its file, its runs and their folders."""
+    corpus = get_owned_corpus_or_404(request, pk)
+    runs = list(corpus.runs.all())
+    active = [run for run in runs if run.is_active]
+    if request.method == "POST" and not active:
+        try:
+            corpus.delete()
+        except RunStillActive:  # a run was started between the check and the delete
+            pass
+        else:
+            messages.info(request, _("The corpus “%(name)s” and its runs were deleted.") % {"name": corpus.name})
+            return redirect("dashboard")
+        active = [run for run in corpus.runs.all() if run.is_active]
+    consequences = [
+        _("The uploaded file %(file)s is deleted.") % {"file": corpus.original_filename},
+        ngettext("%(count)s run on this corpus is deleted with it, with its checkpoints and its trained student.",
+                 "%(count)s runs on this corpus are deleted with it, with their checkpoints and trained students.",
+                 len(runs)) % {"count": len(runs)},
+        _("Teacher outputs cached for the corpus are kept: other runs over the same texts reuse them."),
+    ]
+    return render(request, "cldweb/confirm.html", {
+        "title": _("Delete the corpus “%(name)s”?") % {"name": corpus.name},
+        "consequences": consequences,
+        "blocked": ngettext("%(count)s run on this corpus is still going: cancel it first.",
+                            "%(count)s runs on this corpus are still going: cancel them first.",
+                            len(active)) % {"count": len(active)} if active else "",
+        "action": request.path, "button": _("Delete the corpus"), "danger": True,
+        "back": reverse("corpus-detail", args=[corpus.pk]),
+    }, status=409 if request.method == "POST" else 200)
+
+
 # -- teachers --------------------------------------------------------------------------
 
 
@@ -147,6 +182,8 @@ def run_create(request: HttpRequest) -> HttpResponse:
     initial = {}
     if "corpus" in request.GET:
         initial["corpus"] = request.GET["corpus"]
+    elif (latest := Corpus.latest_usable(request.user)) is not None:
+        initial["corpus"] = latest.pk  # from the menu: the corpus the user most likely just uploaded
     demo = Teacher.objects.filter(owner=None, kind=Teacher.KIND_DEMO).first()
     if demo is not None:
         initial["teacher"] = demo.pk  # works offline; the hub teachers may need importing first
@@ -176,6 +213,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cldweb/run_detail.html", {
         "run": run,
         "error": error,
+        "runs_ahead": run.runs_ahead(),
         "predict_form": PredictForm(),
         "points": run.points_after(0),
         "run_page": run_page_settings(run),
@@ -190,6 +228,8 @@ def run_page_settings(run: Run) -> dict:
         "progress": run.current_progress,
         "active_statuses": list(Run.ACTIVE_STATUSES),
         "status_labels": {value: str(label) for value, label in Run.Status.choices},
+        # The status message names the device by type; run.js words it like Run.device_display.
+        "device_labels": {"cpu": _("CPU"), "cuda": _("GPU"), "cuda_named": _("GPU: %(name)s")},
         "labels": {
             "teacher": _("Teacher fine-tuning"),
             "student": _("Student distillation"),
@@ -215,15 +255,54 @@ def run_page_settings(run: Run) -> dict:
 
 
 @login_required
-@require_POST
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: ask to confirm (works without JavaScript); POST: cancel."""
     run = get_owned_run_or_404(request, pk)
-    if run.request_cancel():
-        messages.info(request, _("Cancelling: the run stops at its next step."))
-    return redirect("run-detail", pk=run.pk)
+    if request.method == "POST":
+        # No flash message for a running run: it would outlive the cancel and sit beside "Cancelled".
+        # The run page says "Cancelling" itself while the worker stops, and run.js removes it then.
+        if run.request_cancel() and run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
+            messages.info(request, _("The run was cancelled before it started."))
+        return redirect("run-detail", pk=run.pk)
+    if not run.is_active or run.cancel_requested:
+        return redirect("run-detail", pk=run.pk)
+    return render(request, "cldweb/confirm.html", {
+        "title": _("Cancel run #%(pk)s?") % {"pk": run.pk},
+        "consequences": [
+            _("The run stops at its next step and cannot be continued; its checkpoints are deleted."),
+            _("Its charts and record stay; start a new run to train again."),
+        ],
+        "action": request.path, "button": _("Cancel the run"), "danger": True,
+        "back": reverse("run-detail", args=[run.pk]), "back_label": _("Keep it running"),
+    })
 
 
 @login_required
+def run_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what deleting removes; POST: delete the run and its folder. A run still going is refused
+    (its worker would go on writing the folder): the page asks to cancel it first."""
+    run = get_owned_run_or_404(request, pk)
+    blocked = _("This run is still going: cancel it first, then delete it once it has stopped.") if run.is_active else ""
+    if request.method == "POST" and not blocked:
+        try:
+            run.delete()
+        except RunStillActive:
+            blocked = _("This run is still going: cancel it first, then delete it once it has stopped.")
+        else:
+            messages.info(request, _("Run #%(pk)s was deleted.") % {"pk": pk})
+            return redirect("dashboard")
+    return render(request, "cldweb/confirm.html", {
+        "title": _("Delete run #%(pk)s?") % {"pk": run.pk},
+        "consequences": [
+            _("Its record, charts, checkpoints and trained student are deleted; the student can no longer be downloaded."),
+            _("Teacher outputs cached for the corpus are kept: other runs over the same texts reuse them."),
+        ],
+        "blocked": blocked, "action": request.path, "button": _("Delete the run"), "danger": True,
+        "back": reverse("run-detail", args=[run.pk]),
+    }, status=409 if request.method == "POST" else 200)
+
+
+@token_or_login_required
 @require_GET
 def run_download(request: HttpRequest, pk: int) -> FileResponse:
     run = get_owned_run_or_404(request, pk)
@@ -249,17 +328,26 @@ def run_points(request: HttpRequest, pk: int) -> JsonResponse:
 # -- API tokens ------------------------------------------------------------------------
 
 
+NEW_TOKEN_SESSION_KEY = "cld-new-api-token"
+
+
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    """List the user's tokens and create one; a new token is shown on this response only."""
+    """List the user's tokens and create one (POST, then a redirect, so a reload creates no second one).
+
+    The new token rides in the session to the page the redirect leads to, which shows it once.
+    """
     form = ApiTokenForm(request.POST or None)
-    new_token = ""
     if request.method == "POST" and form.is_valid():
-        _row, new_token = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
-        form = ApiTokenForm()
+        _row, token = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+        request.session[NEW_TOKEN_SESSION_KEY] = token
+        return redirect("tokens")
+    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, "") if request.method == "GET" else ""
     rows = ApiToken.objects.filter(user=request.user)
-    response = render(request, "cldweb/tokens.html", {"form": form, "tokens": rows, "new_token": new_token},
-                      status=400 if form.errors else 200)
+    response = render(request, "cldweb/tokens.html", {
+        "form": form, "tokens": rows, "new_token": new_token,
+        "header_example": "Authorization: Bearer <token>",
+    }, status=400 if form.errors else 200)
     response["Cache-Control"] = "no-store"  # the page may hold a token in clear
     return response
 

@@ -151,7 +151,17 @@
       badge.textContent = page.status_labels[status] || status;
     }
     var device = document.getElementById("run-device");
-    if (device && message.device) device.textContent = message.device;
+    var words = page.device_labels;
+    if (device && message.device) {
+      device.textContent = message.device === "cuda" && message.device_name
+        ? interpolate(words.cuda_named, { name: message.device_name })
+        : (words[message.device] || message.device);
+    }
+    // Once the run has ended (or left the queue), the cancel control and the queue line say nothing true.
+    var cancel = document.getElementById("run-cancel");
+    if (cancel && !isActive(status)) cancel.hidden = true;
+    var queue = document.getElementById("queue-position");
+    if (queue && status !== "queued") queue.hidden = true;
     showProgress(message.progress);
     // The results table, error and download link are rendered by the server: reload once at the end.
     if (initiallyActive && isActive(previous) && !isActive(status)) {

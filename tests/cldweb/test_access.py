@@ -79,7 +79,10 @@ def test_it_lets_the_owner_cancel(owner_client, run):
 
 
 def test_it_only_cancels_with_post(owner_client, run):
-    assert owner_client.get(reverse("run-cancel", args=[run.pk])).status_code == 405
+    # A GET only asks to confirm (a prefetching browser or a crawler must not cancel anything).
+    assert owner_client.get(reverse("run-cancel", args=[run.pk])).status_code == 200
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED and not run.cancel_requested
 
 
 def test_it_serves_points_after_a_seq_as_json(owner_client, run):

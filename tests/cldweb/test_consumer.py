@@ -87,7 +87,7 @@ def test_it_replays_exactly_the_points_after_the_clients_seq(run, owner):
     assert [p["seq"] for p in backlog["points"]] == [4, 5]
     assert backlog["points"][0] == {"seq": 4, "phase": "student", "kind": "step", "step": 40,
                                     "values": {"step": 40, "loss": 0.25}}
-    assert status == {"type": "status", "status": "queued", "device": "", "is_active": True,
+    assert status == {"type": "status", "status": "queued", "device": "", "device_name": "", "is_active": True,
                       "cancel_requested": False, "progress": {}}
 
 

@@ -24,7 +24,8 @@ def token(owner) -> str:
 
 
 def test_it_shows_a_new_token_once_and_stores_only_its_hash(owner_client, owner):
-    response = owner_client.post(reverse("tokens"), {"name": "labelling script"})
+    created = owner_client.post(reverse("tokens"), {"name": "labelling script"})
+    response = owner_client.get(created["Location"])
 
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"

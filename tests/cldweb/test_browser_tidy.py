@@ -1,0 +1,77 @@
+"""The run page's status in Chromium: the queue line, the device in words, and the cancel
+control, as the worker's status messages change them live (real ASGI server and WebSocket)."""
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from cldweb.models import Corpus, Run, Teacher
+from cldweb.reporting import WebReporter
+from tests.cldweb.test_browser import (  # noqa: F401  (fixtures and helpers shared with the other browser tests)
+    CHROMIUM, alice, as_the_worker, browser_page, isolated_storage, sign_in,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.services,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./cld test installs it)"),
+]
+
+
+@pytest.fixture
+def queued_run(alice) -> Run:
+    """A queued run nobody sent to a worker (created without enqueueing), so only the test moves it."""
+    corpus = Corpus.objects.create(owner=alice, name="评论", original_filename="评论.csv", file="uploads/none.csv",
+                                   format="csv", encoding="utf-8", columns=["text", "label"], text_column="text",
+                                   label_column="label", row_count=100)
+    teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
+    return Run.objects.create(owner=alice, corpus=corpus, teacher=teacher)
+
+
+def test_it_updates_queue_device_and_cancel_state_live(asgi_server, queued_run, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, asgi_server, "en")
+    page.goto(f"{asgi_server}/runs/{queued_run.pk}/")
+    expect(page.locator("#queue-position")).to_have_text("Next in the queue: it starts as soon as a worker is free.")
+
+    def start_on_a_gpu() -> None:
+        Run.objects.filter(pk=queued_run.pk).update(status="preparing", attempt=1, heartbeat_at=timezone.now())
+        Run(pk=queued_run.pk).mark_stage("preparing", {"device": "cuda", "device_name": "NVIDIA H200"})
+        WebReporter(queued_run.pk).send_status()
+
+    as_the_worker(start_on_a_gpu)
+    expect(page.locator("#run-device")).to_have_text("GPU: NVIDIA H200")
+    expect(page.locator("#queue-position")).to_be_hidden()
+
+    page.click("#run-cancel a")  # no JavaScript needed: a page that asks first
+    expect(page.locator("#confirm h1")).to_have_text(f"Cancel run #{queued_run.pk}?")
+    page.click("#confirm button[type=submit]")
+    expect(page.locator("#run-cancel")).to_have_text("Cancelling: the run stops at its next step.")
+
+    def stop() -> None:
+        Run.objects.get(pk=queued_run.pk).mark_cancelled(attempt=1)
+        WebReporter(queued_run.pk).send_status()
+
+    as_the_worker(stop)
+    expect(page.locator("#status-badge .badge")).to_have_text("Cancelled")
+    expect(page.locator("main")).not_to_contain_text("Cancelling")
+    assert not page.console_errors, page.console_errors
+
+
+def test_it_cancels_a_queued_run_after_asking(asgi_server, queued_run, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, asgi_server, "zh-hans")
+    page.goto(f"{asgi_server}/runs/{queued_run.pk}/")
+    page.click("#run-cancel a")
+    page.click("#confirm button[type=submit]")
+
+    expect(page.locator("#status-badge .badge")).to_have_text("已取消")
+    expect(page.locator("main")).not_to_contain_text("正在取消")
+    expect(page.locator("#queue-position")).to_have_count(0)
+    assert not page.console_errors, page.console_errors
