@@ -111,6 +111,10 @@ class CorpusPreview:
     detected_encoding: str = ""  # what detection chose, even when ``encoding`` was given by hand
     garbled_share: float = 0.0  # share of odd characters in the head of the file (see garbled_share)
 
+    @property
+    def looks_garbled(self) -> bool:
+        return self.garbled_share > GARBLED_WARNING_SHARE
+
 
 @dataclass(frozen=True)
 class SkippedRow:
@@ -720,6 +724,12 @@ def _detect_encoding_or_empty(path: Path) -> str:
         if error.code == "bad_encoding":
             return ""
         raise
+
+
+def is_zip(path: str | Path) -> bool:
+    """True for a ZIP archive (by its first bytes, whatever its name)."""
+    with Path(path).open("rb") as handle:
+        return handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def unpack_zip_corpus(path: str | Path, directory: str | Path, max_bytes: int) -> Path:
