@@ -424,3 +424,12 @@ def test_it_unpacks_the_one_csv_in_a_zip_and_refuses_others(tmp_path: Path) -> N
     with pytest.raises(CorpusError) as caught:
         unpack_zip_corpus(archive, tmp_path / "out2", 10)
     assert caught.value.code == "zip_too_large" and not list((tmp_path / "out2").iterdir())
+
+
+def test_it_skips_a_row_whose_label_is_not_a_label(tmp_path: Path) -> None:
+    rows = [{"text": f"第{i}条评论很好", "label": "pos"} for i in range(40)]
+    rows[7]["label"] = {"score": 5}  # an object where a class name belongs
+    content = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n"
+    corpus = read_corpus(_write(tmp_path, "c.jsonl", content))
+    assert len(corpus) == 39
+    assert [(row.line, row.code, row.text) for row in corpus.skipped.rows] == [(8, "bad_label", "第7条评论很好")]
