@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import zipfile
 
 import pytest
@@ -162,3 +163,37 @@ def test_it_refuses_a_zip_with_several_files_saying_to_upload_the_csv(owner_clie
     assert "NUL" not in response.content.decode()
     assert Corpus.objects.count() == 0
     assert [path for path in settings.MEDIA_ROOT.rglob("*") if path.is_file()] == []
+
+
+def _random_bytes_that_decode_as_gb18030(seed: int) -> bytes:
+    """Seeded random high bytes that GB18030 accepts: the case that used to read as 'a header but no rows'."""
+    generator = random.Random(seed)
+    while True:
+        noise = bytes(generator.randrange(0x81, 0xFF) for _ in range(64))
+        try:
+            noise.decode("gb18030")
+        except UnicodeDecodeError:
+            continue
+        return noise
+
+
+def test_it_calls_random_bytes_binary_data_not_a_header_without_rows(owner_client):
+    response = upload(owner_client, "download.csv", _random_bytes_that_decode_as_gb18030(1))
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "download.csv: the file is binary data, not text: it is not a CSV, TSV or JSON Lines file" in page
+    assert "header but no rows" not in page
+
+
+def test_it_names_the_line_and_the_limit_of_a_very_long_line(owner_client, owner, reviews):
+    lines = review_csv(reviews).splitlines()
+    lines.insert(30, "长" * 140_000 + ",pos")  # line 31: one cell over the csv module's 131,072-character cap
+
+    response = upload(owner_client, "long.csv", ("\n".join(lines) + "\n").encode())
+
+    assert response.status_code == 302
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "the line is longer than 131,072 characters, the most one cell may hold" in page
+    assert "field larger than field limit" not in page
+    assert Corpus.objects.get(owner=owner).skipped_rows["first"][0]["line"] == 31
