@@ -379,6 +379,10 @@ def test_it_detects_big5_and_keeps_gbk_as_gb18030_even_in_short_files(tmp_path: 
         corpus = read_corpus(_write(tmp_path, f"big5_{count}.csv", content.encode("big5")))
         assert corpus.encoding == "big5"
         assert [ex.text for ex in corpus] == TRADITIONAL[:count]
+    cantonese = ["呢間酒店好正㗎，職員好有禮貌。", "房間細咗啲，不過好乾淨。"]  # 㗎 and 咗 are only in HKSCS
+    content = "text,label\n" + "".join(f"{text},pos\n" for text in cantonese)
+    corpus = read_corpus(_write(tmp_path, "hkscs.csv", content.encode("big5hkscs")))
+    assert (corpus.encoding, [ex.text for ex in corpus]) == ("big5hkscs", cantonese)
     for seed in range(5):
         text, label = sample_rows(reviews, 1, seed=seed)[0]
         try:
