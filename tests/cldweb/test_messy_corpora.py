@@ -197,3 +197,22 @@ def test_it_names_the_line_and_the_limit_of_a_very_long_line(owner_client, owner
     assert "the line is longer than 131,072 characters, the most one cell may hold" in page
     assert "field larger than field limit" not in page
     assert Corpus.objects.get(owner=owner).skipped_rows["first"][0]["line"] == 31
+
+
+def test_it_gives_the_run_the_encoding_and_skip_rules_the_preview_used(owner_client, owner, demo_teacher):
+    from cldweb.models import Run
+    from distill.data import CorpusStream
+
+    rows = TRADITIONAL * 4 + [("", "neg")] + TRADITIONAL * 4
+    upload(owner_client, "htl_big5.csv", review_csv(rows).encode("big5"))
+    corpus = Corpus.objects.get(owner=owner)
+    owner_client.post(reverse("corpus-encoding", args=[corpus.pk]), {"encoding": "big5hkscs"})
+    corpus.refresh_from_db()
+
+    data = Run.create(owner=owner, corpus=corpus, teacher=demo_teacher, epochs=1, max_length=32).build_config().data
+    assert data.encoding == "big5hkscs"
+    engine = CorpusStream(data.train_path, data.text_column, data.label_column, max_text_chars=data.max_text_chars,
+                          encoding=data.encoding, max_bad_row_share=data.max_bad_row_share)
+    assert [example.text for example in engine] == [text for text, _ in rows if text]
+    assert [row.to_dict() | {"path": ""} for row in engine.skipped.rows] == [
+        row | {"path": ""} for row in corpus.skipped_rows["first"]]
