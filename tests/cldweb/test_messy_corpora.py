@@ -216,3 +216,18 @@ def test_it_gives_the_run_the_encoding_and_skip_rules_the_preview_used(owner_cli
     assert [example.text for example in engine] == [text for text, _ in rows if text]
     assert [row.to_dict() | {"path": ""} for row in engine.skipped.rows] == [
         row | {"path": ""} for row in corpus.skipped_rows["first"]]
+
+
+def test_it_says_in_chinese_to_upload_the_csv_inside_the_zip_and_that_the_text_looks_garbled(owner_client, owner):
+    content = _zip({"train.csv": b"text,label\n\xe5\xa5\xbd,1\n", "test.csv": b"text,label\n\xe5\xb7\xae,0\n"})
+    response = owner_client.post(reverse("corpus-upload"), {"file": SimpleUploadedFile("splits.zip", content)},
+                                 HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert ("splits.zip：这个 ZIP 里有 2 个 CSV、TSV 或 JSON Lines 文件（train.csv、test.csv）；请解压后上传其中的 CSV 文件"
+            in response.content.decode())
+
+    upload(owner_client, "htl_big5.csv", review_csv(TRADITIONAL).encode("big5"))
+    corpus = Corpus.objects.get(owner=owner)
+    owner_client.post(reverse("corpus-encoding", args=[corpus.pk]), {"encoding": "gb18030"})
+    page = owner_client.get(reverse("corpus-preview", args=[corpus.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "按 GB18030 读取（你选择的；自动识别结果：BIG5）。" in page
+    assert "很多字符看起来是乱码（替换符号或生僻字），编码很可能选错了。" in page
