@@ -15,9 +15,9 @@ class CorpusUploadForm(forms.Form):
     )
     file = forms.FileField(
         label=_("Corpus file"),
-        help_text=_("CSV, TSV or JSON Lines, in UTF-8 or GBK/GB18030, with one text per row and "
-                    "optionally a label column."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json"}),
+        help_text=_("CSV, TSV or JSON Lines (or a ZIP holding one), in UTF-8, GBK/GB18030 or Big5, with one "
+                    "text per row and optionally a label column."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json,.zip"}),
         allow_empty_file=True,  # the corpus reader says "<file>: the file is empty", naming the file
     )
 
@@ -49,6 +49,20 @@ class CorpusColumnsForm(forms.Form):
         if cleaned.get("text_column") and cleaned.get("text_column") == cleaned.get("label_column"):
             raise forms.ValidationError(_("The text and label columns must be different."))
         return cleaned
+
+
+ENCODING_CHOICES = [
+    ("", _("Detect automatically")),
+    ("utf-8", _("UTF-8")),
+    ("utf-8-sig", _("UTF-8 with BOM (saved by Excel)")),
+    ("gb18030", _("GBK / GB18030 (Simplified Chinese)")),
+    ("big5", _("Big5 (Traditional Chinese)")),
+    ("big5hkscs", _("Big5-HKSCS (Traditional Chinese, Hong Kong)")),
+]
+
+
+class CorpusEncodingForm(forms.Form):
+    encoding = forms.ChoiceField(label=_("Encoding"), choices=ENCODING_CHOICES, required=False)
 
 
 class TeacherChoiceField(forms.ModelChoiceField):

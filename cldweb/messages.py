@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 CORPUS_CODES = {
     "empty_file", "no_rows", "empty_text", "text_too_long", "bad_encoding", "binary_file",
     "unsupported_format", "malformed_row", "missing_column", "single_class", "unseen_labels", "corpus",
+    "too_many_bad_rows", "line_too_long", "bad_label", "zip_archive", "zip_too_large", "excel_file",
 }
 
 
@@ -34,9 +35,34 @@ def _corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
     if code == "bad_encoding":
         if params.get("encoding") == "utf-16":
             return _("the file is UTF-16; save it as UTF-8 and upload it again")
-        return _("the file is neither UTF-8 nor GB18030 text; save it as UTF-8 and upload it again")
+        return _("the file is neither UTF-8 nor GB18030 nor Big5 text; save it as UTF-8 and upload it again")
     if code == "binary_file":
+        if params.get("reason") in ("control", "garbled"):
+            return _("the file is binary data, not text: it is not a CSV, TSV or JSON Lines file")
         return _("the file contains NUL bytes, so it is binary data rather than text")
+    if code == "bad_label":
+        return _("the “%(column)s” cell does not hold a label (a short class name) but %(length)s characters "
+                 "of other content") % {"column": params.get("column", ""), "length": params.get("length", "?")}
+    if code == "line_too_long":
+        return _("the line is longer than %(limit)s characters, the most one cell may hold") % {
+            "limit": f"{params.get('limit', 0):,}"}
+    if code == "too_many_bad_rows":
+        first = _corpus_problem(str(params.get("first_code", "")), params.get("first_params") or {}, "")
+        return _("%(bad)s of %(rows)s rows (%(share)s%%) cannot be used, more than the %(limit)s%% that may be "
+                 "skipped, so the columns or the file are probably wrong. The first bad lines are %(lines)s "
+                 "(%(first)s).") % {
+            "bad": f"{params.get('bad', 0):,}", "rows": f"{params.get('rows', 0):,}", "share": params.get("share"),
+            "limit": params.get("limit"), "lines": ", ".join(map(str, params.get("lines") or [])), "first": first}
+    if code == "zip_archive":
+        if "count" in params:
+            return _("the ZIP holds %(count)s CSV, TSV or JSON Lines files (%(names)s); upload the CSV inside "
+                     "the ZIP") % {"count": params["count"], "names": "、".join(params.get("names") or []) or "—"}
+        return _("the file is a ZIP archive that cannot be read; upload the CSV inside the ZIP")
+    if code == "zip_too_large":
+        return _("%(member)s inside the ZIP is larger than the upload limit of %(limit)s MB") % {
+            "member": params.get("member", ""), "limit": f"{int(params.get('limit', 0)) / 1_048_576:.0f}"}
+    if code == "excel_file":
+        return _("the file is an Excel workbook; save it as “CSV UTF-8” in Excel and upload that")
     if code == "unsupported_format":
         return _("the file is one JSON array; save it as JSON Lines (one object per line)")
     if code == "malformed_row":
@@ -146,6 +172,31 @@ def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
         warnings.append(_("The classes are unbalanced (largest %(largest)s, smallest %(smallest)s texts); "
                           "accuracy alone may flatter the model.") % {
             "largest": f"{max(counts):,}", "smallest": f"{min(counts):,}"})
+    skipped = report.get("skipped") or {}
+    if skipped.get("total"):
+        reasons = {"empty_text": _("an empty text"), "text_too_long": _("a text over the length limit"),
+                   "line_too_long": _("a line over the length limit"), "bad_label": _("an unreadable label")}
+        by_reason = "; ".join(_("%(count)s with %(reason)s") % {"count": f"{count:,}", "reason": reasons.get(code, code)}
+                              for code, count in sorted(skipped.get("by_reason", {}).items(), key=lambda kv: -kv[1]))
+        lines = ", ".join(str(row["line"]) for row in (skipped.get("first") or [])[:5])
+        warnings.append(_("%(count)s of %(rows)s rows were skipped and are not used (%(reasons)s); the first are on "
+                          "lines %(lines)s.") % {"count": f"{skipped['total']:,}",
+                                                  "rows": f"{rows + skipped['total']:,}", "reasons": by_reason,
+                                                  "lines": lines})
     if "dev" in report and not report.get("dev"):
         warnings.append(_("There is no dev set, so early stopping and best-checkpoint choice cannot work."))
     return warnings
+
+
+SKIPPED_CSV_TEXT_CHARS = 200  # the row's text in the download, cut so a spreadsheet row stays readable
+
+
+def write_skipped_rows_csv(out: Any, rows: Any) -> None:
+    """The skipped rows as CSV (line, problem in the active language, text) into a file-like ``out``."""
+    import csv
+
+    writer = csv.writer(out)
+    writer.writerow([_("line"), _("problem"), _("text")])
+    for row in rows:
+        writer.writerow([row.line, _corpus_problem(row.code, row.params, row.detail),
+                         row.text[:SKIPPED_CSV_TEXT_CHARS]])

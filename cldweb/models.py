@@ -29,9 +29,9 @@ from django.utils.translation import gettext_noop
 
 from cldweb.lib.jsonsafe import json_safe
 from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from distill.data import CorpusPreview, CorpusStream, Example, preview_corpus
+from distill.data import CorpusPreview, CorpusStream, Example, SkippedRow, is_zip, preview_corpus, unpack_zip_corpus
 from distill.errors import CorpusError, DistillError, TeacherUnavailable
-from distill.rows import prepare_splits
+from distill.rows import SKIPPED_SHOWN, prepare_splits
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -154,6 +154,9 @@ class Corpus(models.Model):
                             % {"file": original, "limit": f"{limit / 1_048_576:.0f}"}
                         )
                     out.write(chunk)
+            if is_zip(destination):
+                # The public review sets come zipped; one CSV inside is what the user means.
+                original, stored_name, destination = _unzipped_upload(original, destination, limit)
             preview = preview_corpus(destination, rows=1)
             corpus = cls(owner=owner, name=(name.strip() or original)[:200], original_filename=original)
             corpus.file.name = stored_name
@@ -171,14 +174,23 @@ class Corpus(models.Model):
             destination.unlink(missing_ok=True)
             raise
 
-    def analyse(self, text_column: str, label_column: str) -> None:
+    def _stream(self, text_column: str, label_column: str, encoding: str) -> CorpusStream:
+        """The engine's reader with the settings a run will use, so both skip the same rows."""
+        return CorpusStream(self.path, text_column, label_column, max_text_chars=settings.CLD_MAX_TEXT_CHARS,
+                            encoding=encoding, max_bad_row_share=DataConfig().max_bad_row_share)
+
+    def analyse(self, text_column: str, label_column: str, encoding: str | None = None) -> None:
         """Read the file with these columns and fill counts and the split report (not saved).
 
+        ``encoding`` "" detects it again, None keeps the one in use, a codec forces it.
         Raises CorpusError when the file cannot be read with these columns. A corpus that
         reads but cannot be split for training (e.g. a single class) is kept, with the
         reason in ``report["error"]``, so the user can pick another label column.
+        Rows the engine skips (empty text, too long) are listed in ``report["skipped"]``.
         """
-        stream = CorpusStream(self.path, text_column, label_column, max_text_chars=settings.CLD_MAX_TEXT_CHARS)
+        if encoding is None:
+            encoding = self.encoding if self.encoding and self.encoding != self._detected_encoding() else ""
+        stream = self._stream(text_column, label_column, encoding)
         counts: Counter[str] = Counter()
         rows_read = 0
         read_to_the_end = False
@@ -225,9 +237,39 @@ class Corpus(models.Model):
             }
         else:
             self.report = report
+        if stream.skipped.total:
+            self.report["skipped"] = json_safe(stream.skipped.to_dict(first=SKIPPED_SHOWN))
+
+    def _detected_encoding(self) -> str:
+        try:
+            return preview_corpus(self.path, rows=1).encoding
+        except CorpusError:
+            return ""
 
     def preview(self, rows: int = 10) -> CorpusPreview:
-        return preview_corpus(self.path, rows=rows)
+        return preview_corpus(self.path, rows=rows, encoding=self.encoding)
+
+    @property
+    def skipped_rows(self) -> dict[str, Any]:
+        """``{"total", "by_reason", "first"}`` of the rows the engine leaves out; {} when none."""
+        return self.report.get("skipped") or {}
+
+    @property
+    def skipped_shown(self) -> list[dict[str, Any]]:
+        """The first skipped rows with their problem in the active language, for the page."""
+        from cldweb.messages import _corpus_problem
+
+        return [{"line": row["line"], "text": row["text"],
+                 "problem": _corpus_problem(row["code"], row.get("params") or {}, row.get("detail", ""))}
+                for row in self.skipped_rows.get("first") or []]
+
+    def all_skipped_rows(self) -> list[SkippedRow]:
+        """Every skipped row, read again from the file by the engine's reader (nothing stored per row)."""
+        stream = self._stream(self.text_column, self.label_column, self.encoding)
+        stream.max_bad_row_share = 1.0  # this corpus was accepted; list its rows whatever a later setting says
+        for _ in stream:
+            pass
+        return list(stream.skipped.rows)
 
     @classmethod
     def latest_usable(cls, owner) -> "Corpus | None":
@@ -248,6 +290,24 @@ class Corpus(models.Model):
         if stored:
             transaction.on_commit(lambda: self.file.storage.delete(stored))
         return result
+
+
+def _unzipped_upload(original: str, archive: Path, limit: int) -> tuple[str, str, Path]:
+    """(display name, stored name, path) of the one corpus file inside an uploaded ZIP; the ZIP is removed."""
+    with tempfile.TemporaryDirectory(prefix="unzip-", dir=archive.parent) as scratch:
+        try:
+            inner = unpack_zip_corpus(archive, scratch, limit)
+        except CorpusError as error:
+            # Name the user's ZIP in the message, not the stored random name.
+            raise CorpusError(error.detail, path=original, code=error.code, **{
+                key: value for key, value in error.params.items() if key not in ("path", "line", "detail")}) from None
+        finally:
+            archive.unlink(missing_ok=True)
+        name = sanitise_filename(inner.name)
+        stored_name = corpus_upload_to(None, name)  # type: ignore[arg-type]
+        destination = Path(settings.MEDIA_ROOT) / stored_name
+        shutil.move(str(inner), destination)
+    return name, stored_name, destination
 
 
 class TeacherQuerySet(models.QuerySet):
@@ -559,6 +619,7 @@ class Run(models.Model):
                 "text_column": self.corpus.text_column,
                 "label_column": self.corpus.label_column,
                 "max_text_chars": settings.CLD_MAX_TEXT_CHARS,
+                "encoding": self.corpus.encoding,  # the codec the corpus was analysed with (detected or chosen)
             }
         )
         teacher = self.teacher.teacher_config()

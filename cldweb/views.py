@@ -13,10 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
 from cldweb.forms import (
-    ApiTokenForm, CorpusColumnsForm, CorpusUploadForm, PredictForm, RunForm, TeacherHubForm, TeacherUploadForm,
+    ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, PredictForm, RunForm, TeacherHubForm,
+    TeacherUploadForm,
 )
 from cldweb.lib.hub import cached_locally, hub_reachable
-from cldweb.messages import describe_corpus_error, describe_error
+from cldweb.messages import describe_corpus_error, describe_error, write_skipped_rows_csv
 from cldweb.models import ApiToken, Corpus, CorpusRejected, Run, RunStillActive, Teacher, TeacherRejected
 from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
 from distill.errors import CorpusError
@@ -75,7 +76,39 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("corpus-preview", pk=corpus.pk)
     preview = corpus.preview()
     rows = [[row.get(column, "") for column in preview.columns] for row in preview.rows]
-    return render(request, "cldweb/corpus_preview.html", {"corpus": corpus, "form": form, "preview": preview, "rows": rows})
+    return render(request, "cldweb/corpus_preview.html", {
+        "corpus": corpus, "form": form, "preview": preview, "rows": rows,
+        "encoding_form": CorpusEncodingForm(initial={"encoding": corpus.encoding}),
+    })
+
+
+@login_required
+@require_POST
+def corpus_encoding(request: HttpRequest, pk: int) -> HttpResponse:
+    """Read the file again with the encoding the user picked (or detect it again)."""
+    corpus = get_owned_corpus_or_404(request, pk)
+    form = CorpusEncodingForm(request.POST)
+    if form.is_valid():
+        try:
+            corpus.analyse(corpus.text_column, corpus.label_column, encoding=form.cleaned_data["encoding"])
+        except CorpusError as error:
+            messages.error(request, describe_corpus_error(error.code, error.params, error.detail,
+                                                          corpus.original_filename))
+        else:
+            corpus.save()
+    return redirect("corpus-preview", pk=corpus.pk)
+
+
+@login_required
+@require_GET
+def corpus_skipped(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every skipped row as a CSV: line, problem (in the user's language) and the row's text, cut."""
+    corpus = get_owned_corpus_or_404(request, pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="skipped-rows-{corpus.pk}.csv"'
+    response.write("\ufeff")  # Excel reads a UTF-8 CSV as such only with the BOM
+    write_skipped_rows_csv(response, corpus.all_skipped_rows())
+    return response
 
 
 @login_required

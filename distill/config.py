@@ -33,7 +33,11 @@ class DataConfig:
     split_seed: int = 13  # fixes which texts land in dev/test, independent of the training seed
     max_length: int = 128  # tokens per side after truncation; bounds memory and teacher cost
     max_rows: int = 0  # cap on training rows (0 = all); quick trials on large corpora
-    max_text_chars: int = 10_000  # a longer text is rejected with its line number, not silently cut
+    max_text_chars: int = 10_000  # a longer text is skipped and listed with its line number, not silently cut
+    # Real corpora have a few empty or broken rows (1 in 60k), which are skipped and listed; when more
+    # than this share of rows is bad, the columns or the encoding are probably wrong, so the file is refused.
+    max_bad_row_share: float = 0.05
+    encoding: str = ""  # "" = detect (UTF-8, GB18030, Big5); else a codec the user chose (data.ENCODING_CHOICES)
 
 
 @dataclass

@@ -1,8 +1,13 @@
 """Corpus reading, dedup + splitting, tokenisation and batching for the students.
 
-Reading is strict on purpose: a byte that cannot be decoded, a quote that never
-closes or an empty text stops the run with a ``CorpusError`` naming the file,
-the line and a stable ``code``, instead of silently training on damaged data.
+Reading is strict about the file and forgiving about single rows: a file that
+cannot be decoded or parsed (a quote that never closes, a binary file, a ZIP)
+stops with a ``CorpusError`` naming the file, the line and a stable ``code``.
+A row that is merely unusable (an empty text, a text or line over the limit, an
+unreadable label) is skipped and listed in ``CorpusStream.skipped``, since real
+corpora of 60k rows have a few of those; only when more than a set share of the
+rows is bad is the whole file refused, because then the columns or the file are
+most likely wrong.
 
 torch and jieba are imported inside the functions that need them, so the web
 process can preview an upload without loading either.
@@ -14,6 +19,7 @@ import csv
 import json
 import logging
 import unicodedata
+import zipfile
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,6 +40,16 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", "
 _CHUNK_BYTES = 1 << 20  # encoding check reads 1 MiB at a time so huge files never sit in memory
 _SNIFF_BYTES = 64 * 1024  # enough of the head of a file to tell CSV from TSV from JSONL
 _CSV_FIELD_LIMIT = csv.field_size_limit()  # the csv module's own cap; a longer cell is almost always a runaway quote
+MAX_LABEL_CHARS = 100  # a longer "label" is a shifted text or a stray cell, not a class name
+SKIPPED_ROWS_KEPT = 100_000  # skipped rows listed in memory; counts stay exact beyond it
+SKIPPED_TEXT_CHARS = 200  # how much of a skipped row's text is kept to show the user
+SKIPPABLE_CODES = ("empty_text", "text_too_long", "line_too_long", "bad_label")  # row problems that skip, not stop
+# Candidate codecs when a file is not UTF-8, in the order a tie is resolved: mainland corpora (GBK) first.
+LEGACY_CODECS = ("gb18030", "big5", "big5hkscs")
+ENCODING_CHOICES = ("utf-8", "utf-8-sig", "gb18030", "big5", "big5hkscs")  # what a user may pick by hand
+GARBLED_WARNING_SHARE = 0.15  # above this share of odd characters the decoded text is probably the wrong encoding
+_BINARY_CONTROL_SHARE = 0.01  # text files hold almost no control bytes; random or binary data ~10%
+_NOT_TEXT_GARBLED_SHARE = 0.35  # random bytes read as GB18030 score 0.4-0.9; real reviews ~0.001 (garbled_share)
 
 TEXT_COLUMN_NAMES = ("text", "texts", "review", "reviews", "content", "contents", "sentence", "sentences",
                      "comment", "body", "document", "内容", "评论", "文本", "句子", "正文")
@@ -66,10 +82,11 @@ class Example:
 class Corpus:
     path: str
     format: str  # "csv", "tsv" or "jsonl"
-    encoding: str  # "utf-8", "utf-8-sig" or "gb18030"
+    encoding: str  # one of ENCODING_CHOICES
     columns: list[str]
     examples: list[Example]
     has_label_column: bool  # False: every row is unlabeled because the label column does not exist
+    skipped: "SkippedRows | None" = None  # rows left out (empty text, too long, bad label)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -91,6 +108,68 @@ class CorpusPreview:
     rows: list[dict[str, str]]
     guessed_text_column: str | None
     guessed_label_column: str | None
+    detected_encoding: str = ""  # what detection chose, even when ``encoding`` was given by hand
+    garbled_share: float = 0.0  # share of odd characters in the head of the file (see garbled_share)
+
+    @property
+    def looks_garbled(self) -> bool:
+        return self.garbled_share > GARBLED_WARNING_SHARE
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """One row left out of the corpus: where, why (a ``CorpusError`` code and params) and what it held."""
+
+    path: str
+    line: int
+    code: str  # one of SKIPPABLE_CODES
+    detail: str  # the engine's English sentence
+    params: dict[str, Any]
+    text: str  # the row's text (or its cells when the text is empty), cut to SKIPPED_TEXT_CHARS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "code": self.code, "detail": self.detail,
+                "params": dict(self.params), "text": self.text}
+
+
+_REASON_WORDS = {"empty_text": "with an empty text", "text_too_long": "with a text over the length limit",
+                 "line_too_long": "with a line over the length limit", "bad_label": "with an unreadable label"}
+
+
+class SkippedRows:
+    """The rows a ``CorpusStream`` left out: exact counts by reason, the first SKIPPED_ROWS_KEPT rows listed."""
+
+    def __init__(self) -> None:
+        self.rows: list[SkippedRow] = []
+        self.by_reason: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
+
+    def __len__(self) -> int:
+        return self.total
+
+    def add(self, row: SkippedRow) -> None:
+        self.by_reason[row.code] += 1
+        if len(self.rows) < SKIPPED_ROWS_KEPT:
+            self.rows.append(row)
+
+    def first_lines(self, count: int = 5) -> list[int]:
+        return [row.line for row in self.rows[:count]]
+
+    def to_dict(self, first: int = 20) -> dict[str, Any]:
+        """JSON-able summary: totals, counts by reason and the ``first`` rows in full."""
+        return {"total": self.total, "by_reason": dict(self.by_reason),
+                "first": [row.to_dict() for row in self.rows[:first]]}
+
+    def summary(self, rows_read: int) -> str:
+        """One English sentence for logs and the CLI: how many, why, and where the first ones are."""
+        reasons = ", ".join(f"{count:,} {_REASON_WORDS.get(code, code)}"
+                            for code, count in self.by_reason.most_common())
+        lines = ", ".join(map(str, self.first_lines()))
+        return (f"{self.total:,} of {rows_read + self.total:,} rows were skipped and are not used: {reasons}; "
+                f"first on lines {lines}.")
 
 
 # --------------------------------------------------------------------------- tasks
@@ -150,6 +229,10 @@ class SingleTextTask(Task):
                 f"the text has {len(text):,} characters, more than the limit of {max_text_chars:,}",
                 path=path, line=line, code="text_too_long", length=len(text), limit=max_text_chars)
         label = (record.get(label_column) or "").strip()
+        if len(label) > MAX_LABEL_CHARS or "\n" in label or label.startswith(("{", "[")):
+            raise CorpusError(
+                f"the {label_column!r} cell does not hold a label (a short class name) but {len(label):,} characters"
+                " of other content", path=path, line=line, code="bad_label", column=label_column, length=len(label))
         return Example(text=text, label=label or None, line=line)
 
     def dedup_key(self, example: Example) -> str:
@@ -183,16 +266,20 @@ def get_task(name: str) -> Task:
 
 
 def _detect_encoding(path: Path) -> str:
-    """Return the codec that decodes the whole file strictly: UTF-8 (BOM or not), else GB18030.
+    """Return the codec that decodes the whole file strictly: UTF-8 (BOM or not), else GB18030 or Big5.
 
     Streams the file in chunks, so a large corpus is checked without holding it
-    in memory; a NUL byte means the file is binary, not text.
+    in memory. A ZIP archive or binary data is refused for what it is. Big5
+    bytes nearly always decode as GB18030 too (as nonsense), so when more than
+    one codec decodes the file, the one whose text is made of common characters
+    wins (see ``_common_share``).
     """
     display = str(path)
     with path.open("rb") as handle:
-        head = handle.read(4)
+        head = handle.read(_SNIFF_BYTES)
     if not head:
         raise CorpusError("the file is empty", path=display, code="empty_file")
+    _refuse_archives_and_binary(path, head)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise CorpusError("the file is UTF-16; save it as UTF-8 and upload it again", path=display,
                           code="bad_encoding", encoding="utf-16")
@@ -201,13 +288,105 @@ def _detect_encoding(path: Path) -> str:
         if failure is None:
             return "utf-8-sig"
         _raise_bad_encoding(path, {"UTF-8": failure})
-    failures: dict[str, tuple[int, int]] = {}
-    for name, codec in (("UTF-8", "utf-8"), ("GB18030", "gb18030")):
+    failure = _decode_failure(path, "utf-8")
+    if failure is None:
+        return "utf-8"
+    failures: dict[str, tuple[int, int]] = {"UTF-8": failure}
+    decoding: list[str] = []
+    for codec in LEGACY_CODECS:
+        if codec == "big5hkscs" and "big5" in decoding:
+            continue  # Big5-HKSCS only adds Hong Kong characters; plain Big5 already reads the file
         failure = _decode_failure(path, codec)
         if failure is None:
-            return codec
-        failures[name] = failure
-    _raise_bad_encoding(path, failures)
+            decoding.append(codec)
+        else:
+            failures[_CODEC_NAMES[codec]] = failure
+    if not decoding:
+        _raise_bad_encoding(path, failures)
+    sample = _head_sample(head)
+    # max() keeps the first of equal scores: GB18030 when the head has no Chinese characters to tell by.
+    best = max(decoding, key=lambda codec: _common_share(sample.decode(codec, errors="replace"), codec))
+    decoded = sample.decode(best, errors="replace")
+    if sum(ord(char) > 0x7F for char in decoded) >= 8 and garbled_share(decoded) > _NOT_TEXT_GARBLED_SHARE:
+        # GB18030 gives almost any byte pair a meaning, so random bytes decode; they read as rare characters.
+        raise CorpusError("the file does not look like text (it reads as rare and unassigned characters in "
+                          "every encoding); it may be binary data rather than a CSV, TSV or JSON Lines file",
+                          path=display, code="binary_file", reason="garbled")
+    return best
+
+
+_CODEC_NAMES = {"gb18030": "GB18030", "big5": "Big5", "big5hkscs": "Big5-HKSCS"}
+# Lead-byte ranges of the frequently used characters of each standard: GB2312 level 1 (3,755
+# characters) and Big5 level 1 (5,401). Real text is ~99% made of them; the same bytes read in
+# the other standard land there only about half of the time.
+_COMMON_LEAD_BYTES = {"gb18030": ("gb2312", 0xB0, 0xD7), "big5": ("big5", 0xA4, 0xC6),
+                      "big5hkscs": ("big5", 0xA4, 0xC6)}
+
+
+def _head_sample(head: bytes) -> bytes:
+    """The head cut after its last newline, so no multi-byte character is split at the end."""
+    cut = head.rfind(b"\n")
+    return head if cut < 0 else head[:cut + 1]
+
+
+def _is_hanzi(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
+
+
+def _is_common(char: str, standard: str, low: int, high: int) -> bool:
+    try:
+        encoded = char.encode(standard)
+    except UnicodeEncodeError:
+        return False
+    return len(encoded) == 2 and low <= encoded[0] <= high
+
+
+def _common_share(text: str, codec: str) -> float:
+    """Share of the Chinese characters of ``text`` that are frequent ones of ``codec``'s standard (0 when none)."""
+    standard, low, high = _COMMON_LEAD_BYTES[codec]
+    hanzi = [char for char in text if _is_hanzi(char)]
+    if not hanzi:
+        return 0.0
+    return sum(_is_common(char, standard, low, high) for char in hanzi) / len(hanzi)
+
+
+def garbled_share(text: str) -> float:
+    """Share of the non-ASCII characters of ``text`` that suggest a wrong encoding.
+
+    Counted as odd: replacement marks (U+FFFD), private-use and unassigned code
+    points, control characters, and Chinese characters outside both common sets
+    (GB2312 level 1 and Big5 level 1). Real Chinese text scores a few percent.
+    """
+    wide = [char for char in text if ord(char) > 0x7F]
+    if not wide:
+        return 0.0
+    odd = 0
+    for char in wide:
+        if _is_hanzi(char):
+            odd += not (_is_common(char, "gb2312", 0xB0, 0xD7) or _is_common(char, "big5", 0xA4, 0xC6))
+        else:
+            odd += char == "\ufffd" or unicodedata.category(char) in ("Co", "Cn", "Cc", "Cs")
+    return odd / len(wide)
+
+
+def _refuse_archives_and_binary(path: Path, head: bytes) -> None:
+    """Name a ZIP (or Excel workbook) and binary data for what they are, before trying to decode them."""
+    display = str(path)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        if b"[Content_Types].xml" in head and b"xl/" in head:
+            raise CorpusError("the file is an Excel workbook; save it as CSV UTF-8 and upload that", path=display,
+                              code="excel_file")
+        raise CorpusError("the file is a ZIP archive; upload the CSV inside the ZIP", path=display,
+                          code="zip_archive")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):  # the old .xls (OLE2) container
+        raise CorpusError("the file is an Excel workbook; save it as CSV UTF-8 and upload that", path=display,
+                          code="excel_file")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return  # UTF-16 is full of NUL bytes; it gets its own message
+    control = sum(head.count(bytes([byte])) for byte in (*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F))
+    if control > _BINARY_CONTROL_SHARE * len(head) and b"\x00" not in head:
+        raise CorpusError("the file is binary data, not text: it is not a CSV, TSV or JSON Lines file", path=display,
+                          code="binary_file", reason="control")
 
 
 def _decode_failure(path: Path, codec: str) -> tuple[int, int] | None:
@@ -245,7 +424,7 @@ def _raise_bad_encoding(path: Path, failures: dict[str, tuple[int, int]]) -> NoR
     line, offset = max(failures.values())
     tried = "; ".join(f"as {name} it breaks at line {ln}" for name, (ln, _) in failures.items())
     hint = _encoding_hint(path)
-    message = f"the file is neither UTF-8 nor GB18030 text ({tried})"
+    message = f"the file is neither UTF-8 nor GB18030 nor Big5 text ({tried})"
     if hint:
         message += f"; it may be {hint}"
     raise CorpusError(message + ". Save it as UTF-8 and upload it again", path=str(path), line=line,
@@ -266,11 +445,11 @@ def _encoding_hint(path: Path) -> str | None:
 # --------------------------------------------------------------------------- formats
 
 
-def _format_of(path: Path, encoding: str) -> str:
+def _format_of(path: Path, encoding: str, errors: str = "strict") -> str:
     by_extension = _EXTENSIONS.get(path.suffix.lower())
     if by_extension:
         return by_extension
-    with path.open("r", encoding=encoding, newline="") as handle:
+    with path.open("r", encoding=encoding, errors=errors, newline="") as handle:
         head = handle.read(_SNIFF_BYTES)
     first = next((line for line in head.splitlines() if line.strip()), "")
     stripped = first.lstrip()
@@ -282,8 +461,12 @@ def _format_of(path: Path, encoding: str) -> str:
     return "tsv" if first.count("\t") > first.count(",") else "csv"
 
 
-def _delimited_records(handle: Iterable[str], fmt: str, path: str) -> Iterator[tuple[int, list[str]]]:
-    """(start line, cells) per non-blank record of a CSV/TSV stream."""
+def _delimited_records(handle: Iterable[str], fmt: str, path: str) -> Iterator[tuple[int, list[str] | None]]:
+    """(start line, cells) per non-blank record of a CSV/TSV stream; cells is None for a line over the cell limit.
+
+    The csv module reads on after a cell over its limit from the next line, so such a
+    line is one unusable row, not the end of the file.
+    """
     if fmt == "tsv":
         # TSV has no quoting: a quote character inside a text is just a character.
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
@@ -300,8 +483,8 @@ def _delimited_records(handle: Iterable[str], fmt: str, path: str) -> Iterator[t
             if "unexpected end of data" in reason:
                 detail = "a quoted cell that starts here never closes (unterminated quote)"
             elif "field larger than field limit" in reason:
-                detail = (f"a cell in this row is longer than {_CSV_FIELD_LIMIT:,} characters; "
-                          "usually a quote that never closes")
+                yield start, None
+                continue
             else:
                 detail = f"the row is not valid {fmt.upper()} ({reason})"
             raise CorpusError(detail, path=path, line=start, code="malformed_row", reason=reason) from None
@@ -310,8 +493,8 @@ def _delimited_records(handle: Iterable[str], fmt: str, path: str) -> Iterator[t
 
 
 def _iter_records(handle: Iterable[str], fmt: str, path: str,
-                  columns: list[str]) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """(line, record) per row, for any of the three formats.
+                  columns: list[str]) -> Iterator[tuple[int, dict[str, str | None] | None]]:
+    """(line, record) per row, for any of the three formats; record is None for a line over the cell limit.
 
     ``columns`` is filled in place: with the header as soon as it is read (so a
     header without rows still names its columns), or with JSON keys as they appear.
@@ -338,9 +521,16 @@ def _iter_records(handle: Iterable[str], fmt: str, path: str,
         _, header = next(records)
     except StopIteration:
         raise CorpusError("the file has no rows", path=path, code="empty_file") from None
+    if header is None:
+        raise CorpusError(f"the first line is longer than {_CSV_FIELD_LIMIT:,} characters, so it is no header; "
+                          "the file may not be a CSV or TSV file", path=path, line=1, code="line_too_long",
+                          limit=_CSV_FIELD_LIMIT)
     header = [name.strip() for name in header]
     columns[:] = header
     for line, cells in records:
+        if cells is None:
+            yield line, None
+            continue
         if len(cells) != len(header):
             raise CorpusError(
                 f"the row has {len(cells)} cells but the header has {len(header)}"
@@ -369,21 +559,34 @@ def _json_cells(record: dict[str, Any]) -> dict[str, str | None]:
 class CorpusStream:
     """A corpus file read one row at a time: iterate for Examples; ``columns`` fills in as it reads.
 
-    Nothing is kept per row, so a corpus larger than RAM can be streamed into a
-    ``rows.RowStore``. Each iteration reads the file again from the start.
+    Nothing is kept per good row, so a corpus larger than RAM can be streamed into
+    a ``rows.RowStore``. Each iteration reads the file again from the start and
+    refills ``skipped`` with the rows it left out. ``encoding`` forces a codec (a
+    user's choice; undecodable bytes then become U+FFFD) instead of detecting one.
     """
 
     def __init__(self, path: str | Path, text_column: str = "text", label_column: str = "label", *,
-                 max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single") -> None:
+                 max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single", encoding: str = "",
+                 max_bad_row_share: float = 0.05) -> None:
         self.path = Path(path)
         self.text_column = text_column
         self.label_column = label_column
         self.max_text_chars = max_text_chars
         self.max_rows = max_rows
+        self.max_bad_row_share = max_bad_row_share
         self.task = get_task(task)
-        self.encoding = _detect_encoding(self.path)
-        self.format = _format_of(self.path, self.encoding)
+        if encoding and encoding not in ENCODING_CHOICES:
+            raise ConfigError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODING_CHOICES)}",
+                              code="unknown_encoding", encoding=encoding)
+        if encoding:
+            with self.path.open("rb") as handle:
+                _refuse_archives_and_binary(self.path, handle.read(_SNIFF_BYTES))
+        self.encoding = encoding or _detect_encoding(self.path)
+        self.errors = "replace" if encoding else "strict"
+        self.format = _format_of(self.path, self.encoding, self.errors)
         self.columns: list[str] = []
+        self.skipped = SkippedRows()
+        self.rows_read = 0  # good rows of the last full iteration
 
     @property
     def has_label_column(self) -> bool:
@@ -394,38 +597,82 @@ class CorpusStream:
         display = str(self.path)
         count = 0
         checked_columns = False
-        with self.path.open("r", encoding=self.encoding, newline="") as handle:
+        self.skipped = skipped = SkippedRows()
+        with self.path.open("r", encoding=self.encoding, errors=self.errors, newline="") as handle:
             for line, record in _iter_records(handle, self.format, display, self.columns):
+                if record is None:
+                    skipped.add(SkippedRow(
+                        display, line, "line_too_long",
+                        f"the line is longer than {_CSV_FIELD_LIMIT:,} characters, the most one cell may hold",
+                        {"limit": _CSV_FIELD_LIMIT}, ""))
+                    continue
                 if not checked_columns or self.format == "jsonl":
                     if self.text_column not in record:
                         raise CorpusError(_missing_column_message(self.text_column, self.columns), path=display,
                                           line=line if self.format == "jsonl" else 1, code="missing_column",
                                           column=self.text_column, columns=list(self.columns))
                     checked_columns = True
-                yield self.task.read_record(record, line, text_column=self.text_column, label_column=self.label_column,
-                                            path=display, max_text_chars=self.max_text_chars)
+                try:
+                    example = self.task.read_record(record, line, text_column=self.text_column,
+                                                    label_column=self.label_column, path=display,
+                                                    max_text_chars=self.max_text_chars)
+                except CorpusError as error:
+                    if error.code not in SKIPPABLE_CODES:
+                        raise
+                    skipped.add(SkippedRow(display, line, error.code, error.detail, _plain_params(error.params),
+                                           _shown_text(record, self.text_column)))
+                    continue
+                yield example
                 count += 1
                 if self.max_rows and count >= self.max_rows:
                     break
+        self.rows_read = count
+        if skipped.total and skipped.total > self.max_bad_row_share * (count + skipped.total):
+            self._refuse_bad_share(count, skipped)
         if not count:
             if self.columns:
                 raise CorpusError("the file has a header but no rows", path=display, code="no_rows",
                                   columns=list(self.columns))
             raise CorpusError("the file has no rows", path=display, code="empty_file")
 
+    def _refuse_bad_share(self, good: int, skipped: SkippedRows) -> NoReturn:
+        rows = good + skipped.total
+        lines = skipped.first_lines()
+        raise CorpusError(
+            f"{skipped.total:,} of {rows:,} rows ({skipped.total / rows:.0%}) cannot be used, more than the "
+            f"{self.max_bad_row_share:.0%} allowed, so the columns or the file are probably wrong; "
+            f"first bad lines: {', '.join(map(str, lines))} ({skipped.rows[0].detail})",
+            path=str(self.path), line=lines[0], code="too_many_bad_rows", bad=skipped.total, rows=rows,
+            share=round(100 * skipped.total / rows, 1), limit=round(100 * self.max_bad_row_share, 1),
+            lines=lines, first_code=skipped.rows[0].code, first_params=dict(skipped.rows[0].params))
+
+
+def _plain_params(params: Mapping[str, object]) -> dict[str, Any]:
+    """A skipped row's params without the path and line it already carries."""
+    return {key: value for key, value in params.items() if key not in ("path", "line", "detail")}
+
+
+def _shown_text(record: Mapping[str, str | None], text_column: str) -> str:
+    """What to show of a skipped row: its text, or all its cells when the text is empty."""
+    text = (record.get(text_column) or "").strip()
+    if not text:
+        text = ", ".join(value or "" for value in record.values())
+    return text if len(text) <= SKIPPED_TEXT_CHARS else text[:SKIPPED_TEXT_CHARS - 1] + "…"
+
 
 def read_corpus(path: str | Path, text_column: str = "text", label_column: str = "label", *,
-                max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single") -> Corpus:
+                max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single", encoding: str = "",
+                max_bad_row_share: float = 0.05) -> Corpus:
     """Read a CSV/TSV/JSONL corpus strictly into memory (see ``CorpusStream`` for large files).
 
     A missing label column is not an error: the corpus is then a transfer set of
     unlabeled texts (``Corpus.has_label_column`` says so).
     """
     stream = CorpusStream(path, text_column, label_column, max_text_chars=max_text_chars, max_rows=max_rows,
-                          task=task)
+                          task=task, encoding=encoding, max_bad_row_share=max_bad_row_share)
     examples = list(stream)
     return Corpus(path=str(stream.path), format=stream.format, encoding=stream.encoding, columns=list(stream.columns),
-                  examples=examples, has_label_column=stream.has_label_column)
+                  examples=examples, has_label_column=stream.has_label_column, skipped=stream.skipped)
 
 
 def _missing_column_message(column: str, columns: Sequence[str]) -> str:
@@ -433,15 +680,26 @@ def _missing_column_message(column: str, columns: Sequence[str]) -> str:
     return f"there is no column named {column!r}; the columns are: {existing}"
 
 
-def preview_corpus(path: str | Path, rows: int = 10) -> CorpusPreview:
-    """The first rows of a file as cells, plus guesses for the text and label columns."""
+def preview_corpus(path: str | Path, rows: int = 10, encoding: str = "") -> CorpusPreview:
+    """The first rows of a file as cells, plus guesses for the text and label columns.
+
+    ``encoding`` forces a codec as in ``CorpusStream``; ``detected_encoding`` still
+    says what detection would choose, and ``garbled_share`` how odd the decoded head looks.
+    """
     path = Path(path)
-    encoding = _detect_encoding(path)
-    fmt = _format_of(path, encoding)
+    detected = _detect_encoding_or_empty(path) if encoding else _detect_encoding(path)
+    encoding = encoding or detected
+    errors = "replace" if encoding != detected else "strict"
+    fmt = _format_of(path, encoding, errors)
     shown: list[dict[str, str]] = []
     columns: list[str] = []
-    with path.open("r", encoding=encoding, newline="") as handle:
+    with path.open("r", encoding=encoding, errors=errors, newline="") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    garbled = garbled_share(head)
+    with path.open("r", encoding=encoding, errors=errors, newline="") as handle:
         for _, record in _iter_records(handle, fmt, str(path), columns):
+            if record is None:
+                continue
             shown.append({key: value or "" for key, value in record.items()})
             if len(shown) >= rows:
                 break
@@ -454,7 +712,70 @@ def preview_corpus(path: str | Path, rows: int = 10) -> CorpusPreview:
         lengths = {name: sum(len(row.get(name, "")) for row in shown) for name in columns if name != label_guess}
         text_guess = max(lengths, key=lengths.get) if lengths else None
     return CorpusPreview(format=fmt, encoding=encoding, columns=list(columns), rows=shown,
-                         guessed_text_column=text_guess, guessed_label_column=label_guess)
+                         guessed_text_column=text_guess, guessed_label_column=label_guess,
+                         detected_encoding=detected, garbled_share=garbled)
+
+
+def _detect_encoding_or_empty(path: Path) -> str:
+    """Detection's answer for a file whose codec the user chose: "" when no codec reads it strictly."""
+    try:
+        return _detect_encoding(path)
+    except CorpusError as error:
+        if error.code == "bad_encoding":
+            return ""
+        raise
+
+
+def is_zip(path: str | Path) -> bool:
+    """True for a ZIP archive (by its first bytes, whatever its name)."""
+    with Path(path).open("rb") as handle:
+        return handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def unpack_zip_corpus(path: str | Path, directory: str | Path, max_bytes: int) -> Path:
+    """The one CSV/TSV/JSONL file inside a ZIP, extracted into ``directory`` (at most ``max_bytes``).
+
+    Folders and macOS metadata (``__MACOSX/``, ``._*``) are ignored; any other
+    number of corpus files is refused, as is an inner file over ``max_bytes``
+    (checked while copying, so a ZIP bomb stops at the limit).
+    """
+    path = Path(path)
+    display = str(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise CorpusError("the file starts like a ZIP archive but cannot be opened as one", path=display,
+                          code="zip_archive", reason="broken") from None
+    with archive:
+        members = [info for info in archive.infolist()
+                   if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+                   and not Path(info.filename).name.startswith("._")]
+        corpora = [info for info in members if Path(info.filename).suffix.lower() in (*_EXTENSIONS, ".txt")]
+        if any(info.filename == "[Content_Types].xml" for info in members):
+            raise CorpusError("the file is an Excel workbook; save it as CSV UTF-8 and upload that", path=display,
+                              code="excel_file")
+        if len(corpora) != 1:
+            names = [Path(info.filename).name for info in (corpora or members)][:5]
+            raise CorpusError(
+                f"the ZIP holds {len(corpora)} CSV, TSV or JSON Lines files ({', '.join(names) or 'none'}); "
+                "upload the CSV inside the ZIP", path=display, code="zip_archive", count=len(corpora), names=names)
+        member = corpora[0]
+        target = Path(directory) / Path(member.filename).name
+        written = 0
+        try:
+            with archive.open(member) as source, target.open("xb") as out:
+                while chunk := source.read(_CHUNK_BYTES):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise CorpusError(
+                            f"{Path(member.filename).name} inside the ZIP is larger than the limit of "
+                            f"{max_bytes:,} bytes", path=display, code="zip_too_large", limit=max_bytes,
+                            member=Path(member.filename).name)
+                    out.write(chunk)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return target
 
 
 def _guess_column(columns: Sequence[str], names: Sequence[str]) -> str | None:

@@ -353,7 +353,8 @@ def _read_splits(cfg: RunConfig, out: Path) -> rows.Splits:
         if not Path(path).is_file():
             raise CorpusError("the file does not exist", path=path, code="file_not_found")
         return data.CorpusStream(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
-                                 max_rows=max_rows, task=dcfg.task)
+                                 max_rows=max_rows, task=dcfg.task, encoding=dcfg.encoding,
+                                 max_bad_row_share=dcfg.max_bad_row_share)
 
     train = read(dcfg.train_path, dcfg.max_rows)
     dev = read(dcfg.dev_path) if dcfg.dev_path else None

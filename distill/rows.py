@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from .data import Example, RowSequence, Task, get_task
+from .data import Example, RowSequence, SkippedRows, Task, get_task
 from .errors import ConfigError, CorpusError
 
 KEY_DTYPE = np.dtype("V16")  # a blake2b-128 digest, compared as raw bytes by np.unique / np.isin
 NO_LABEL = -1  # label id of an unlabeled row
+SKIPPED_SHOWN = 20  # skipped rows listed in full in the report; the rest are counted (and the web lists all)
 
 
 # --------------------------------------------------------------------------- strings on disk
@@ -260,6 +261,7 @@ class CorpusReport:
     test: int = 0
     dev_overlap_removed: int = 0  # train texts dropped because they are also in the given dev file
     test_overlap_removed: int = 0  # train texts dropped because they are also in the given test file
+    skipped: dict[str, Any] = field(default_factory=dict)  # data.SkippedRows.to_dict() of every file; {} = none
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -350,7 +352,9 @@ def prepare_splits(train: Iterable[Example], dev: Iterable[Example] | None, test
     """Deduplicate, then split (or de-overlap) train/dev/test so scores measure generalisation.
 
     Each input is streamed once into a row store under ``directory`` (a temporary
-    folder, removed once the splits are gone, when None). Without a dev/test
+    folder, removed once the splits are gone, when None). An input with a
+    ``skipped`` attribute (a ``CorpusStream``) has the rows it left out reported
+    in ``report.skipped`` and the warnings. Without a dev/test
     file, labeled distinct texts are split per label with ``seed`` (unlabeled ones
     always stay in train). With one, every train text that also appears in it is
     removed from train. ``path`` names the training file in errors.
@@ -383,6 +387,7 @@ def _prepare(train: Iterable[Example], dev: Iterable[Example] | None, test: Iter
     label_count = max(len(label_names), 1)
     parts = {name: _deduplicate(store, label_count) for name, store in stores.items()}
     report = CorpusReport(rows=sum(len(store) for store in stores.values()))
+    _report_skipped(report, [getattr(source, "skipped", None) for source in (train, dev, test)])
     report.duplicate_rows = sum(part.duplicates for part in parts.values())
     report.conflicting_texts = sum(part.conflicting for part in parts.values())
     ties = sum(part.ties for part in parts.values())
@@ -425,6 +430,19 @@ def _prepare(train: Iterable[Example], dev: Iterable[Example] | None, test: Iter
     _fill_counts(splits)
     _write_warnings(report, ties, splits)
     return splits
+
+
+def _report_skipped(report: CorpusReport, skipped: list[SkippedRows | None]) -> None:
+    """Merge the skipped rows of the train/dev/test readers into the report, with one English warning."""
+    present = [rows for rows in skipped if rows is not None and rows.total]
+    if not present:
+        return
+    merged = SkippedRows()
+    for rows in present:
+        merged.by_reason.update(rows.by_reason)
+        merged.rows.extend(rows.rows[:SKIPPED_SHOWN])
+    report.skipped = merged.to_dict(first=SKIPPED_SHOWN)
+    report.warnings.append(merged.summary(report.rows))
 
 
 def _split_off(selection: _Selection, fractions: dict[str, float],

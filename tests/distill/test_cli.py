@@ -125,3 +125,28 @@ def test_it_prints_every_setting_as_a_config_file_it_can_read_back(tmp_path: Pat
     assert printed.returncode == 0
     (tmp_path / "config.json").write_text(printed.stdout, encoding="utf-8")
     assert RunConfig.load(tmp_path / "config.json") == RunConfig()
+
+
+@pytest.mark.slow
+def test_it_fits_on_a_corpus_with_an_empty_cell_and_prints_the_skipped_rows(tiny_corpus: Path,
+                                                                              tiny_teacher_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    lines = tiny_corpus.read_text(encoding="utf-8").splitlines()
+    lines.insert(150, ",neg")  # line 151: an empty text mid-file, as in the public hotel review set
+    messy = tmp_path / "messy.csv"
+    messy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "data": {"max_length": 32},
+        "teacher": {"finetune_epochs": 1, "local_files_only": True},
+        "student": {"embedding_dim": 8, "hidden_size": 8},
+        "train": {"batch_size": 64, "num_threads": 1},
+    }), encoding="utf-8")
+
+    fit = _distill("fit", "--config", str(config), "--teacher", str(tiny_teacher_dir), "--student", "bilstm",
+                   "--train", str(messy), "--out", str(tmp_path / "run"), "--epochs", "1",
+                   "--cache-dir", str(tmp_path / "cache"))
+
+    assert fit.returncode == 0, fit.stderr
+    output = " ".join((fit.stdout + fit.stderr).split())  # the console wraps long lines
+    assert "1 of 301 rows were skipped and are not used: 1 with an empty text; first on lines 151." in output

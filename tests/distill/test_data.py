@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from distill.data import (
     Corpus,
+    CorpusStream,
     Example,
     get_task,
     normalize_text,
@@ -51,8 +52,9 @@ def _corpus_error(path: Path, **kwargs: object) -> CorpusError:
         ('text,label\n很好,pos\n"没有结束的引号,neg\n差,neg\n', "malformed_row", 3),
         ('text,label\n"很好"棒,pos\n', "malformed_row", 2),
         ("text,label\n很好,pos\n不好,吃,neg\n", "malformed_row", 3),
-        ('text,label\n"第一行\n第二行",pos\n\n  ,neg\n', "empty_text", 5),
-        ("text,label\n很好,pos\n" + "长" * 21 + ",neg\n", "text_too_long", 3),
+        # one bad row of two is more than the 5% that may be skipped: the file is refused at that row
+        ('text,label\n"第一行\n第二行",pos\n\n  ,neg\n', "too_many_bad_rows", 5),
+        ("text,label\n很好,pos\n" + "长" * 21 + ",neg\n", "too_many_bad_rows", 3),
         ("text,label\n很好,pos\n差\x00,neg\n", "binary_file", 3),
     ],
     ids=["empty", "blank_lines", "header_only", "missing_column", "unterminated_quote", "junk_after_quote",
@@ -76,7 +78,8 @@ def test_it_lists_existing_columns_when_the_text_column_is_missing(tmp_path: Pat
 
 def test_it_reports_limit_and_length_for_too_long_texts(tmp_path: Path) -> None:
     error = _corpus_error(_write(tmp_path, "c.csv", "text\n" + "长" * 30 + "\n"), max_text_chars=20)
-    assert (error.code, error.params["length"], error.params["limit"]) == ("text_too_long", 30, 20)
+    assert (error.code, error.params["first_code"]) == ("too_many_bad_rows", "text_too_long")
+    assert (error.params["first_params"]["length"], error.params["first_params"]["limit"]) == (30, 20)
 
 
 def test_it_keeps_physical_line_numbers_across_multiline_cells_and_blank_lines(tmp_path: Path) -> None:
@@ -111,9 +114,8 @@ def test_it_rejects_random_bytes_with_a_clear_error(tmp_path: Path) -> None:
     generator = random.Random(7)
     noisy = bytes(generator.randrange(1, 256) for _ in range(4096))  # no NUL: must fail on decoding
     error = _corpus_error(_write(tmp_path, "noise.csv", noisy))
-    assert error.code == "bad_encoding"
-    assert error.line is not None and error.line >= 1
-    assert "UTF-8" in error.message and "GB18030" in error.message
+    assert error.code == "binary_file"
+    assert "binary data, not text" in error.message
     binary = _corpus_error(_write(tmp_path, "binary.csv", generator.randbytes(4096)))
     assert binary.code in ("binary_file", "bad_encoding")
 
@@ -331,3 +333,107 @@ def test_it_leaves_out_the_reviews_the_package_gives_both_labels(reviews: list[t
 
     assert len({text for text, _ in clean}) == len(clean) == 17_410 - len(both) == 17_410 - 47
     assert not both & {text for text, _ in clean}
+
+
+# --------------------------------------------------------------------------- messy real-world files
+
+TRADITIONAL = ["這家飯店的服務很好，房間乾淨。", "早餐種類不多，但是味道還不錯。", "櫃檯人員態度冷淡，等了很久才辦好入住。",
+               "離捷運站很近，交通非常方便。", "隔音太差，晚上一直聽到隔壁的聲音。", "價格合理，下次還會再來。"]
+
+
+def test_it_skips_an_empty_text_mid_file_and_lists_it(tmp_path: Path, reviews: list[tuple[str, str]]) -> None:
+    rows = sample_rows(reviews, 200, seed=3)
+    lines = ["text,label"] + [f'"{text.replace(chr(34), chr(34) * 2)}",{label}' for text, label in rows]
+    lines.insert(101, ",neg")  # one empty text cell in the middle, as in the hotel review set
+    corpus = read_corpus(_write(tmp_path, "hotel.csv", "\n".join(lines) + "\n"))
+    assert [(ex.text, ex.label) for ex in corpus] == rows
+    assert corpus.skipped is not None and corpus.skipped.total == 1
+    assert [(row.line, row.code, row.text) for row in corpus.skipped.rows] == [(102, "empty_text", ", neg")]
+    splits = prepare_splits(CorpusStream(tmp_path / "hotel.csv"), None, None, dev_fraction=0.1,
+                            test_fraction=0.1, seed=1)
+    assert splits.report.skipped["by_reason"] == {"empty_text": 1}
+    assert splits.report.skipped["first"][0]["line"] == 102
+    assert "1 of 201 rows were skipped and are not used: 1 with an empty text; first on lines 102." in \
+        splits.report.warnings
+
+
+def test_it_refuses_a_file_with_more_bad_rows_than_the_share_naming_the_first(tmp_path: Path) -> None:
+    content = "text,label\n" + "".join("很好,pos\n" if i % 10 else ",neg\n" for i in range(1, 101))
+    error = _corpus_error(_write(tmp_path, "bad.csv", content))
+    assert (error.code, error.line, error.params["bad"], error.params["rows"]) == ("too_many_bad_rows", 11, 10, 100)
+    assert error.params["lines"] == [11, 21, 31, 41, 51]
+    assert len(read_corpus(tmp_path / "bad.csv", max_bad_row_share=0.2)) == 90
+
+
+def test_it_skips_a_line_over_the_csv_cell_limit_and_reads_on(tmp_path: Path) -> None:
+    content = "text,label\n很好,pos\n" + "长" * 200_000 + ",neg\n" + "".join(f"第{i}条不错,pos\n" for i in range(30))
+    corpus = read_corpus(_write(tmp_path, "long.csv", content))
+    assert len(corpus) == 31
+    assert [(row.line, row.code, row.params["limit"]) for row in corpus.skipped.rows] == [(3, "line_too_long", 131072)]
+
+
+def test_it_detects_big5_and_keeps_gbk_as_gb18030_even_in_short_files(tmp_path: Path,
+                                                                     reviews: list[tuple[str, str]]) -> None:
+    for count in (1, 2, 6):
+        content = "text,label\n" + "".join(f"{text},pos\n" for text in TRADITIONAL[:count])
+        corpus = read_corpus(_write(tmp_path, f"big5_{count}.csv", content.encode("big5")))
+        assert corpus.encoding == "big5"
+        assert [ex.text for ex in corpus] == TRADITIONAL[:count]
+    cantonese = ["呢間酒店好正㗎，職員好有禮貌。", "房間細咗啲，不過好乾淨。"]  # 㗎 and 咗 are only in HKSCS
+    content = "text,label\n" + "".join(f"{text},pos\n" for text in cantonese)
+    corpus = read_corpus(_write(tmp_path, "hkscs.csv", content.encode("big5hkscs")))
+    assert (corpus.encoding, [ex.text for ex in corpus]) == ("big5hkscs", cantonese)
+    for seed in range(5):
+        text, label = sample_rows(reviews, 1, seed=seed)[0]
+        try:
+            raw = f'text,label\n"{text.replace(chr(34), chr(34) * 2)}",{label}\n'.encode("gbk")
+        except UnicodeEncodeError:
+            continue
+        corpus = read_corpus(_write(tmp_path, f"gbk_{seed}.csv", raw))
+        assert (corpus.encoding, corpus.examples[0].text) == ("gb18030", text)
+
+
+def test_it_reads_a_chosen_encoding_and_says_the_text_looks_garbled(tmp_path: Path) -> None:
+    path = _write(tmp_path, "big5.csv", ("text,label\n" + "".join(f"{t},pos\n" for t in TRADITIONAL)).encode("big5"))
+    right = preview_corpus(path)
+    assert (right.encoding, right.detected_encoding, right.rows[0]["text"]) == ("big5", "big5", TRADITIONAL[0])
+    assert right.garbled_share < 0.05
+    wrong = preview_corpus(path, encoding="gb18030")
+    assert (wrong.encoding, wrong.detected_encoding) == ("gb18030", "big5")
+    assert wrong.rows[0]["text"] != TRADITIONAL[0] and wrong.garbled_share > 0.15
+
+
+def test_it_unpacks_the_one_csv_in_a_zip_and_refuses_others(tmp_path: Path) -> None:
+    import zipfile
+
+    from distill.data import unpack_zip_corpus
+
+    archive = tmp_path / "waimai.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("waimai_10k.csv", "label,review\n1,很快，好吃\n0,送餐太慢\n")
+        zipped.writestr("__MACOSX/._waimai_10k.csv", b"\x00\x05")
+    assert _corpus_error(archive).code == "zip_archive"
+    (tmp_path / "out").mkdir()
+    inner = unpack_zip_corpus(archive, tmp_path / "out", 1000)
+    assert inner.name == "waimai_10k.csv"
+    assert [ex.text for ex in read_corpus(inner, "review")] == ["很快，好吃", "送餐太慢"]
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zipped:
+        zipped.writestr("train.csv", "text,label\n好,1\n")
+        zipped.writestr("test.csv", "text,label\n差,0\n")
+    with pytest.raises(CorpusError) as caught:
+        unpack_zip_corpus(two, tmp_path, 1000)
+    assert caught.value.code == "zip_archive" and "upload the CSV inside the ZIP" in caught.value.message
+    (tmp_path / "out2").mkdir()
+    with pytest.raises(CorpusError) as caught:
+        unpack_zip_corpus(archive, tmp_path / "out2", 10)
+    assert caught.value.code == "zip_too_large" and not list((tmp_path / "out2").iterdir())
+
+
+def test_it_skips_a_row_whose_label_is_not_a_label(tmp_path: Path) -> None:
+    rows = [{"text": f"第{i}条评论很好", "label": "pos"} for i in range(40)]
+    rows[7]["label"] = {"score": 5}  # an object where a class name belongs
+    content = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n"
+    corpus = read_corpus(_write(tmp_path, "c.jsonl", content))
+    assert len(corpus) == 39
+    assert [(row.line, row.code, row.text) for row in corpus.skipped.rows] == [(8, "bad_label", "第7条评论很好")]
