@@ -55,9 +55,36 @@ class TeacherChoiceField(forms.ModelChoiceField):
         return teacher.display_name
 
 
+class TeacherSelect(forms.Select):
+    """A teacher that cannot be loaded now is listed, greyed out, with a short reason, rather than hidden:
+    the user sees that bert-base-chinese exists and what to do to use it."""
+
+    unavailable: dict[int, str]
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        pk = getattr(getattr(value, "instance", None), "pk", None)
+        if pk in getattr(self, "unavailable", {}):
+            option["attrs"]["disabled"] = True
+            option["label"] = f"{label} — {_('cannot be loaded now')}"
+        return option
+
+
+class CorpusSelect(forms.Select):
+    """Corpora too small to hold back dev/test rows are marked in the list (they may still be started)."""
+
+    too_small: set[int]
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if getattr(getattr(value, "instance", None), "pk", None) in getattr(self, "too_small", set()):
+            option["label"] = f"{label} — {_('too small for dev/test rows')}"
+        return option
+
+
 class RunForm(forms.Form):
-    corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none())
-    teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none())
+    corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), widget=CorpusSelect)
+    teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), widget=TeacherSelect)
     student_architecture = forms.ChoiceField(label=_("Student"), choices=STUDENT_CHOICES, initial="bilstm")
     mode = forms.ChoiceField(label=_("Distillation mode"), choices=MODE_CHOICES, initial="soft")
     epochs = forms.IntegerField(
@@ -69,16 +96,49 @@ class RunForm(forms.Form):
         help_text=_("Longer texts are cut to this many characters (tokens); shorter is faster."),
     )
 
+    # A corpus too small to give dev and test a row can still be started, once the user says so: a
+    # first try with a ten-line file should show the whole path to a downloaded student, and the
+    # warning says plainly that its scores will be missing and how many rows would fix that.
+    start_without_scores = forms.BooleanField(
+        label=_("Start anyway, without dev/test scores"), required=False,
+        help_text=_("Only for a corpus that is too small to hold back rows for checking."),
+    )
+
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["corpus"].queryset = Corpus.objects.filter(owner=user)
         self.fields["teacher"].queryset = Teacher.objects.available_to(user)
+        # Worked out once per form: the checks stat files and probe the hub (remembered a few minutes).
+        self.unavailable_teachers = [
+            (teacher, teacher.unavailable_reason) for teacher in self.fields["teacher"].queryset
+            if teacher.unavailable_reason
+        ]
+        self.fields["teacher"].widget.unavailable = {teacher.pk: reason for teacher, reason in self.unavailable_teachers}
+        self.small_corpora = [(corpus, corpus.split_problem) for corpus in self.fields["corpus"].queryset
+                              if corpus.split_problem]
+        self.fields["corpus"].widget.too_small = {corpus.pk for corpus, _problem in self.small_corpora}
 
     def clean_corpus(self):
         corpus: Corpus = self.cleaned_data["corpus"]
         if not corpus.is_usable:
             raise forms.ValidationError(corpus.problem)
         return corpus
+
+    def clean_teacher(self):
+        teacher: Teacher = self.cleaned_data["teacher"]
+        reason = teacher.unavailable_reason
+        if reason:
+            raise forms.ValidationError(reason)
+        return teacher
+
+    def clean(self):
+        cleaned = super().clean()
+        corpus = cleaned.get("corpus")
+        if corpus is not None and corpus.split_problem and not cleaned.get("start_without_scores"):
+            self.add_error("start_without_scores", _(
+                "“%(name)s” is too small for dev and test rows (see above): add rows to it, or tick this box "
+                "to start without scores.") % {"name": corpus.name})
+        return cleaned
 
 
 class TeacherHubForm(forms.Form):

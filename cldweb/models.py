@@ -127,6 +127,28 @@ class Corpus(models.Model):
     def is_usable(self) -> bool:
         return not self.report.get("error")
 
+    @property
+    def split_problem(self) -> str:
+        """A warning when the default split leaves dev or test without a row ("" otherwise).
+
+        The counts come from the split ``analyse`` made with the defaults a run uses (DataConfig).
+        """
+        from distill.rows import texts_per_label_for_one_row
+
+        report = self.report or {}
+        if report.get("error") or "dev" not in report or (report.get("dev") and report.get("test")):
+            return ""
+        defaults = DataConfig()
+        needed = texts_per_label_for_one_row(min(defaults.dev_fraction, defaults.test_fraction))
+        largest = max((report.get("label_counts") or {}).values(), default=0)
+        return gettext(
+            "This corpus is too small to hold back rows for checking: dev gets %(dev)s rows and test %(test)s. "
+            "Dev and test each take %(percent)s%% of each label's distinct texts, so a label needs at least "
+            "%(needed)s distinct labelled texts to give each of them one row (your largest label has %(largest)s). "
+            "Without test rows the results show no accuracy, and without dev rows training cannot stop early."
+        ) % {"dev": report.get("dev", 0), "test": report.get("test", 0),
+             "percent": f"{defaults.test_fraction * 100:g}", "needed": needed, "largest": largest}
+
     # -- upload and analysis ---------------------------------------------------------
 
     @classmethod
@@ -297,6 +319,26 @@ class Teacher(models.Model):
         if self.kind == self.KIND_IMPORTED:
             return TeacherConfig(name_or_path=self.path, local_files_only=True)
         return TeacherConfig(name_or_path=self.hub_id)
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why this teacher cannot be loaded now, and the fix ("" when it can).
+
+        Cheap enough for every page view: file lookups and the hub probe remembered by cldweb.lib.hub.
+        A run with such a teacher would be queued only to fail seconds later in the worker.
+        """
+        from cldweb.lib import hub
+
+        if self.kind == self.KIND_HUB:
+            if hub.cached_locally(self.hub_id) or hub.hub_reachable():
+                return ""
+            return gettext("“%(name)s” is not downloaded on this server and the Hugging Face hub cannot be reached. "
+                           "Upload it as a ZIP on the Teachers page, or ask an administrator to import a local "
+                           "copy.") % {"name": self.display_name}
+        if self.kind == self.KIND_IMPORTED and not (Path(self.path) / "config.json").is_file():
+            return gettext("The files of “%(name)s” are missing from the server. Upload it again on the Teachers "
+                           "page.") % {"name": self.display_name}
+        return ""
 
     # -- upload (Teachers page) -------------------------------------------------------
 
