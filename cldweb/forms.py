@@ -42,12 +42,47 @@ class CorpusColumnsForm(forms.Form):
         self.fields["label_column"].choices = [("", _("(no labels)"))] + columns
         self.initial.setdefault("text_column", corpus.text_column)
         self.initial.setdefault("label_column", corpus.label_column)
+        # One optional name per label of the current label column ("0" -> 差评); fields go by position
+        # so any label value, however odd, makes a valid field name.
+        self.label_fields: list[tuple[str, str, int]] = []
+        for index, (raw, name, count) in enumerate(corpus.named_label_counts):
+            field_name = f"label_name_{index}"
+            self.fields[field_name] = forms.CharField(
+                label=raw, max_length=100, required=False, strip=False,
+                widget=forms.TextInput(attrs={"placeholder": raw}))
+            self.initial.setdefault(field_name, name if name != raw else "")
+            self.label_fields.append((field_name, raw, count))
+        self.label_column_before = corpus.label_column
+
+    def label_name_rows(self):
+        return [(self[field_name], raw, count) for field_name, raw, count in self.label_fields]
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("text_column") and cleaned.get("text_column") == cleaned.get("label_column"):
             raise forms.ValidationError(_("The text and label columns must be different."))
+        names: dict[str, str] = {}
+        for field_name, raw, _count in self.label_fields:
+            typed = cleaned.get(field_name) or ""
+            if typed and not typed.strip():
+                self.add_error(field_name, _("A label name cannot be only spaces; leave it empty to keep “%(label)s”.")
+                               % {"label": raw})
+                continue
+            names[raw] = typed.strip() or raw
+        seen: dict[str, str] = {}
+        for raw, name in names.items():
+            if name in seen:
+                self.add_error(None, _("The labels “%(first)s” and “%(second)s” would both be called “%(name)s”; "
+                                       "give each label its own name.") % {"first": seen[name], "second": raw, "name": name})
+            seen.setdefault(name, raw)
+        cleaned["label_names"] = names
         return cleaned
+
+    def label_names_for(self, corpus: Corpus) -> dict[str, str]:
+        """The names typed, when they were typed for the label column the corpus now has (else none)."""
+        if corpus.label_column != self.label_column_before:
+            return {}
+        return self.cleaned_data.get("label_names") or {}
 
 
 class TeacherChoiceField(forms.ModelChoiceField):

@@ -87,6 +87,7 @@ class Corpus(models.Model):
     row_count = models.PositiveIntegerField(default=0)
     labeled_count = models.PositiveIntegerField(default=0)
     label_counts = models.JSONField(default=dict)  # label -> rows
+    label_names = models.JSONField(default=dict, blank=True)  # raw label -> the name users see; absent = raw value
     report = models.JSONField(default=dict)  # distill.data split report: duplicates, overlap, warnings
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -247,6 +248,15 @@ class Corpus(models.Model):
             }
         else:
             self.report = report
+
+    def name_labels(self, names: dict[str, str]) -> None:
+        """Keep the display names given for this corpus's labels (not saved); a name equal to its label is dropped."""
+        self.label_names = {raw: name for raw, name in names.items() if raw in self.label_counts and name != raw}
+
+    @property
+    def named_label_counts(self) -> list[tuple[str, str, int]]:
+        """(raw label, name users see, rows) in the order of ``label_counts``."""
+        return [(raw, (self.label_names or {}).get(raw, raw), count) for raw, count in self.label_counts.items()]
 
     def preview(self, rows: int = 10) -> CorpusPreview:
         return preview_corpus(self.path, rows=rows)
@@ -570,6 +580,7 @@ class Run(models.Model):
                 "text_column": self.corpus.text_column,
                 "label_column": self.corpus.label_column,
                 "max_text_chars": settings.CLD_MAX_TEXT_CHARS,
+                "label_names": dict(self.corpus.label_names or {}),
             }
         )
         teacher = self.teacher.teacher_config()

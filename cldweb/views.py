@@ -67,6 +67,7 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
         except CorpusError as error:
             form.add_error(None, describe_corpus_error(error.code, error.params, error.detail, corpus.original_filename))
         else:
+            corpus.name_labels(form.label_names_for(corpus))
             corpus.save()
             if "continue" in request.POST and corpus.is_usable:
                 return redirect("corpus-detail", pk=corpus.pk)

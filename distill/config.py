@@ -34,6 +34,9 @@ class DataConfig:
     max_length: int = 128  # tokens per side after truncation; bounds memory and teacher cost
     max_rows: int = 0  # cap on training rows (0 = all); quick trials on large corpora
     max_text_chars: int = 10_000  # a longer text is rejected with its line number, not silently cut
+    # raw label -> the name users see ({"0": "差评"}), applied as rows are read so the model's label list,
+    # its predictions and the export carry the names; labels not in it keep their raw value.
+    label_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
