@@ -361,23 +361,31 @@ class Teacher(models.Model):
 
     @classmethod
     def create_from_upload(cls, *, owner, upload, name: str = "") -> "Teacher":
-        """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random> and offer it to ``owner``.
+        """Unpack, check and offer an uploaded teacher in one go (``stage_upload`` then ``accept``)."""
+        return cls.stage_upload(owner=owner, upload=upload, name=name).accept()
+
+    @classmethod
+    def stage_upload(cls, *, owner, upload, name: str = "") -> "PendingTeacher":
+        """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random>, to be accepted or discarded.
 
         The archive is unpacked by cldweb.lib.archives.extract_zip (member and size caps, no
         traversal, links or nested archives), then checked without loading anything that could
         run code: pickle-only weights and auto_map configs are refused, the safetensors header
-        and config.json must parse. Raises TeacherRejected (keeping no row and no files) otherwise.
+        and config.json must parse. Raises TeacherRejected (keeping no files) otherwise. No row
+        exists until the user has seen what was found and accepted it.
         """
         from cldweb.lib.archives import UnsafeArchive, extract_zip
         from cldweb.messages import describe_error
         from cldweb.uploads import describe_archive_error
+        from distill.teachers import describe_checkpoint
 
         original = sanitise_filename(upload.name or "")
         if original == "corpus":
             original = "teacher.zip"
         teachers_dir = Path(settings.CLD_TEACHERS_DIR)
         teachers_dir.mkdir(parents=True, exist_ok=True)
-        destination = teachers_dir / secrets.token_hex(8)
+        token = secrets.token_hex(8)
+        destination = teachers_dir / token
         incoming: Path | None = None
         try:
             if hasattr(upload, "temporary_file_path"):
@@ -404,14 +412,65 @@ class Teacher(models.Model):
             except DistillError as error:
                 raise TeacherRejected(describe_error(error.code, error.params, error.message, teacher_name=display)
                                       ) from error
-            return cls.objects.create(owner=owner, name=display, kind=cls.KIND_IMPORTED, path=str(folder),
-                                      description=gettext("Uploaded from %(file)s") % {"file": original})
+            pending = PendingTeacher(token=token, owner_id=owner.pk, name=display, original_filename=original,
+                                     folder=str(folder), summary=json_safe(describe_checkpoint(folder)))
+            pending.save()
+            return pending
         except BaseException:
             shutil.rmtree(destination, ignore_errors=True)
             raise
         finally:
             if incoming is not None:
                 incoming.unlink(missing_ok=True)
+
+
+@dataclass
+class PendingTeacher:
+    """An uploaded teacher that passed the checks and waits for its owner to accept or discard it.
+
+    Kept as files only: the unpacked folder and ``CLD_TEACHERS_DIR/<token>.pending.json`` beside
+    it (outside the folder, so nothing in the ZIP can forge it). Accepting creates the Teacher row.
+    """
+
+    token: str  # 16 hex characters: the folder's name under CLD_TEACHERS_DIR and the confirmation URL
+    owner_id: int
+    name: str
+    original_filename: str
+    folder: str  # the save_pretrained folder: the token folder or its single top-level folder
+    summary: dict[str, Any]  # distill.teachers.describe_checkpoint
+
+    @staticmethod
+    def _marker(token: str) -> Path:
+        return Path(settings.CLD_TEACHERS_DIR) / f"{token}.pending.json"
+
+    def save(self) -> None:
+        self._marker(self.token).write_text(json.dumps(self.__dict__, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def get(cls, token: str, owner) -> "PendingTeacher | None":
+        """The pending upload ``token`` of ``owner``; None for another user's, a finished one or a bad token."""
+        if len(token) != 16 or any(ch not in "0123456789abcdef" for ch in token):
+            return None
+        try:
+            pending = cls(**json.loads(cls._marker(token).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        return pending if pending.owner_id == owner.pk else None
+
+    def accept(self) -> Teacher:
+        teacher = Teacher.objects.create(owner_id=self.owner_id, name=self.name, kind=Teacher.KIND_IMPORTED,
+                                         path=self.folder,
+                                         description=gettext("Uploaded from %(file)s") % {"file": self.original_filename})
+        self._marker(self.token).unlink(missing_ok=True)
+        return teacher
+
+    def discard(self) -> None:
+        shutil.rmtree(Path(settings.CLD_TEACHERS_DIR) / self.token, ignore_errors=True)
+        self._marker(self.token).unlink(missing_ok=True)
+
+    @property
+    def weight_megabytes(self) -> str:
+        return f"{(self.summary.get('weight_bytes') or 0) / 1_048_576:.1f}"
 
 
 class TeacherRejected(Exception):
