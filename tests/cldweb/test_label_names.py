@@ -62,5 +62,6 @@ def test_it_trains_predicts_and_exports_with_the_names(owner, owner_client, corp
                             content_type="application/json")
     prediction = api.json()["predictions"][0]
     assert prediction["label"] in {"好评", "差评"} and set(prediction["probabilities"]) == {"好评", "差评"}
+    assert owner_client.get(reverse("api-runs")).json()["runs"][0]["labels"] == ["好评", "差评"]
     form = owner_client.post(reverse("run-predict", args=[run.pk]), {"text": "质量太差了"}).content.decode()
     assert prediction["label"] in form
