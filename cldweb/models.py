@@ -384,6 +384,7 @@ class Teacher(models.Model):
             original = "teacher.zip"
         teachers_dir = Path(settings.CLD_TEACHERS_DIR)
         teachers_dir.mkdir(parents=True, exist_ok=True)
+        PendingTeacher.discard_abandoned()
         token = secrets.token_hex(8)
         destination = teachers_dir / token
         incoming: Path | None = None
@@ -467,6 +468,22 @@ class PendingTeacher:
     def discard(self) -> None:
         shutil.rmtree(Path(settings.CLD_TEACHERS_DIR) / self.token, ignore_errors=True)
         self._marker(self.token).unlink(missing_ok=True)
+
+    # An upload nobody accepted or discarded (the tab was closed) would hold its disk space for ever.
+    ABANDONED_AFTER = timedelta(days=1)
+
+    @classmethod
+    def discard_abandoned(cls) -> None:
+        """Remove uploads left on the confirmation page for longer than ABANDONED_AFTER."""
+        cutoff = (timezone.now() - cls.ABANDONED_AFTER).timestamp()
+        for marker in Path(settings.CLD_TEACHERS_DIR).glob("*.pending.json"):
+            try:
+                if marker.stat().st_mtime < cutoff:
+                    token = marker.name.removesuffix(".pending.json")
+                    shutil.rmtree(marker.parent / token, ignore_errors=True)
+                    marker.unlink(missing_ok=True)
+            except OSError:
+                continue  # removed meanwhile by another request
 
     @property
     def weight_megabytes(self) -> str:

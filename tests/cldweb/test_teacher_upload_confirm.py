@@ -107,3 +107,21 @@ def test_it_explains_what_to_upload_with_an_example(owner_client):
 
     assert "What to upload: one ZIP file of a model folder saved with the transformers library." in page
     assert '.save_pretrained("my-teacher", safe_serialization=True)' in page
+
+
+def test_it_removes_uploads_left_unconfirmed_for_a_day(owner_client, tmp_path, settings):
+    import os
+    import time
+
+    folder = tiny_bert(tmp_path / "mlm", "BertForMaskedLM")
+    abandoned = upload(owner_client, zip_bytes(folder_files(folder)), "old.zip")["Location"]
+    token = abandoned.rstrip("/").rsplit("/", 1)[-1]
+    teachers_dir = Path(settings.CLD_TEACHERS_DIR)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(teachers_dir / f"{token}.pending.json", (two_days_ago, two_days_ago))
+
+    fresh = upload(owner_client, zip_bytes(folder_files(folder)), "new.zip")["Location"]
+
+    assert owner_client.get(abandoned).status_code == 404
+    assert not (teachers_dir / token).exists()
+    assert owner_client.get(fresh).status_code == 200
