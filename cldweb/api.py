@@ -142,6 +142,7 @@ def api_runs(request: HttpRequest) -> JsonResponse:
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "student_accuracy": ((run.result or {}).get("student") or {}).get("test_accuracy"),
+            "labels": (run.result or {}).get("labels") or [],  # the names given at column mapping, if any
             "url": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
             "points_url": request.build_absolute_uri(reverse("run-points", args=[run.pk])),
             "predict_url": request.build_absolute_uri(reverse("run-predict", args=[run.pk])),

@@ -43,12 +43,47 @@ class CorpusColumnsForm(forms.Form):
         self.fields["label_column"].choices = [("", _("(no labels)"))] + columns
         self.initial.setdefault("text_column", corpus.text_column)
         self.initial.setdefault("label_column", corpus.label_column)
+        # One optional name per label of the current label column ("0" -> 差评); fields go by position
+        # so any label value, however odd, makes a valid field name.
+        self.label_fields: list[tuple[str, str, int]] = []
+        for index, (raw, name, count) in enumerate(corpus.named_label_counts):
+            field_name = f"label_name_{index}"
+            self.fields[field_name] = forms.CharField(
+                label=raw, max_length=100, required=False, strip=False,
+                widget=forms.TextInput(attrs={"placeholder": raw}))
+            self.initial.setdefault(field_name, name if name != raw else "")
+            self.label_fields.append((field_name, raw, count))
+        self.label_column_before = corpus.label_column
+
+    def label_name_rows(self):
+        return [(self[field_name], raw, count) for field_name, raw, count in self.label_fields]
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("text_column") and cleaned.get("text_column") == cleaned.get("label_column"):
             raise forms.ValidationError(_("The text and label columns must be different."))
+        names: dict[str, str] = {}
+        for field_name, raw, _count in self.label_fields:
+            typed = cleaned.get(field_name) or ""
+            if typed and not typed.strip():
+                self.add_error(field_name, _("A label name cannot be only spaces; leave it empty to keep “%(label)s”.")
+                               % {"label": raw})
+                continue
+            names[raw] = typed.strip() or raw
+        seen: dict[str, str] = {}
+        for raw, name in names.items():
+            if name in seen:
+                self.add_error(None, _("The labels “%(first)s” and “%(second)s” would both be called “%(name)s”; "
+                                       "give each label its own name.") % {"first": seen[name], "second": raw, "name": name})
+            seen.setdefault(name, raw)
+        cleaned["label_names"] = names
         return cleaned
+
+    def label_names_for(self, corpus: Corpus) -> dict[str, str]:
+        """The names typed, when they were typed for the label column the corpus now has (else none)."""
+        if corpus.label_column != self.label_column_before:
+            return {}
+        return self.cleaned_data.get("label_names") or {}
 
 
 ENCODING_CHOICES = [
@@ -70,9 +105,36 @@ class TeacherChoiceField(forms.ModelChoiceField):
         return teacher.display_name
 
 
+class TeacherSelect(forms.Select):
+    """A teacher that cannot be loaded now is listed, greyed out, with a short reason, rather than hidden:
+    the user sees that bert-base-chinese exists and what to do to use it."""
+
+    unavailable: dict[int, str]
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        pk = getattr(getattr(value, "instance", None), "pk", None)
+        if pk in getattr(self, "unavailable", {}):
+            option["attrs"]["disabled"] = True
+            option["label"] = f"{label} — {_('cannot be loaded now')}"
+        return option
+
+
+class CorpusSelect(forms.Select):
+    """Corpora too small to hold back dev/test rows are marked in the list (they may still be started)."""
+
+    too_small: set[int]
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if getattr(getattr(value, "instance", None), "pk", None) in getattr(self, "too_small", set()):
+            option["label"] = f"{label} — {_('too small for dev/test rows')}"
+        return option
+
+
 class RunForm(forms.Form):
-    corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none())
-    teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none())
+    corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), widget=CorpusSelect)
+    teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), widget=TeacherSelect)
     student_architecture = forms.ChoiceField(label=_("Student"), choices=STUDENT_CHOICES, initial="bilstm")
     mode = forms.ChoiceField(label=_("Distillation mode"), choices=MODE_CHOICES, initial="soft")
     epochs = forms.IntegerField(
@@ -87,17 +149,49 @@ class RunForm(forms.Form):
     # Runs from this form keep the engine's default (Run.build_config sets no teacher knobs); the form
     # says it, so a user knows the teacher trains first and for how long.
     teacher_finetune_epochs = TeacherConfig().finetune_epochs
+    # A corpus too small to give dev and test a row can still be started, once the user says so: a
+    # first try with a ten-line file should show the whole path to a downloaded student, and the
+    # warning says plainly that its scores will be missing and how many rows would fix that.
+    start_without_scores = forms.BooleanField(
+        label=_("Start anyway, without dev/test scores"), required=False,
+        help_text=_("Only for a corpus that is too small to hold back rows for checking."),
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["corpus"].queryset = Corpus.objects.filter(owner=user)
         self.fields["teacher"].queryset = Teacher.objects.available_to(user)
+        # Worked out once per form: the checks stat files and probe the hub (remembered a few minutes).
+        self.unavailable_teachers = [
+            (teacher, teacher.unavailable_reason) for teacher in self.fields["teacher"].queryset
+            if teacher.unavailable_reason
+        ]
+        self.fields["teacher"].widget.unavailable = {teacher.pk: reason for teacher, reason in self.unavailable_teachers}
+        self.small_corpora = [(corpus, corpus.split_problem) for corpus in self.fields["corpus"].queryset
+                              if corpus.split_problem]
+        self.fields["corpus"].widget.too_small = {corpus.pk for corpus, _problem in self.small_corpora}
 
     def clean_corpus(self):
         corpus: Corpus = self.cleaned_data["corpus"]
         if not corpus.is_usable:
             raise forms.ValidationError(corpus.problem)
         return corpus
+
+    def clean_teacher(self):
+        teacher: Teacher = self.cleaned_data["teacher"]
+        reason = teacher.unavailable_reason
+        if reason:
+            raise forms.ValidationError(reason)
+        return teacher
+
+    def clean(self):
+        cleaned = super().clean()
+        corpus = cleaned.get("corpus")
+        if corpus is not None and corpus.split_problem and not cleaned.get("start_without_scores"):
+            self.add_error("start_without_scores", _(
+                "“%(name)s” is too small for dev and test rows (see above): add rows to it, or tick this box "
+                "to start without scores.") % {"name": corpus.name})
+        return cleaned
 
 
 class TeacherHubForm(forms.Form):

@@ -87,6 +87,7 @@ class Corpus(models.Model):
     row_count = models.PositiveIntegerField(default=0)
     labeled_count = models.PositiveIntegerField(default=0)
     label_counts = models.JSONField(default=dict)  # label -> rows
+    label_names = models.JSONField(default=dict, blank=True)  # raw label -> the name users see; absent = raw value
     report = models.JSONField(default=dict)  # distill.data split report: duplicates, overlap, warnings
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -126,6 +127,28 @@ class Corpus(models.Model):
     @property
     def is_usable(self) -> bool:
         return not self.report.get("error")
+
+    @property
+    def split_problem(self) -> str:
+        """A warning when the default split leaves dev or test without a row ("" otherwise).
+
+        The counts come from the split ``analyse`` made with the defaults a run uses (DataConfig).
+        """
+        from distill.rows import texts_per_label_for_one_row
+
+        report = self.report or {}
+        if report.get("error") or "dev" not in report or (report.get("dev") and report.get("test")):
+            return ""
+        defaults = DataConfig()
+        needed = texts_per_label_for_one_row(min(defaults.dev_fraction, defaults.test_fraction))
+        largest = max((report.get("label_counts") or {}).values(), default=0)
+        return gettext(
+            "This corpus is too small to hold back rows for checking: dev gets %(dev)s rows and test %(test)s. "
+            "Dev and test each take %(percent)s%% of each label's distinct texts, so a label needs at least "
+            "%(needed)s distinct labelled texts to give each of them one row (your largest label has %(largest)s). "
+            "Without test rows the results show no accuracy, and without dev rows training cannot stop early."
+        ) % {"dev": report.get("dev", 0), "test": report.get("test", 0),
+             "percent": f"{defaults.test_fraction * 100:g}", "needed": needed, "largest": largest}
 
     # -- upload and analysis ---------------------------------------------------------
 
@@ -245,6 +268,15 @@ class Corpus(models.Model):
             return preview_corpus(self.path, rows=1).encoding
         except CorpusError:
             return ""
+
+    def name_labels(self, names: dict[str, str]) -> None:
+        """Keep the display names given for this corpus's labels (not saved); a name equal to its label is dropped."""
+        self.label_names = {raw: name for raw, name in names.items() if raw in self.label_counts and name != raw}
+
+    @property
+    def named_label_counts(self) -> list[tuple[str, str, int]]:
+        """(raw label, name users see, rows) in the order of ``label_counts``."""
+        return [(raw, (self.label_names or {}).get(raw, raw), count) for raw, count in self.label_counts.items()]
 
     def preview(self, rows: int = 10) -> CorpusPreview:
         return preview_corpus(self.path, rows=rows, encoding=self.encoding)
@@ -371,6 +403,26 @@ class Teacher(models.Model):
             return TeacherConfig(name_or_path=self.path, local_files_only=True)
         return TeacherConfig(name_or_path=self.hub_id)
 
+    @property
+    def unavailable_reason(self) -> str:
+        """Why this teacher cannot be loaded now, and the fix ("" when it can).
+
+        Cheap enough for every page view: file lookups and the hub probe remembered by cldweb.lib.hub.
+        A run with such a teacher would be queued only to fail seconds later in the worker.
+        """
+        from cldweb.lib import hub
+
+        if self.kind == self.KIND_HUB:
+            if hub.cached_locally(self.hub_id) or hub.hub_reachable():
+                return ""
+            return gettext("“%(name)s” is not downloaded on this server and the Hugging Face hub cannot be reached. "
+                           "Upload it as a ZIP on the Teachers page, or ask an administrator to import a local "
+                           "copy.") % {"name": self.display_name}
+        if self.kind == self.KIND_IMPORTED and not (Path(self.path) / "config.json").is_file():
+            return gettext("The files of “%(name)s” are missing from the server. Upload it again on the Teachers "
+                           "page.") % {"name": self.display_name}
+        return ""
+
     # -- upload (Teachers page) -------------------------------------------------------
 
     @classmethod
@@ -382,23 +434,32 @@ class Teacher(models.Model):
 
     @classmethod
     def create_from_upload(cls, *, owner, upload, name: str = "") -> "Teacher":
-        """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random> and offer it to ``owner``.
+        """Unpack, check and offer an uploaded teacher in one go (``stage_upload`` then ``accept``)."""
+        return cls.stage_upload(owner=owner, upload=upload, name=name).accept()
+
+    @classmethod
+    def stage_upload(cls, *, owner, upload, name: str = "") -> "PendingTeacher":
+        """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random>, to be accepted or discarded.
 
         The archive is unpacked by cldweb.lib.archives.extract_zip (member and size caps, no
         traversal, links or nested archives), then checked without loading anything that could
         run code: pickle-only weights and auto_map configs are refused, the safetensors header
-        and config.json must parse. Raises TeacherRejected (keeping no row and no files) otherwise.
+        and config.json must parse. Raises TeacherRejected (keeping no files) otherwise. No row
+        exists until the user has seen what was found and accepted it.
         """
         from cldweb.lib.archives import UnsafeArchive, extract_zip
         from cldweb.messages import describe_error
         from cldweb.uploads import describe_archive_error
+        from distill.teachers import describe_checkpoint
 
         original = sanitise_filename(upload.name or "")
         if original == "corpus":
             original = "teacher.zip"
         teachers_dir = Path(settings.CLD_TEACHERS_DIR)
         teachers_dir.mkdir(parents=True, exist_ok=True)
-        destination = teachers_dir / secrets.token_hex(8)
+        PendingTeacher.discard_abandoned()
+        token = secrets.token_hex(8)
+        destination = teachers_dir / token
         incoming: Path | None = None
         try:
             if hasattr(upload, "temporary_file_path"):
@@ -425,14 +486,81 @@ class Teacher(models.Model):
             except DistillError as error:
                 raise TeacherRejected(describe_error(error.code, error.params, error.message, teacher_name=display)
                                       ) from error
-            return cls.objects.create(owner=owner, name=display, kind=cls.KIND_IMPORTED, path=str(folder),
-                                      description=gettext("Uploaded from %(file)s") % {"file": original})
+            pending = PendingTeacher(token=token, owner_id=owner.pk, name=display, original_filename=original,
+                                     folder=str(folder), summary=json_safe(describe_checkpoint(folder)))
+            pending.save()
+            return pending
         except BaseException:
             shutil.rmtree(destination, ignore_errors=True)
             raise
         finally:
             if incoming is not None:
                 incoming.unlink(missing_ok=True)
+
+
+@dataclass
+class PendingTeacher:
+    """An uploaded teacher that passed the checks and waits for its owner to accept or discard it.
+
+    Kept as files only: the unpacked folder and ``CLD_TEACHERS_DIR/<token>.pending.json`` beside
+    it (outside the folder, so nothing in the ZIP can forge it). Accepting creates the Teacher row.
+    """
+
+    token: str  # 16 hex characters: the folder's name under CLD_TEACHERS_DIR and the confirmation URL
+    owner_id: int
+    name: str
+    original_filename: str
+    folder: str  # the save_pretrained folder: the token folder or its single top-level folder
+    summary: dict[str, Any]  # distill.teachers.describe_checkpoint
+
+    @staticmethod
+    def _marker(token: str) -> Path:
+        return Path(settings.CLD_TEACHERS_DIR) / f"{token}.pending.json"
+
+    def save(self) -> None:
+        self._marker(self.token).write_text(json.dumps(self.__dict__, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def get(cls, token: str, owner) -> "PendingTeacher | None":
+        """The pending upload ``token`` of ``owner``; None for another user's, a finished one or a bad token."""
+        if len(token) != 16 or any(ch not in "0123456789abcdef" for ch in token):
+            return None
+        try:
+            pending = cls(**json.loads(cls._marker(token).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        return pending if pending.owner_id == owner.pk else None
+
+    def accept(self) -> Teacher:
+        teacher = Teacher.objects.create(owner_id=self.owner_id, name=self.name, kind=Teacher.KIND_IMPORTED,
+                                         path=self.folder,
+                                         description=gettext("Uploaded from %(file)s") % {"file": self.original_filename})
+        self._marker(self.token).unlink(missing_ok=True)
+        return teacher
+
+    def discard(self) -> None:
+        shutil.rmtree(Path(settings.CLD_TEACHERS_DIR) / self.token, ignore_errors=True)
+        self._marker(self.token).unlink(missing_ok=True)
+
+    # An upload nobody accepted or discarded (the tab was closed) would hold its disk space for ever.
+    ABANDONED_AFTER = timedelta(days=1)
+
+    @classmethod
+    def discard_abandoned(cls) -> None:
+        """Remove uploads left on the confirmation page for longer than ABANDONED_AFTER."""
+        cutoff = (timezone.now() - cls.ABANDONED_AFTER).timestamp()
+        for marker in Path(settings.CLD_TEACHERS_DIR).glob("*.pending.json"):
+            try:
+                if marker.stat().st_mtime < cutoff:
+                    token = marker.name.removesuffix(".pending.json")
+                    shutil.rmtree(marker.parent / token, ignore_errors=True)
+                    marker.unlink(missing_ok=True)
+            except OSError:
+                continue  # removed meanwhile by another request
+
+    @property
+    def weight_megabytes(self) -> str:
+        return f"{(self.summary.get('weight_bytes') or 0) / 1_048_576:.1f}"
 
 
 class TeacherRejected(Exception):
@@ -620,6 +748,7 @@ class Run(models.Model):
                 "label_column": self.corpus.label_column,
                 "max_text_chars": settings.CLD_MAX_TEXT_CHARS,
                 "encoding": self.corpus.encoding,  # the codec the corpus was analysed with (detected or chosen)
+                "label_names": dict(self.corpus.label_names or {}),
             }
         )
         teacher = self.teacher.teacher_config()

@@ -18,6 +18,7 @@ urlpatterns = [
     path("corpora/<int:pk>/skipped.csv", views.corpus_skipped, name="corpus-skipped"),
     path("teachers/", views.teachers, name="teachers"),
     path("teachers/upload/", views.teacher_upload, name="teacher-upload"),
+    path("teachers/upload/<str:token>/", views.teacher_upload_confirm, name="teacher-upload-confirm"),
     path("teachers/hub/", views.teacher_add_hub, name="teacher-add-hub"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),

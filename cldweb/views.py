@@ -18,7 +18,9 @@ from cldweb.forms import (
 )
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import describe_corpus_error, describe_error, write_skipped_rows_csv
-from cldweb.models import ApiToken, Corpus, CorpusRejected, Run, RunStillActive, Teacher, TeacherRejected
+from cldweb.models import (
+    ApiToken, Corpus, CorpusRejected, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
+)
 from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
 from distill.errors import CorpusError
 
@@ -70,6 +72,7 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
         except CorpusError as error:
             form.add_error(None, describe_corpus_error(error.code, error.params, error.detail, corpus.original_filename))
         else:
+            corpus.name_labels(form.label_names_for(corpus))
             corpus.save()
             if "continue" in request.POST and corpus.is_usable:
                 return redirect("corpus-detail", pk=corpus.pk)
@@ -196,15 +199,32 @@ def teacher_upload(request: HttpRequest) -> HttpResponse:
     form = TeacherUploadForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            teacher = Teacher.create_from_upload(
+            pending = Teacher.stage_upload(
                 owner=request.user, upload=form.cleaned_data["file"], name=form.cleaned_data["name"])
         except TeacherRejected as rejected:
             form.add_error("file", rejected.message)
         else:
+            return redirect("teacher-upload-confirm", token=pending.token)
+    return teachers_page(request, form, status=400)
+
+
+@login_required
+def teacher_upload_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """What was found in the uploaded ZIP; the user accepts it as a teacher or discards it."""
+    pending = PendingTeacher.get(token, request.user)
+    if pending is None:
+        raise Http404(_("This upload was already accepted or discarded."))
+    if request.method == "POST":
+        if "accept" in request.POST:
+            teacher = pending.accept()
             messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.")
                              % {"name": teacher.name})
-            return redirect("teachers")
-    return teachers_page(request, form, status=400)
+        else:
+            pending.discard()
+            messages.info(request, _("The upload “%(file)s” was discarded and its files removed.")
+                          % {"file": pending.original_filename})
+        return redirect("teachers")
+    return render(request, "cldweb/teacher_confirm.html", {"pending": pending, "summary": pending.summary})
 
 
 # -- runs ------------------------------------------------------------------------------

@@ -7,13 +7,14 @@ the teacher's accuracy is computed from those cached logits.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,13 +357,21 @@ def _read_splits(cfg: RunConfig, out: Path) -> rows.Splits:
                                  max_rows=max_rows, task=dcfg.task, encoding=dcfg.encoding,
                                  max_bad_row_share=dcfg.max_bad_row_share)
 
-    train = read(dcfg.train_path, dcfg.max_rows)
-    dev = read(dcfg.dev_path) if dcfg.dev_path else None
-    test = read(dcfg.test_path) if dcfg.test_path else None
+    train = _named_labels(read(dcfg.train_path, dcfg.max_rows), dcfg.label_names)
+    dev = _named_labels(read(dcfg.dev_path), dcfg.label_names) if dcfg.dev_path else None
+    test = _named_labels(read(dcfg.test_path), dcfg.label_names) if dcfg.test_path else None
     directory = out / ROW_STORES
     shutil.rmtree(directory, ignore_errors=True)
     return rows.prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
                                seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path, directory=directory)
+
+
+def _named_labels(examples: Iterable[data.Example], names: dict[str, str]) -> Iterable[data.Example]:
+    """Rename labels as they stream past, so everything downstream only ever sees the names."""
+    if not names:
+        return examples
+    return (dataclasses.replace(example, label=names.get(example.label, example.label))
+            if example.label is not None else example for example in examples)
 
 
 def _forget_work_for_another_split(out: Path, digest: str, reporter: Reporter) -> None:

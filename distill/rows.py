@@ -471,6 +471,17 @@ def _split_off(selection: _Selection, fractions: dict[str, float],
     return selection.take(~taken), moved
 
 
+def texts_per_label_for_one_row(fraction: float) -> int:
+    """How many distinct labeled texts one label needs before ``_split_off`` moves one of them (``fraction``
+    of them, rounded) into a split: 6 for the default 10%. 0 when the fraction is 0 (that split stays empty)."""
+    if fraction <= 0:
+        return 0
+    needed = 1
+    while round(needed * fraction) < 1:
+        needed += 1
+    return needed
+
+
 def _check_labels(splits: Splits, path: str) -> None:
     if len(splits.labels) < 2:
         if not splits.labels:

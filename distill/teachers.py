@@ -97,6 +97,39 @@ def _refuse_remote_code(config: dict[str, Any], where: str) -> None:
         )
 
 
+def describe_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """What a save_pretrained folder holds, from config.json and the safetensors headers (no tensor is read).
+
+    For the import confirmation: architecture, size, vocabulary, and which heads the weights carry
+    (a sequence-classification head is used as is when its labels match; a masked-LM head means a
+    pretrained encoder that cld fine-tunes first).
+    """
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    keys: list[str] = []
+    weight_bytes = 0
+    for weights in sorted(directory.glob("*.safetensors")):
+        weight_bytes += weights.stat().st_size
+        with safe_open(str(weights), framework="pt") as tensors:
+            keys.extend(tensors.keys())
+    architectures = config.get("architectures") or []
+    id2label = config.get("id2label") or {}
+    has_classifier = any(key.startswith(("classifier.", "score.")) or ".classifier." in key for key in keys)
+    return {
+        "architecture": ", ".join(architectures) or str(config.get("model_type", "")),
+        "model_type": str(config.get("model_type", "")),
+        "layers": config.get("num_hidden_layers") or config.get("n_layer") or 0,
+        "hidden_size": config.get("hidden_size") or config.get("dim") or 0,
+        "vocab_size": config.get("vocab_size") or 0,
+        "classification_head": has_classifier,
+        "classification_labels": [str(id2label[k]) for k in sorted(id2label, key=int)] if has_classifier else [],
+        "masked_lm_head": any(key.startswith(("cls.predictions.", "lm_head.")) for key in keys),
+        "weight_bytes": weight_bytes,
+    }
+
+
 def fingerprint_folder(directory: str | Path) -> str:
     """sha256 over config.json and every safetensors file, by name and content, in name order."""
     directory = Path(directory)

@@ -28,13 +28,20 @@ def hub_reachable() -> bool:
 
 
 def cached_locally(hub_id: str) -> bool:
-    """True when the hub model's files are already in the local Hugging Face cache (usable offline)."""
+    """True when the hub model's config, safetensors weights and tokenizer are in the local Hugging Face
+    cache, so it loads offline. Only file lookups: no network, nothing loaded."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return False
-    try:
-        found = try_to_load_from_cache(hub_id, "config.json")
-    except Exception:  # malformed id or unreadable cache: treat as not cached
-        return False
-    return isinstance(found, str)
+
+    def cached(filename: str) -> bool:
+        try:
+            return isinstance(try_to_load_from_cache(hub_id, filename), str)
+        except Exception:  # malformed id or unreadable cache: treat as not cached
+            return False
+
+    # load_teacher asks for safetensors only, so a cache holding just pytorch_model.bin cannot load.
+    return (cached("config.json")
+            and (cached("model.safetensors") or cached("model.safetensors.index.json"))
+            and any(cached(name) for name in ("tokenizer.json", "vocab.txt", "vocab.json")))

@@ -72,9 +72,13 @@ def other_client(client, other_user):
     return client
 
 
+# Two more texts give each label 6 distinct ones: enough for the default split to give dev and test a row each.
+SPLITTABLE_REVIEWS_CSV = REVIEWS_CSV + "发货太慢，等了半个月。,neg\n颜色很正，和描述一致。,pos\n"
+
+
 @pytest.fixture
 def corpus(owner) -> Corpus:
-    upload = SimpleUploadedFile("reviews.csv", REVIEWS_CSV.encode("utf-8"), content_type="text/csv")
+    upload = SimpleUploadedFile("reviews.csv", SPLITTABLE_REVIEWS_CSV.encode("utf-8"), content_type="text/csv")
     return Corpus.create_from_upload(owner=owner, upload=upload, name="Reviews")
 
 

@@ -53,6 +53,14 @@ def upload(client, content: bytes, filename: str = "teacher.zip", name: str = ""
     return client.post(reverse("teacher-upload"), {"file": SimpleUploadedFile(filename, content), "name": name})
 
 
+def upload_and_accept(client, content: bytes, filename: str = "teacher.zip", name: str = ""):
+    """Upload, then accept on the confirmation page: a teacher is only added once its owner has seen it."""
+    response = upload(client, content, filename, name)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("teachers") + "upload/")
+    assert not Teacher.objects.filter(kind=Teacher.KIND_IMPORTED).exists()
+    return client.post(response["Location"], {"accept": "1"})
+
+
 def assert_refused(response, settings, expected: str) -> None:
     assert response.status_code == 400
     assert expected in response.content.decode()
@@ -72,7 +80,7 @@ class Payload:
 
 def test_it_accepts_a_tiny_bert_and_offers_it_only_to_its_owner(owner_client, owner, other_user, settings,
                                                                  bert_folder):
-    response = upload(owner_client, zip_bytes(folder_files(bert_folder)), "my-bert.zip", name="My BERT")
+    response = upload_and_accept(owner_client, zip_bytes(folder_files(bert_folder)), "my-bert.zip", name="My BERT")
 
     assert response.status_code == 302 and response["Location"] == reverse("teachers")
     teacher = Teacher.objects.get(kind=Teacher.KIND_IMPORTED)
@@ -98,7 +106,7 @@ def test_it_accepts_a_tiny_bert_and_offers_it_only_to_its_owner(owner_client, ow
 def test_it_accepts_a_zip_of_the_folder_itself_and_drops_pickles(owner_client, bert_folder):
     files = {**folder_files(bert_folder), "pytorch_model.bin": b"\x80\x04N."}
 
-    response = upload(owner_client, zip_bytes(files, prefix="tiny-bert/"), "tiny-bert.zip")
+    response = upload_and_accept(owner_client, zip_bytes(files, prefix="tiny-bert/"), "tiny-bert.zip")
 
     assert response.status_code == 302
     teacher = Teacher.objects.get(kind=Teacher.KIND_IMPORTED)
