@@ -98,28 +98,30 @@ def alice(db):
     return get_user_model().objects.create_user("alice", password=PASSWORD)
 
 
+def unqueued_run(owner, status: str = Run.Status.QUEUED, progress: dict | None = None, rows: int = 100) -> Run:
+    """A run in ``status`` that no worker takes (it is never enqueued), so only the test moves it."""
+    corpus = Corpus.objects.create(owner=owner, name="评论", original_filename="评论.csv", file="uploads/none.csv",
+                                   format="csv", encoding="utf-8", columns=["text", "label"], text_column="text",
+                                   label_column="label", row_count=rows)
+    teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
+    if status == Run.Status.QUEUED:
+        return Run.objects.create(owner=owner, corpus=corpus, teacher=teacher)
+    return Run.objects.create(owner=owner, corpus=corpus, teacher=teacher, status=status, heartbeat_at=timezone.now(),
+                              started_at=timezone.now(), device="cpu", progress=progress or {})
+
+
 @pytest.fixture
 def labelling_run(alice) -> Run:
-    """A run a worker is labelling, 12,345 of 100,000 texts in; no worker takes it (it is never queued)."""
-    corpus = Corpus.objects.create(owner=alice, name="大语料", original_filename="大语料.csv", file="uploads/big.csv",
-                                   format="csv", encoding="utf-8", columns=["text", "label"], text_column="text",
-                                   label_column="label", row_count=100_000)
-    teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
-    return Run.objects.create(owner=alice, corpus=corpus, teacher=teacher, status=Run.Status.LABELLING,
-                              heartbeat_at=timezone.now(), started_at=timezone.now(), device="cpu",
-                              progress={"stage": "labelling", "done": 12_345, "total": 100_000, "eta_s": 180.0})
+    """A run a worker is labelling, 12,345 of 100,000 texts in."""
+    return unqueued_run(alice, Run.Status.LABELLING, rows=100_000,
+                        progress={"stage": "labelling", "done": 12_345, "total": 100_000, "eta_s": 180.0})
 
 
 @pytest.fixture
 def finetuning_run(alice) -> Run:
-    """A run whose teacher is being fine-tuned, 40 of 300 steps in; no worker takes it (it is never queued)."""
-    corpus = Corpus.objects.create(owner=alice, name="评论", original_filename="评论.csv", file="uploads/reviews.csv",
-                                   format="csv", encoding="utf-8", columns=["text", "label"], text_column="text",
-                                   label_column="label", row_count=12_000)
-    teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
-    return Run.objects.create(owner=alice, corpus=corpus, teacher=teacher, status=Run.Status.FINETUNING_TEACHER,
-                              heartbeat_at=timezone.now(), started_at=timezone.now(), device="cpu",
-                              progress={"stage": "finetuning_teacher", "done": 40, "total": 300, "eta_s": 130.0})
+    """A run whose teacher is being fine-tuned, 40 of 300 steps in."""
+    return unqueued_run(alice, Run.Status.FINETUNING_TEACHER, rows=12_000,
+                        progress={"stage": "finetuning_teacher", "done": 40, "total": 300, "eta_s": 130.0})
 
 
 def as_the_worker(work: Callable[[], None]) -> None:

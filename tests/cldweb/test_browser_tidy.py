@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from cldweb.models import Corpus, Run, Teacher
+from cldweb.models import Run
 from cldweb.reporting import WebReporter
 from tests.cldweb.test_browser import (  # noqa: F401  (fixtures and helpers shared with the other browser tests)
-    CHROMIUM, alice, as_the_worker, browser_page, isolated_storage, sign_in,
+    CHROMIUM, alice, as_the_worker, browser_page, isolated_storage, sign_in, unqueued_run,
 )
 
 pytestmark = [
@@ -22,12 +22,7 @@ pytestmark = [
 
 @pytest.fixture
 def queued_run(alice) -> Run:
-    """A queued run nobody sent to a worker (created without enqueueing), so only the test moves it."""
-    corpus = Corpus.objects.create(owner=alice, name="评论", original_filename="评论.csv", file="uploads/none.csv",
-                                   format="csv", encoding="utf-8", columns=["text", "label"], text_column="text",
-                                   label_column="label", row_count=100)
-    teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
-    return Run.objects.create(owner=alice, corpus=corpus, teacher=teacher)
+    return unqueued_run(alice)
 
 
 def test_it_updates_queue_device_and_cancel_state_live(asgi_server, queued_run, browser_page):
