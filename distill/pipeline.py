@@ -210,7 +210,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                 teacher.loaded, splits.train.texts, class_targets(splits.train), splits.dev.texts,
                 class_targets(splits.dev), labels, cfg, device, reporter, out)
             teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
-    result.teacher_finetuned = teacher.finetuned or Path(teacher.directory) == out / "teacher"
+            teacher.finetuned = True
+    result.teacher_finetuned = teacher.finetuned
 
     # --- labelling: teacher logits for train/dev/test, from the cache when possible ---------------
     # Lazy views: each text is read from the row store on disk when asked for.
@@ -394,7 +395,8 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out
                      reporter: Reporter) -> _TeacherHandle:
     """Find the teacher to label with, loading it only if it might need fine-tuning.
 
-    A finished fine-tune in ``out/teacher`` (from an earlier attempt of this run) is reused as is.
+    A finished fine-tune of this teacher on the same rows and settings, by this run or any other
+    (the shared cache, keyed by teachers.finetune_key), is reused as is.
     """
     handle = _TeacherHandle(cfg=cfg, labels=labels)
     source = cfg.teacher.name_or_path
@@ -404,20 +406,27 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out
             reporter.on_message("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.")
             teachers.build_demo_teacher(splits.train.texts, labels, cfg.teacher, source,
                                         max_length=cfg.data.max_length, seed=cfg.train.seed)
-    finetuned = out / "teacher"
+    def finetuned(source_fingerprint: str) -> Path:
+        return teachers.finetuned_dir(cfg.cache_dir, teachers.finetune_key(
+            source_fingerprint, labels, splits.train.texts, class_targets(splits.train), splits.dev.texts,
+            class_targets(splits.dev), cfg))
+
     if Path(source).is_dir():
         teachers.check_local_checkpoint(Path(source))
         source_fingerprint = teachers.fingerprint_folder(source)
-        if teachers.finished_finetune(finetuned, source_fingerprint, labels):
-            reporter.on_message(f"Reusing the teacher fine-tuned earlier in {finetuned}.")
-            handle.directory, handle.fingerprint, handle.finetuned = str(finetuned), teachers.fingerprint_folder(finetuned), True
+        done = finetuned(source_fingerprint)
+        if teachers.finished_finetune(done, source_fingerprint, labels):
+            reporter.on_message("Reusing the teacher fine-tuned earlier on the same rows and settings.")
+            handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
             return handle
     handle.directory = source
     loaded = handle.load()
-    if loaded.needs_finetune and teachers.finished_finetune(finetuned, loaded.fingerprint, labels):
-        reporter.on_message(f"Reusing the teacher fine-tuned earlier in {finetuned}.")
-        handle.loaded = None
-        handle.directory, handle.fingerprint, handle.finetuned = str(finetuned), teachers.fingerprint_folder(finetuned), True
+    if loaded.needs_finetune:
+        done = finetuned(loaded.fingerprint)
+        if teachers.finished_finetune(done, loaded.fingerprint, labels):
+            reporter.on_message("Reusing the teacher fine-tuned earlier on the same rows and settings.")
+            handle.loaded = None
+            handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
     return handle
 
 
