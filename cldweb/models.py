@@ -43,8 +43,8 @@ STUDENT_CHOICES = [
 ]
 
 # The form's default student, and the size each choice trains at. TextCNN "tiny" is the first run's
-# student: on the demo corpus it is ~9x smaller and ~10x faster at batch 1 than the demo teacher, and
-# as accurate as the teacher (docs/benchmarks.md "demo"); "small" TextCNN is only ~4x smaller.
+# student: on the demo corpus it is 9x smaller and 13x faster at batch 1 than the demo teacher, its
+# accuracy within the noise of the teacher's (docs/benchmarks.md "demo"); "small" TextCNN is only ~4x smaller.
 DEFAULT_STUDENT = "textcnn"
 STUDENT_PRESETS = {"textcnn": "tiny"}
 

@@ -46,9 +46,9 @@ class TeacherConfig:
     demo_learning_rate: float = 1e-3  # from scratch needs a larger step: 5e-4 stayed at chance on 6k reviews, 1e-3 reached 0.79
     finetune_batch_size: int = 32  # fits bert-base at 128 tokens on a 16 GB GPU
     inference_batch_size: int = 64  # teacher labelling batch; inference needs no gradients so it can be larger
-    # Demo teacher size (docs/benchmarks.md "demo"): 256 wide, 2 layers is ~9x the tiny TextCNN student's
-    # parameters and ~10x its batch-1 latency on a CPU, as accurate as that student trained on labels
-    # alone; 4 layers would cost twice the fine-tune time on 2 cores for no measured accuracy.
+    # Demo teacher size (docs/benchmarks.md "demo"): 256 wide, 2 layers is 9x the tiny TextCNN student's
+    # parameters and 13x its batch-1 latency on a CPU; its accuracy is within the noise of that student's
+    # (not above it: trained from scratch, it has little to add). 4 layers would double the fine-tune on 2 cores.
     demo_hidden_size: int = 256  # demo teacher width
     demo_layers: int = 2  # demo teacher depth
     demo_heads: int = 4  # demo teacher attention heads (must divide demo_hidden_size)
