@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from cldweb.models import MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
+from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
 from distill.config import TeacherConfig
 
 
@@ -135,7 +135,7 @@ class CorpusSelect(forms.Select):
 class RunForm(forms.Form):
     corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), widget=CorpusSelect)
     teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), widget=TeacherSelect)
-    student_architecture = forms.ChoiceField(label=_("Student"), choices=STUDENT_CHOICES, initial="bilstm")
+    student_architecture = forms.ChoiceField(label=_("Student"), choices=STUDENT_CHOICES, initial=DEFAULT_STUDENT)
     mode = forms.ChoiceField(label=_("Distillation mode"), choices=MODE_CHOICES, initial="soft")
     epochs = forms.IntegerField(
         label=_("Epochs"), min_value=1, max_value=50, initial=5,

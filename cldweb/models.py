@@ -42,6 +42,12 @@ STUDENT_CHOICES = [
     ("transformer", _("Small transformer (the most capable; the slowest on a CPU)")),
 ]
 
+# The form's default student, and the size each choice trains at. TextCNN "tiny" is the first run's
+# student: on the demo corpus it is 9x smaller and 13x faster at batch 1 than the demo teacher, its
+# accuracy within the noise of the teacher's (docs/benchmarks.md "demo"); "small" TextCNN is only ~4x smaller.
+DEFAULT_STUDENT = "textcnn"
+STUDENT_PRESETS = {"textcnn": "tiny"}
+
 MODE_CHOICES = [
     ("soft", _("Soft labels only (the teacher's probabilities)")),
     ("semi", _("Soft labels plus your labels (semi-supervised)")),
@@ -698,7 +704,7 @@ class Run(models.Model):
         owner,
         corpus: Corpus,
         teacher: Teacher,
-        student_architecture: str = "bilstm",
+        student_architecture: str = DEFAULT_STUDENT,
         mode: str = "soft",
         epochs: int = 5,
         max_length: int = 128,
@@ -709,7 +715,8 @@ class Run(models.Model):
             corpus=corpus,
             teacher=teacher,
             student_architecture=student_architecture,
-            config={"data": {"max_length": max_length}, "train": {"mode": mode, "epochs": epochs}},
+            config={"data": {"max_length": max_length}, "train": {"mode": mode, "epochs": epochs},
+                    "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")}},
         )
         run.config = run.build_config().to_dict()
         run.save(update_fields=["config"])
@@ -1072,20 +1079,47 @@ class Run(models.Model):
                 "test_accuracy": _percent(report.get("test_accuracy")),
                 "parameters": f"{report.get('parameters') or 0:,}",
                 "size_bytes": report.get("size_bytes") or 0,
-                "samples_per_second": round(report.get("samples_per_second") or 0.0),
+                "latency_p50_ms": _milliseconds(report.get("latency_p50_ms")),
+                "latency_p95_ms": _milliseconds(report.get("latency_p95_ms")),
+                "samples_per_second": f"{round(report.get('samples_per_second') or 0.0):,}",
             })
         return rows
 
-    def speedup(self) -> dict[str, float] | None:
-        """How much smaller and faster the student is than its teacher, when both are measured."""
+    def speedup(self) -> dict[str, Any] | None:
+        """How much faster (batch 1, median) and smaller the student is than its teacher, in sentences.
+
+        ``summary`` holds what is true; ``warnings`` say plainly when the student is slower or larger
+        than its teacher, since then distillation has not delivered what it is for. None until both
+        are measured (a run finished by an older release has no latency).
+        """
         teacher = (self.result or {}).get("teacher") or {}
         student = (self.result or {}).get("student") or {}
-        if not (teacher.get("parameters") and student.get("parameters") and teacher.get("samples_per_second")):
+        if not (teacher.get("parameters") and student.get("parameters")
+                and teacher.get("latency_p50_ms") and student.get("latency_p50_ms")):
             return None
-        return {
-            "smaller": round(teacher["parameters"] / student["parameters"], 1),
-            "faster": round((student.get("samples_per_second") or 0.0) / teacher["samples_per_second"], 1),
-        }
+        faster = teacher["latency_p50_ms"] / student["latency_p50_ms"]
+        smaller = teacher["parameters"] / student["parameters"]
+        params = {"faster": _ratio(faster), "smaller": _ratio(smaller),
+                  "student_ms": _milliseconds(student["latency_p50_ms"]),
+                  "teacher_ms": _milliseconds(teacher["latency_p50_ms"]),
+                  "student_parameters": f"{student['parameters']:,}", "teacher_parameters": f"{teacher['parameters']:,}"}
+        summary, warnings = [], []
+        if faster >= 1 and smaller >= 1:
+            summary.append(gettext("The student is %(faster)s× faster (batch 1, p50) and %(smaller)s× smaller than "
+                                   "the teacher.") % params)
+        elif faster >= 1:
+            summary.append(gettext("The student is %(faster)s× faster than the teacher (batch 1, p50).") % params)
+        elif smaller >= 1:
+            summary.append(gettext("The student is %(smaller)s× smaller than the teacher.") % params)
+        if faster < 1:
+            warnings.append(gettext(
+                "The student is slower than its teacher on this machine (%(student_ms)s ms against %(teacher_ms)s ms "
+                "for one text). A smaller student or a shorter maximum length makes it faster.") % params)
+        if smaller < 1:
+            warnings.append(gettext(
+                "The student is larger than its teacher (%(student_parameters)s parameters against "
+                "%(teacher_parameters)s). A smaller student would make distillation worth it.") % params)
+        return {"faster": faster, "smaller": smaller, "summary": summary, "warnings": warnings}
 
     def measurement(self) -> dict[str, Any] | None:
         """Where and how the results were measured (device, threads, precision, steps), for the results."""
@@ -1149,6 +1183,19 @@ class WatchdogReport:
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def _milliseconds(value: float | None) -> str:
+    """A latency for people: two significant digits below 10 ms, whole milliseconds above."""
+    if not value:
+        return "—"
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+
+
+def _ratio(value: float) -> str:
+    """A ratio above 1 as people say it ("4.2", "12"), below 1 as how many times the other way round."""
+    value = value if value >= 1 else 1 / value
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 class MetricPoint(models.Model):

@@ -200,9 +200,11 @@ def _fit(args: argparse.Namespace) -> int:
         print("cancelled", file=sys.stderr)
         return 1
     print(f"teacher: dev {_fmt(result.teacher.dev_accuracy)} test {_fmt(result.teacher.test_accuracy)} "
-          f"params {result.teacher.parameters:,} {result.teacher.samples_per_second:,.0f} samples/s")
+          f"params {result.teacher.parameters:,} latency p50 {result.teacher.latency_p50_ms:.2f} ms "
+          f"p95 {result.teacher.latency_p95_ms:.2f} ms (batch 1) {result.teacher.samples_per_second:,.0f} samples/s (batch 32)")
     print(f"student: dev {_fmt(result.student.dev_accuracy)} test {_fmt(result.student.test_accuracy)} "
-          f"params {result.student.parameters:,} {result.student.samples_per_second:,.0f} samples/s")
+          f"params {result.student.parameters:,} latency p50 {result.student.latency_p50_ms:.2f} ms "
+          f"p95 {result.student.latency_p95_ms:.2f} ms (batch 1) {result.student.samples_per_second:,.0f} samples/s (batch 32)")
     print(f"export: {result.export_path}")
     return 0
 

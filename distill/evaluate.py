@@ -1,4 +1,4 @@
-"""Scoring and speed: accuracy, logits, throughput, sizes; plus the device/AMP helpers every loop shares.
+"""Scoring and speed: accuracy, logits, latency and throughput, sizes; plus the device/AMP helpers every loop shares.
 
 Teachers (fine-tuning, labelling), the distiller and the final report all run
 models the same way, so where a model runs and under which autocast is decided
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,63 @@ def accuracy(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], bat
              device: torch.device | None = None, amp: str = "auto") -> float | None:
     logits, labels = predict_logits(model_fn, batches, device or torch.device("cpu"), amp)
     return accuracy_from_logits(logits, labels)
+
+
+SPEED_BATCH_SIZE = 32  # ModelReport.samples_per_second is measured at this batch size
+SPEED_TEXTS = 64  # texts timed one at a time (latency) and in batches (throughput): seconds, not a minute
+SPEED_ROUNDS = 3  # interleaved rounds: teacher, student, teacher, student...; noise hits both alike
+SPEED_WARMUP = 4  # calls per model before timing: kernels, caches and the allocator settle
+
+
+@dataclass
+class Speed:
+    """How fast a model answers as a person would use it, on one device and thread count."""
+
+    latency_p50_ms: float  # one text at a time (batch 1): the median wait
+    latency_p95_ms: float  # one text at a time: 95 of 100 answers come at least this fast
+    samples_per_second: float  # throughput in batches of SPEED_BATCH_SIZE
+
+
+# One model's inputs for measure_speeds: the callable and the same texts, encoded for it
+# as single texts [(ids (1, T), mask (1, T))] and as batches [(ids (B, T), mask (B, T))].
+Timed = tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], Sequence[tuple[torch.Tensor, torch.Tensor]],
+              Sequence[tuple[torch.Tensor, torch.Tensor]]]
+
+
+def measure_speeds(models: dict[str, Timed], device: torch.device, amp: str = "auto",
+                   rounds: int = SPEED_ROUNDS) -> dict[str, Speed]:
+    """Latency at batch 1 (p50, p95) and throughput at batch 32 of every model, measured interleaved.
+
+    Every model runs a round in turn (teacher, student, teacher, student...) in this one process and
+    thread count, after a warm-up, so a burst of other work on a shared machine slows all of them
+    alike and their ratio holds even when the absolute numbers do not.
+    """
+    latencies: dict[str, list[float]] = {name: [] for name in models}
+    throughputs: dict[str, list[float]] = {name: [] for name in models}
+    moved = {name: (fn, [(i.to(device), m.to(device)) for i, m in singles], [(i.to(device), m.to(device)) for i, m in batches])
+             for name, (fn, singles, batches) in models.items()}
+    with torch.inference_mode(), autocast(device, amp):
+        for fn, singles, batches in moved.values():
+            for ids, mask in (list(singles) + list(batches))[:SPEED_WARMUP]:
+                fn(ids, mask)
+        _synchronize(device)
+        for _ in range(rounds):
+            for name, (fn, singles, batches) in moved.items():
+                for ids, mask in singles:
+                    start = time.perf_counter()
+                    fn(ids, mask)
+                    _synchronize(device)
+                    latencies[name].append(time.perf_counter() - start)
+                start, samples = time.perf_counter(), 0
+                for ids, mask in batches:
+                    fn(ids, mask)
+                    samples += ids.shape[0]
+                _synchronize(device)
+                throughputs[name].append(samples / max(time.perf_counter() - start, 1e-9))
+    return {name: Speed(latency_p50_ms=float(np.percentile(latencies[name], 50)) * 1000 if latencies[name] else 0.0,
+                        latency_p95_ms=float(np.percentile(latencies[name], 95)) * 1000 if latencies[name] else 0.0,
+                        samples_per_second=float(np.median(throughputs[name])) if throughputs[name] else 0.0)
+            for name in models}
 
 
 def measure_throughput(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Sequence[Batch],

@@ -25,25 +25,22 @@ import torch
 
 from . import data, rows, students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
-from .distiller import (EvalSet, TransferSet, eval_batches, resolve_layer_mapping, set_seed, student_logits,
+from .distiller import (EvalSet, TransferSet, resolve_layer_mapping, set_seed, student_logits,
                         teacher_layers_needed, train_student, uses_intermediates)
 from .errors import ConfigError, CorpusError
-from .evaluate import (accuracy_from_logits, amp_dtype, check_amp_supported, count_parameters, measure_throughput,
-                       resolve_device, safetensors_size)
+from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, amp_dtype, check_amp_supported,
+                       count_parameters, measure_speeds, resolve_device, safetensors_size)
 from .export import export_student
 from .losses import IGNORE_INDEX
 from .progress import (STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING,
                        STAGE_PREPARING, Reporter, RunCancelled)
 from .result import ModelReport, RunResult
 
-THROUGHPUT_BATCH_SIZE = 64  # ModelReport.samples_per_second is defined at this batch size
-THROUGHPUT_ROWS = 512  # dev rows timed for the speed comparison; enough for a stable number
 TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a data.TokenStore folder
 ROW_STORES = "rows"  # the corpus rows on disk (rows.RowStore per file), rebuilt at every start
 SPLIT_STAMP = "split.json"  # the digest of the split the work in this folder was done on
 # Work that saw the training texts: done for another split, it would have trained on today's dev/test texts.
 SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "checkpoints", "student_tokenizer.json")
-TEACHER_REPORT = "teacher_report.json"  # teacher size and speed, measured while it was loaded
 
 
 @dataclass
@@ -214,7 +211,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                 teacher.loaded, splits.train.texts, class_targets(splits.train), splits.dev.texts,
                 class_targets(splits.dev), labels, cfg, device, reporter, out)
             teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
-    result.teacher_finetuned = teacher.finetuned or Path(teacher.directory) == out / "teacher"
+            teacher.finetuned = True
+    result.teacher_finetuned = teacher.finetuned
 
     # --- labelling: teacher logits for train/dev/test, from the cache when possible ---------------
     # Lazy views: each text is read from the row store on disk when asked for.
@@ -249,8 +247,6 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         result.teacher_cache_hit = all(hits)
         reporter.on_message("Teacher outputs read from the cache." if result.teacher_cache_hit
                             else f"Teacher labelled {len(train_texts) + len(dev_texts) + len(test_texts):,} texts.")
-        if loaded is not None:
-            _measure_teacher(teacher, dev_texts or train_texts, dcfg.max_length, device, tcfg.amp, out)
         teacher.free()
 
     # --- distilling -----------------------------------------------------------------------------
@@ -285,17 +281,18 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             test_accuracy=accuracy_from_logits(student_logits(model, test_set, batch, tokenizer.pad_id, device, tcfg.amp), test_set.labels),
             parameters=count_parameters(model),
         )
-        timed = EvalSet(dev_set.token_ids[:THROUGHPUT_ROWS] or transfer.token_ids[:THROUGHPUT_ROWS],
-                        np.full(min(THROUGHPUT_ROWS, len(dev_set.token_ids) or len(transfer.token_ids)), IGNORE_INDEX))
         model.eval()
-        result.student.samples_per_second = measure_throughput(
-            model, list(eval_batches(timed, THROUGHPUT_BATCH_SIZE, tokenizer.pad_id)), device, tcfg.amp)
-        teacher_report = _teacher_report(teacher, dev_texts or train_texts, dcfg.max_length, device, tcfg.amp, out)
+        speeds, teacher_size = _measure_speeds(model, tokenizer, teacher, dev_texts or train_texts, dcfg.max_length,
+                                               device, tcfg.amp)
+        result.student.latency_p50_ms = speeds["student"].latency_p50_ms
+        result.student.latency_p95_ms = speeds["student"].latency_p95_ms
+        result.student.samples_per_second = speeds["student"].samples_per_second
         result.teacher = ModelReport(
             dev_accuracy=accuracy_from_logits(np.asarray(logits["dev"]), dev_set.labels),
             test_accuracy=accuracy_from_logits(np.asarray(logits["test"]), test_set.labels),
-            parameters=teacher_report["parameters"], size_bytes=teacher_report["size_bytes"],
-            samples_per_second=teacher_report["samples_per_second"],
+            parameters=teacher_size["parameters"], size_bytes=teacher_size["size_bytes"],
+            latency_p50_ms=speeds["teacher"].latency_p50_ms, latency_p95_ms=speeds["teacher"].latency_p95_ms,
+            samples_per_second=speeds["teacher"].samples_per_second,
         )
         result.export_path = str(export_student(model, tokenizer, labels, None, out / "student", out / "student.zip",
                                                 max_length=dcfg.max_length))
@@ -303,8 +300,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
         reporter.on_message(
             f"Teacher test accuracy {_pct(result.teacher.test_accuracy)}, student {_pct(result.student.test_accuracy)}; "
-            f"student is {result.teacher.parameters / max(1, result.student.parameters):.1f}x smaller and "
-            f"{result.student.samples_per_second / max(1e-9, result.teacher.samples_per_second):.1f}x faster on {device.type}.")
+            f"student {result.student.latency_p50_ms:.2f} ms a text (batch 1, median) against the teacher's "
+            f"{result.teacher.latency_p50_ms:.2f} ms; {result.student.parameters:,} parameters against "
+            f"{result.teacher.parameters:,} on {device.type}.")
 
 
 def _environment(device: torch.device, amp: str) -> dict[str, Any]:
@@ -407,7 +405,8 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out
                      reporter: Reporter) -> _TeacherHandle:
     """Find the teacher to label with, loading it only if it might need fine-tuning.
 
-    A finished fine-tune in ``out/teacher`` (from an earlier attempt of this run) is reused as is.
+    A finished fine-tune of this teacher on the same rows and settings, by this run or any other
+    (the shared cache, keyed by teachers.finetune_key), is reused as is.
     """
     handle = _TeacherHandle(cfg=cfg, labels=labels)
     source = cfg.teacher.name_or_path
@@ -417,20 +416,27 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out
             reporter.on_message("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.")
             teachers.build_demo_teacher(splits.train.texts, labels, cfg.teacher, source,
                                         max_length=cfg.data.max_length, seed=cfg.train.seed)
-    finetuned = out / "teacher"
+    def finetuned(source_fingerprint: str) -> Path:
+        return teachers.finetuned_dir(cfg.cache_dir, teachers.finetune_key(
+            source_fingerprint, labels, splits.train.texts, class_targets(splits.train), splits.dev.texts,
+            class_targets(splits.dev), cfg))
+
     if Path(source).is_dir():
         teachers.check_local_checkpoint(Path(source))
         source_fingerprint = teachers.fingerprint_folder(source)
-        if teachers.finished_finetune(finetuned, source_fingerprint, labels):
-            reporter.on_message(f"Reusing the teacher fine-tuned earlier in {finetuned}.")
-            handle.directory, handle.fingerprint, handle.finetuned = str(finetuned), teachers.fingerprint_folder(finetuned), True
+        done = finetuned(source_fingerprint)
+        if teachers.finished_finetune(done, source_fingerprint, labels):
+            reporter.on_message("Reusing the teacher fine-tuned earlier on the same rows and settings.")
+            handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
             return handle
     handle.directory = source
     loaded = handle.load()
-    if loaded.needs_finetune and teachers.finished_finetune(finetuned, loaded.fingerprint, labels):
-        reporter.on_message(f"Reusing the teacher fine-tuned earlier in {finetuned}.")
-        handle.loaded = None
-        handle.directory, handle.fingerprint, handle.finetuned = str(finetuned), teachers.fingerprint_folder(finetuned), True
+    if loaded.needs_finetune:
+        done = finetuned(loaded.fingerprint)
+        if teachers.finished_finetune(done, loaded.fingerprint, labels):
+            reporter.on_message("Reusing the teacher fine-tuned earlier on the same rows and settings.")
+            handle.loaded = None
+            handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
     return handle
 
 
@@ -491,37 +497,36 @@ def _teacher_config(directory: str) -> Any:
     return AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
 
 
-def _measure_teacher(teacher: _TeacherHandle, texts: Sequence[str], max_length: int, device: torch.device, amp: str,
-                     out: Path) -> dict[str, Any]:
-    """Size and speed of the loaded teacher, saved so a resumed run need not load it again to report them."""
+def _measure_speeds(model: torch.nn.Module, tokenizer: data.StudentTokenizer, teacher: _TeacherHandle,
+                    texts: Sequence[str], max_length: int, device: torch.device,
+                    amp: str) -> tuple[dict[str, Speed], dict[str, int]]:
+    """Teacher and student timed interleaved on the same few texts; plus the teacher's size. Frees the teacher.
+
+    A fixed sample (the first SPEED_TEXTS texts given, dev by default), so the measurement costs
+    seconds even for a bert-base teacher on a CPU, and two runs on one split time the same texts.
+    """
+    sample = [texts[i] for i in range(min(SPEED_TEXTS, len(texts)))]
     loaded = teacher.load()
-    texts = sorted(texts[:THROUGHPUT_ROWS], key=len)
-    batches = []
-    for begin in range(0, len(texts), THROUGHPUT_BATCH_SIZE):
-        encoded = loaded.tokenizer(texts[begin:begin + THROUGHPUT_BATCH_SIZE], truncation=True, max_length=max_length,
-                                   padding=True, return_tensors="pt")
-        batches.append((encoded["input_ids"], encoded["attention_mask"], torch.zeros(0)))
-    model = loaded.model.to(device).eval()
-    report = {
-        "parameters": count_parameters(model),
-        "size_bytes": safetensors_size(loaded.directory) if loaded.directory else 0,
-        "samples_per_second": measure_throughput(lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits,
-                                                 batches, device, amp),
-        "fingerprint": teacher.fingerprint,
-        "device": device.type,
-    }
-    (out / TEACHER_REPORT).write_text(json.dumps(report), encoding="utf-8")
-    return report
-
-
-def _teacher_report(teacher: _TeacherHandle, texts: Sequence[str], max_length: int, device: torch.device, amp: str,
-                    out: Path) -> dict[str, Any]:
-    path = out / TEACHER_REPORT
-    if path.is_file():
-        report = json.loads(path.read_text(encoding="utf-8"))
-        if report.get("fingerprint") == teacher.fingerprint and report.get("device") == device.type:
-            return report
     try:
-        return _measure_teacher(teacher, texts, max_length, device, amp, out)
+        teacher_model = loaded.model.to(device).eval()
+
+        def encode_teacher(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            encoded = loaded.tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            return encoded["input_ids"], encoded["attention_mask"]  # (B, T), (B, T)
+
+        def encode_student(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            return data.pad_batch([tokenizer.encode(text, max_length) for text in batch], tokenizer.pad_id)
+
+        by_length = sorted(sample, key=len)  # batches of alike lengths, as a careful caller would send them
+        chunks = [by_length[i:i + SPEED_BATCH_SIZE] for i in range(0, len(by_length), SPEED_BATCH_SIZE)]
+        timed = {
+            "teacher": (lambda ids, mask: teacher_model(input_ids=ids, attention_mask=mask).logits,
+                        [encode_teacher([text]) for text in sample], [encode_teacher(chunk) for chunk in chunks]),
+            "student": (model, [encode_student([text]) for text in sample], [encode_student(chunk) for chunk in chunks]),
+        }
+        speeds = measure_speeds(timed, device, amp)
+        size = {"parameters": count_parameters(teacher_model),
+                "size_bytes": safetensors_size(loaded.directory) if loaded.directory else 0}
     finally:
         teacher.free()
+    return speeds, size

@@ -13,7 +13,11 @@ class ModelReport:
     test_accuracy: float | None = None  # share of test rows predicted right
     parameters: int = 0  # trainable + frozen parameter count
     size_bytes: int = 0  # bytes of its safetensors weights
-    samples_per_second: float = 0.0  # inference throughput on the run's device, batch of 64
+    # Speed as a person would use the model, on the run's device and threads, timed interleaved with the
+    # other model on the same texts (evaluate.measure_speeds), so teacher/student ratios are fair.
+    latency_p50_ms: float = 0.0  # milliseconds to answer one text (batch 1), median
+    latency_p95_ms: float = 0.0  # milliseconds to answer one text (batch 1), 95th percentile
+    samples_per_second: float = 0.0  # inference throughput in batches of 32 (batch 64 before latency was measured)
 
 
 @dataclass

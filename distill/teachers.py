@@ -44,6 +44,9 @@ SAFE_WEIGHT_NAMES = ("model.safetensors", "model.safetensors.index.json")
 FINETUNE_MARKER = "cld_finetune.json"
 # Under output_dir while a fine-tune runs: its resumable position; removed once the marker is written.
 TEACHER_CHECKPOINT_DIR = "teacher_checkpoint"
+# Under cache_dir: finished fine-tunes, one folder per finetune_key, shared by every run with the same inputs.
+FINETUNED_TEACHERS = "finetuned-teachers"
+_FINETUNE_FORMAT = 1  # part of finetune_key: bump it when the fine-tune's recipe changes
 _FINETUNE_LAST = "last.pt"  # model, optimizer, scheduler, RNG, position, best score (tensors and primitives only)
 _FINETUNE_BEST = "best.safetensors"  # the best-dev weights so far
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -287,10 +290,37 @@ def finished_finetune(directory: str | Path, source_fingerprint: str, labels: li
     return info.get("source_fingerprint") == source_fingerprint and info.get("labels") == list(labels)
 
 
+def finetune_key(source_fingerprint: str, labels: list[str], train_texts: Sequence[str], train_labels: np.ndarray,
+                 dev_texts: Sequence[str], dev_labels: np.ndarray, cfg: RunConfig) -> str:
+    """What a fine-tune's weights depend on, hashed: teacher, labels, train and dev rows, every setting.
+
+    The dev rows count because they choose the best epoch's weights; the texts are hashed by content
+    (a row store's view remembers its digest, and the teacher-output cache needs it anyway).
+    """
+    tcfg = cfg.teacher
+    identity = {
+        "format": _FINETUNE_FORMAT, "source_fingerprint": source_fingerprint, "labels": list(labels),
+        "train": texts_digest(train_texts), "train_labels": _array_digest(np.asarray(train_labels, dtype=np.int64)),
+        "dev": texts_digest(dev_texts), "dev_labels": _array_digest(np.asarray(dev_labels, dtype=np.int64)),
+        "epochs": tcfg.finetune_epochs, "learning_rate": tcfg.demo_learning_rate if tcfg.demo else tcfg.finetune_learning_rate,
+        "batch_size": tcfg.finetune_batch_size, "max_length": cfg.data.max_length, "seed": cfg.train.seed,
+        "amp": cfg.train.amp,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def finetuned_dir(cache_dir: str | Path, key: str) -> Path:
+    return Path(cache_dir) / FINETUNED_TEACHERS / key
+
+
 def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_labels: np.ndarray,
                      dev_texts: Sequence[str], dev_labels: np.ndarray, labels: list[str], cfg: RunConfig,
                      device: torch.device, reporter: Reporter | None, output_dir: str | Path) -> LoadedTeacher:
-    """Train the teacher's head (and body) on the labeled rows; keep the best-dev weights in ``output_dir/teacher``.
+    """Train the teacher's head (and body) on the labeled rows; keep the best-dev weights in the shared cache.
+
+    The fine-tuned teacher goes to ``finetuned_dir(cfg.cache_dir, finetune_key(...))``, so any later
+    run with the same teacher, rows and settings, in any output folder, takes it instead of training
+    again; one worker fine-tunes a key at a time (a second one waits, then reuses).
 
     ``train_labels`` / ``dev_labels`` are (N,) int64 indices into ``labels``, IGNORE_INDEX (-100) for an
     unlabeled row, which is skipped. Texts are read one batch at a time, so they may be lazy views of a
@@ -300,15 +330,30 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
     teacher, labels, data and settings continues from it and ends with the weights an uninterrupted
     fine-tune would have (bit-equal on CPU).
     """
-    from transformers import get_linear_schedule_with_warmup
 
     reporter = reporter or NullReporter()
-    target = Path(output_dir) / "teacher"
+    target = finetuned_dir(cfg.cache_dir, finetune_key(loaded.fingerprint, labels, train_texts, train_labels,
+                                                       dev_texts, dev_labels, cfg))
     checkpoint_dir = Path(output_dir) / TEACHER_CHECKPOINT_DIR
     if finished_finetune(target, loaded.fingerprint, labels):
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # left by a worker killed between saving and cleaning up
-        reporter.on_message(f"Reusing the fine-tuned teacher in {target}.")
+        reporter.on_message(f"Reusing the teacher fine-tuned earlier on the same rows and settings ({target}).")
         return reload_finetuned(cfg.teacher, labels, target)
+    with _labelling_lock(target, target / FINETUNE_MARKER, reporter,
+                         "Another worker is fine-tuning this teacher on the same rows; waiting for it."):
+        if finished_finetune(target, loaded.fingerprint, labels):  # it finished while this worker waited
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            reporter.on_message(f"Reusing the teacher fine-tuned earlier on the same rows and settings ({target}).")
+            return reload_finetuned(cfg.teacher, labels, target)
+        return _finetune(loaded, train_texts, train_labels, dev_texts, dev_labels, labels, cfg, device, reporter,
+                         target, checkpoint_dir)
+
+
+def _finetune(loaded: LoadedTeacher, train_texts: Sequence[str], train_labels: np.ndarray, dev_texts: Sequence[str],
+              dev_labels: np.ndarray, labels: list[str], cfg: RunConfig, device: torch.device, reporter: Reporter,
+              target: Path, checkpoint_dir: Path) -> LoadedTeacher:
+    """The fine-tune itself, resumable from ``checkpoint_dir``, ending in ``target`` (marker written last)."""
+    from transformers import get_linear_schedule_with_warmup
 
     train_labels = np.asarray(train_labels, dtype=np.int64)  # (N,)
     dev_labels = np.asarray(dev_labels, dtype=np.int64)  # (N_dev,)
@@ -631,7 +676,9 @@ def _reopen(path: Path, shape: tuple[int, ...], dtype: Any) -> np.memmap | None:
 
 
 @contextlib.contextmanager
-def _labelling_lock(entry: Path, done: Path, reporter: Reporter) -> Iterator[None]:
+def _labelling_lock(entry: Path, done: Path, reporter: Reporter,
+                    waiting: str = "Another worker is labelling these texts with this teacher; waiting for it.",
+                    ) -> Iterator[None]:
     """One labeller per cache entry: two workers on the same texts would write into the same partial files.
 
     ``flock`` is dropped by the kernel when its holder dies, so a killed worker leaves no stale lock.
@@ -644,7 +691,7 @@ def _labelling_lock(entry: Path, done: Path, reporter: Reporter) -> Iterator[Non
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                reporter.on_message("Another worker is labelling these texts with this teacher; waiting for it.")
+                reporter.on_message(waiting)
                 fcntl.flock(handle, fcntl.LOCK_EX)
             except OSError:
                 pass  # a filesystem without locks (some FUSE mounts): label unguarded rather than not at all

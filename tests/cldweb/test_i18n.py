@@ -37,7 +37,7 @@ def test_it_translates_upload_errors(owner_client):
 
 def test_it_names_the_student_and_mode_in_words_on_the_run_page(owner_client, run):
     page = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "BiLSTM（小巧快速，适合在 CPU 上运行）" in page  # the translated choice, not the registry name "bilstm"
+    assert "TextCNN（最快；读取 2–4 个字的窗口）" in page  # the translated choice, not the registry name "textcnn"
     assert "仅软标签（教师模型输出的概率）" in page
 
 

@@ -20,7 +20,7 @@ def test_it_builds_a_config_for_the_demo_teacher(run, corpus, settings):
     assert config.data.train_path == str(corpus.path)
     assert (config.data.text_column, config.data.label_column) == ("text", "label")
     assert (config.train.epochs, config.data.max_length) == (2, 64)
-    assert config.student.architecture == "bilstm"
+    assert (config.student.architecture, config.student.preset) == ("textcnn", "tiny")  # the form's default
 
 
 def test_it_stores_the_resolved_config_on_the_run(run):

@@ -53,6 +53,8 @@ def test_it_distils_a_bilstm_that_beats_chance_and_exports_it(tmp_path: Path) ->
     assert result.teacher.test_accuracy >= STUDENT_MIN_TEST_ACCURACY, result.teacher
     assert 0 < result.student.parameters and 0 < result.teacher.parameters
     assert result.student.samples_per_second > 0 and result.teacher.samples_per_second > 0
+    for model in (result.teacher, result.student):
+        assert 0 < model.latency_p50_ms <= model.latency_p95_ms, model
     assert result.student.size_bytes == (Path(cfg.output_dir) / "student" / "model.safetensors").stat().st_size
     assert result.environment["torch"] == torch.__version__ and result.environment["precision"] == "float32"
     assert result.environment["threads"] == 1 and result.environment["device_name"]

