@@ -17,7 +17,10 @@
   var PHASES = ["teacher", "student"];
   var COLORS = { teacher: "#b45309", student: "#2563eb" };
   var CHARTS = {
-    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.loss, yFormat: "" },
+    // Each stage minimises its own loss (the teacher's cross-entropy, the student's distillation
+    // loss, often ten times smaller): one axis each, or the student's curve lies flat on zero.
+    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.teacher_loss, yFormat: "",
+            studentAxis: { title: labels.student_loss } },
     // An accuracy lies in 0-100%: a fixed axis, so an empty chart does not read "400%".
     accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".0%",
                 yRange: [0, 1] }
@@ -102,16 +105,22 @@
   }
 
   function layout(chart) {
-    return {
-      margin: { l: 56, r: 16, t: 8, b: 44 },
+    var spec = {
+      margin: { l: 56, r: chart.studentAxis ? 56 : 16, t: 8, b: 44 },
       xaxis: { title: { text: labels.step }, zeroline: false },
-      yaxis: { title: { text: chart.yTitle }, tickformat: chart.yFormat, zeroline: false,
-               range: chart.yRange, autorange: !chart.yRange },
+      yaxis: { title: { text: chart.yTitle, font: chart.studentAxis ? { color: COLORS.teacher } : {} },
+               tickformat: chart.yFormat, zeroline: false, range: chart.yRange, autorange: !chart.yRange },
       legend: { orientation: "h", y: -0.25 },
       font: { family: "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", size: 12 },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)"
     };
+    if (chart.studentAxis) {
+      spec.yaxis2 = { title: { text: chart.studentAxis.title, font: { color: COLORS.student } },
+                      overlaying: "y", side: "right", zeroline: false, showgrid: false,
+                      tickmode: "auto", automargin: true };  // its own round ticks, title clear of them
+    }
+    return spec;
   }
 
   // Plotly.react only recomputes a trace whose data arrays are new objects or when
@@ -131,6 +140,7 @@
           // A stage that reported nothing (a teacher that needed no fine-tuning) gets no legend entry;
           // an explicit true shows the legend even when only one stage has points.
           showlegend: line.x.length > 0,
+          yaxis: chart.studentAxis && phase === "student" ? "y2" : "y",
           line: { color: COLORS[phase], width: 2 },
           marker: { size: chart.kind === "eval" ? 6 : 3 }
         };

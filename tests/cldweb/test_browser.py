@@ -50,6 +50,10 @@ CHART_DRAWN = """(selector) => {
     points: markers.reduce((n, count) => n + count, 0),
     legend: Array.from(el.querySelectorAll(".legend .legendtext")).map((text) => text.textContent),
     xTitle: (el.querySelector(".xtitle") || {}).textContent || "",
+    // The y-axis titles drawn (left, then right when the chart has a second axis).
+    yTitles: Array.from(el.querySelectorAll(".ytitle, .y2title")).map((title) => title.textContent),
+    // The y-axis each trace was laid out on ("y" or "y2").
+    traceAxes: (el._fullData || []).map((trace) => trace.yaxis),
     xRange: el._fullLayout.xaxis.range.map(Number),
     // The largest step among the points Plotly computed for drawing (its calcdata).
     xMax: Math.max(-Infinity, ...(el.calcdata || []).flat().map((p) => p.x).filter(Number.isFinite)),
@@ -342,8 +346,11 @@ def test_it_draws_each_stages_points_live_under_its_stage_name_with_progress_in_
     loss = wait_until_drawn(page, "#loss-chart", "d.points === 13", timeout=10_000)
     assert loss["markers"] == [10, 3] and loss["legend"] == ["教师模型微调", "学生模型蒸馏"]
     assert loss["xRange"][1] >= 100  # both stages' last steps are in view
+    # Each stage's loss on its own axis, named for it: the student's is not flattened by the teacher's.
+    assert loss["yTitles"] == ["教师模型损失", "学生模型损失"] and loss["traceAxes"] == ["y", "y2"]
     accuracy = wait_until_drawn(page, "#accuracy-chart", "d.points === 2", timeout=10_000)
     assert accuracy["markers"] == [1, 1] and accuracy["legend"] == ["教师模型微调", "学生模型蒸馏"]
+    assert accuracy["yTitles"] == ["验证集准确率"]  # accuracies share one 0-100% axis
     assert page.evaluate("() => window.__sameDocument === true")  # all of it live, in the page first opened
     page.screenshot(path=str(tmp_path / "stages.png"), full_page=True)
 
