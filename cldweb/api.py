@@ -17,9 +17,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from cldweb.access import get_owned_run_or_404, is_api_request, token_or_login_required
+from cldweb.errors import post_only
 from cldweb.models import Run
 from distill.errors import DistillError
 from distill.export import Predictor, load_exported
@@ -110,7 +111,7 @@ def predict_texts(run: Run, texts: list[str]) -> list[dict]:
 
 
 @token_or_login_required
-@require_POST
+@post_only("run-detail", with_pk=True)
 def run_predict(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_owned_run_or_404(request, pk)
     error, predictions = "", []

@@ -6,8 +6,11 @@ Neither says whether another user's object exists: theirs and a missing one read
 """
 from __future__ import annotations
 
+from functools import wraps
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from cldweb.access import is_api_request
@@ -44,3 +47,21 @@ def server_error(request: HttpRequest) -> HttpResponse:
     from django.template import loader
 
     return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def post_only(back_to: str, *, with_pk: bool = False):
+    """Like ``require_POST``, but a browser that opens the URL (a language switch or a reload
+    re-opens the page a form answered on) is sent back to the page the form lives on, not to
+    a blank 405. Nothing is done on such a GET; a JSON client gets a JSON 405."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST":
+                return view(request, *args, **kwargs)
+            if request.method in ("GET", "HEAD") and not wants_json(request):
+                return redirect(back_to, pk=kwargs["pk"]) if with_pk else redirect(back_to)
+            response = JsonResponse({"error": _("Only POST is allowed here.")}, status=405)
+            response["Allow"] = "POST"
+            return response
+        return wrapper
+    return decorator

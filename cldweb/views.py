@@ -9,9 +9,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
+from cldweb.errors import post_only
 from cldweb.forms import (
     ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, PredictForm, RunForm, TeacherHubForm,
     TeacherUploadForm,
@@ -86,7 +87,7 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("corpus-preview", with_pk=True)
 def corpus_encoding(request: HttpRequest, pk: int) -> HttpResponse:
     """Read the file again with the encoding the user picked (or detect it again)."""
     corpus = get_owned_corpus_or_404(request, pk)
@@ -176,7 +177,7 @@ def teachers(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("teachers")
 def teacher_add_hub(request: HttpRequest) -> HttpResponse:
     form = TeacherHubForm(request.POST)
     if not form.is_valid():
@@ -191,7 +192,7 @@ def teacher_too_large(request: HttpRequest, limit: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("teachers")
 @capped_upload("CLD_MAX_CHECKPOINT_BYTES", refuse=teacher_too_large)
 def teacher_upload(request: HttpRequest) -> HttpResponse:
     if upload_refused(request):
@@ -407,7 +408,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("tokens")
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_owned_token_or_404(request, pk)
     token.revoke()

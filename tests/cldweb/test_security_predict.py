@@ -146,4 +146,8 @@ def test_it_hides_another_users_run(other_client, done_run):
 
 
 def test_it_only_predicts_with_post(owner_client, done_run):
-    assert owner_client.get(predict_url(done_run)).status_code == 405
+    browser = owner_client.get(predict_url(done_run))
+    api = owner_client.get(predict_url(done_run), HTTP_ACCEPT="application/json")
+
+    assert browser.status_code == 302 and browser["Location"] == f"/runs/{done_run.pk}/"  # nothing predicted
+    assert api.status_code == 405 and api.json() == {"error": "Only POST is allowed here."}

@@ -137,7 +137,11 @@ def test_it_refuses_to_revoke_another_users_token(other_client, owner, token):
 def test_it_only_revokes_with_post(owner_client, owner, token):
     row = ApiToken.objects.get(user=owner)
 
-    assert owner_client.get(reverse("token-revoke", args=[row.pk])).status_code == 405
+    response = owner_client.get(reverse("token-revoke", args=[row.pk]))
+
+    assert response.status_code == 302 and response["Location"] == reverse("tokens")  # back to the page, not a 405
+    row.refresh_from_db()
+    assert not row.is_revoked
 
 
 def test_it_sends_anonymous_visitors_of_the_tokens_page_to_log_in(client):
