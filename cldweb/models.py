@@ -947,6 +947,11 @@ class Run(models.Model):
         return str(dict(STUDENT_CHOICES).get(self.student_architecture, self.student_architecture))
 
     @property
+    def trains_on_labels_only(self) -> bool:
+        """The no-distillation baseline (mode "hard"): the student never sees the teacher's outputs."""
+        return (self.config.get("train") or {}).get("mode") == "hard"
+
+    @property
     def mode_display(self) -> str:
         mode = (self.config.get("train") or {}).get("mode", "")
         return str(dict(MODE_CHOICES).get(mode, mode))

@@ -183,7 +183,13 @@ def teacher_add_hub(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return teachers_page(request, TeacherUploadForm(), status=400, hub_form=form)
     teacher = Teacher.add_hub_model(owner=request.user, hub_id=form.cleaned_data["hub_id"])
-    messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.") % {"name": teacher.name})
+    problem = teacher.unavailable_reason
+    if problem:  # offline: "added" alone would promise a run that cannot start
+        messages.warning(request, _("The teacher “%(name)s” was added, but it cannot be used yet: %(problem)s") % {
+            "name": teacher.name, "problem": problem})
+    else:
+        messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.") % {
+            "name": teacher.name})
     return redirect("teachers")
 
 
@@ -286,7 +292,8 @@ def run_page_settings(run: Run) -> dict:
         "device_labels": {"cpu": _("CPU"), "cuda": _("GPU"), "cuda_named": _("GPU: %(name)s")},
         "labels": {
             "teacher": _("Teacher fine-tuning"),
-            "student": _("Student distillation"),
+            # A labels-only baseline run learns nothing from the teacher: calling it distillation would mislead.
+            "student": _("Student on labels only") if run.trains_on_labels_only else _("Student distillation"),
             "step": _("Step within the stage"),
             "teacher_loss": _("Teacher's loss"),
             "student_loss": _("Student's loss"),

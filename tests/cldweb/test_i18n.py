@@ -103,3 +103,16 @@ def test_it_says_where_and_how_the_results_were_measured(owner_client, run):
     assert "测量环境：CPU (AMD EPYC 7B13)，4 个线程，bfloat16 精度，PyTorch 2.13.0。" in chinese
     assert "学生模型训练了 1,250 步；验证集准确率不再提升，因此提前停止。" in chinese
     assert "Measured on CPU (AMD EPYC 7B13) with 4 threads in bfloat16 precision, PyTorch 2.13.0." in english
+
+
+def test_it_does_not_call_a_labels_only_student_curve_distillation(owner_client, owner, corpus, demo_teacher):
+    from cldweb.models import Run
+
+    baseline = Run.create(owner=owner, corpus=corpus, teacher=demo_teacher, mode="hard", epochs=1, max_length=32)
+    distilled = Run.create(owner=owner, corpus=corpus, teacher=demo_teacher, mode="soft", epochs=1, max_length=32)
+
+    def student_curve(run) -> str:
+        return owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").context["run_page"]["labels"]["student"]
+
+    assert student_curve(baseline) == "学生模型（仅用标签训练）"
+    assert student_curve(distilled) == "学生模型蒸馏"

@@ -65,3 +65,12 @@ def test_it_trains_predicts_and_exports_with_the_names(owner, owner_client, corp
     assert owner_client.get(reverse("api-runs")).json()["runs"][0]["labels"] == ["好评", "差评"]
     form = owner_client.post(reverse("run-predict", args=[run.pk]), {"text": "质量太差了"}).content.decode()
     assert prediction["label"] in form
+
+
+def test_it_shows_the_label_names_in_the_corpus_summary(owner_client, corpus):
+    corpus.name_labels({"pos": "好评", "neg": "差评"})
+    corpus.save()
+
+    page = owner_client.get(reverse("corpus-detail", args=[corpus.pk])).content.decode()
+
+    assert "好评 <span class=\"muted\">(pos)</span>" in page and "差评 <span class=\"muted\">(neg)</span>" in page
