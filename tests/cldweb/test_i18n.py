@@ -89,6 +89,9 @@ def test_it_says_on_the_run_form_that_the_teacher_is_fine_tuned_first_and_for_ho
     assert "each stage's progress and time left" in english
     assert "首先用语料中带标签的行把教师模型微调 3 轮" in chinese
     assert "会显示每个阶段的进度和剩余时间" in chinese
+    # The demo teacher is not fine-tuned but trained from scratch, and a trained one is reused.
+    assert "The demo teacher is not pretrained: these epochs are its whole training, from scratch." in english
+    assert "演示教师模型没有经过预训练" in chinese and "从缓存中取用" in chinese
 
 
 def test_it_says_where_and_how_the_results_were_measured(owner_client, run):
