@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import shutil
 import tempfile
@@ -1090,6 +1091,33 @@ class Run(models.Model):
             })
         return rows
 
+    # Below this many test texts one text moves the accuracy by a point or more: say the scores decide nothing.
+    FEW_TEST_TEXTS = 100
+
+    @property
+    def test_noise(self) -> dict[str, Any] | None:
+        """How far chance alone moves each test accuracy (95% Wilson intervals), so a user does not read
+        noise as a gain; None before a test set was scored."""
+        result = self.result or {}
+        size = int((result.get("corpus") or {}).get("test") or 0)
+        if not size:
+            return None
+        intervals = []
+        for key, label in (("teacher", gettext("teacher")), ("student", gettext("student"))):
+            accuracy = (result.get(key) or {}).get("test_accuracy")
+            if accuracy is not None:
+                low, high = wilson_interval(accuracy, size)
+                intervals.append(gettext("%(model)s %(low)s–%(high)s") % {
+                    "model": label, "low": f"{low * 100:.1f}", "high": f"{high * 100:.1f}%"})
+        sentence = gettext("The test set has %(size)s texts; by chance alone each test accuracy could lie anywhere in "
+                           "(95%%): %(intervals)s. Differences inside these ranges are noise.") % {
+            "size": f"{size:,}", "intervals": gettext("; ").join(intervals)}
+        warning = ""
+        if size < self.FEW_TEST_TEXTS:
+            warning = gettext("Only %(size)s texts were held back for testing, too few to tell a good model from a poor "
+                              "one. Add more labelled rows to the corpus before deciding.") % {"size": f"{size:,}"}
+        return {"size": size, "sentence": sentence, "warning": warning}
+
     def speedup(self) -> dict[str, Any] | None:
         """How much faster (batch 1, median) and smaller the student is than its teacher, in sentences.
 
@@ -1184,6 +1212,14 @@ class WatchdogReport:
     def changed(self) -> list[int]:
         """Runs whose status changed (browsers watching them are told)."""
         return self.requeued + self.cancelled + self.failed
+
+
+def wilson_interval(share: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: unlike share ± z·se it stays inside 0–1 and does not
+    shrink to nothing at 0% or 100% (2 of 2 right is no proof of a perfect model)."""
+    centre = (share + z * z / (2 * count)) / (1 + z * z / count)
+    spread = z * math.sqrt(share * (1 - share) / count + z * z / (4 * count * count)) / (1 + z * z / count)
+    return max(0.0, centre - spread), min(1.0, centre + spread)
 
 
 def _percent(value: float | None) -> str:
