@@ -52,9 +52,12 @@ _BINARY_CONTROL_SHARE = 0.01  # text files hold almost no control bytes; random 
 _NOT_TEXT_GARBLED_SHARE = 0.35  # random bytes read as GB18030 score 0.4-0.9; real reviews ~0.001 (garbled_share)
 
 TEXT_COLUMN_NAMES = ("text", "texts", "review", "reviews", "content", "contents", "sentence", "sentences",
-                     "comment", "body", "document", "内容", "评论", "文本", "句子", "正文")
-LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "tag",
-                      "标签", "类别", "分类", "情感")
+                     "comment", "body", "document", "内容", "內容", "评论", "評論", "评价", "評價", "文本", "句子",
+                     "正文")
+# Simplified and Traditional spellings, and the star ratings review sites export ("星级", "rating").
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "cat", "sentiment", "polarity", "target", "tag",
+                      "rating", "stars", "标签", "標籤", "类别", "類別", "分类", "分類", "情感", "星级", "星級",
+                      "评分", "評分", "标注", "標註")
 
 
 # --------------------------------------------------------------------------- rows

@@ -178,6 +178,12 @@ def test_it_previews_rows_and_guesses_chinese_column_names(tmp_path: Path) -> No
     assert (unnamed.guessed_text_column, unnamed.guessed_label_column) == ("b", None)
 
 
+@pytest.mark.parametrize("label_column", ["標籤", "星级", "rating"])
+def test_it_guesses_traditional_and_star_rating_label_columns(tmp_path: Path, label_column: str) -> None:
+    preview = preview_corpus(_write(tmp_path, "e.csv", f"評論,{label_column}\n房間很乾淨,1\n服務太差,0\n"))
+    assert (preview.guessed_text_column, preview.guessed_label_column) == ("評論", label_column)
+
+
 def test_it_loads_the_inews_splits() -> None:
     splits = inews()
     assert {name: len(rows) for name, rows in splits.items()} == {"train": 5355, "dev": 999, "test": 999}
