@@ -22,7 +22,7 @@ CORPUS_CODES = {
 }
 
 
-def _corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
+def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
     if code in ("empty_file",):
         return _("the file is empty or has no rows")
     if code == "no_rows":
@@ -47,7 +47,7 @@ def _corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
         return _("the line is longer than %(limit)s characters, the most one cell may hold") % {
             "limit": f"{params.get('limit', 0):,}"}
     if code == "too_many_bad_rows":
-        first = _corpus_problem(str(params.get("first_code", "")), params.get("first_params") or {}, "")
+        first = corpus_problem(str(params.get("first_code", "")), params.get("first_params") or {}, "")
         return _("%(bad)s of %(rows)s rows (%(share)s%%) cannot be used, more than the %(limit)s%% that may be "
                  "skipped, so the columns or the file are probably wrong. The first bad lines are %(lines)s "
                  "(%(first)s).") % {
@@ -95,7 +95,7 @@ def _corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
 
 def describe_corpus_error(code: str, params: Mapping[str, Any], detail: str, filename: str) -> str:
     """“reviews.csv, line 12: the row has 3 cells but the header has 2 …” in the active language."""
-    problem = _corpus_problem(code, params, detail)
+    problem = corpus_problem(code, params, detail)
     line = params.get("line")
     if line is not None:
         return _("%(file)s, line %(line)s: %(problem)s") % {"file": filename, "line": line, "problem": problem}
@@ -198,5 +198,5 @@ def write_skipped_rows_csv(out: Any, rows: Any) -> None:
     writer = csv.writer(out)
     writer.writerow([_("line"), _("problem"), _("text")])
     for row in rows:
-        writer.writerow([row.line, _corpus_problem(row.code, row.params, row.detail),
+        writer.writerow([row.line, corpus_problem(row.code, row.params, row.detail),
                          row.text[:SKIPPED_CSV_TEXT_CHARS]])

@@ -296,10 +296,10 @@ class Corpus(models.Model):
     @property
     def skipped_shown(self) -> list[dict[str, Any]]:
         """The first skipped rows with their problem in the active language, for the page."""
-        from cldweb.messages import _corpus_problem
+        from cldweb.messages import corpus_problem
 
         return [{"line": row["line"], "text": row["text"],
-                 "problem": _corpus_problem(row["code"], row.get("params") or {}, row.get("detail", ""))}
+                 "problem": corpus_problem(row["code"], row.get("params") or {}, row.get("detail", ""))}
                 for row in self.skipped_rows.get("first") or []]
 
     def all_skipped_rows(self) -> list[SkippedRow]:
@@ -1109,8 +1109,8 @@ class Run(models.Model):
                 low, high = wilson_interval(accuracy, size)
                 intervals.append(gettext("%(model)s %(low)s–%(high)s") % {
                     "model": label, "low": f"{low * 100:.1f}", "high": f"{high * 100:.1f}%"})
-        sentence = gettext("The test set has %(size)s texts; by chance alone each test accuracy could lie anywhere in "
-                           "(95%%): %(intervals)s. Differences inside these ranges are noise.") % {
+        sentence = gettext("The test set has %(size)s texts, so each test accuracy is only known within a range "
+                           "(95%% interval): %(intervals)s. Differences inside these ranges may be chance.") % {
             "size": f"{size:,}", "intervals": gettext("; ").join(intervals)}
         warning = ""
         if size < self.FEW_TEST_TEXTS:
@@ -1138,10 +1138,10 @@ class Run(models.Model):
                   "student_parameters": f"{student['parameters']:,}", "teacher_parameters": f"{teacher['parameters']:,}"}
         summary, warnings = [], []
         if faster >= 1 and smaller >= 1:
-            summary.append(gettext("The student is %(faster)s× faster (batch 1, p50) and %(smaller)s× smaller than "
-                                   "the teacher.") % params)
+            summary.append(gettext("The student answers a single text %(faster)s× faster than the teacher (median "
+                                   "time) and is %(smaller)s× smaller.") % params)
         elif faster >= 1:
-            summary.append(gettext("The student is %(faster)s× faster than the teacher (batch 1, p50).") % params)
+            summary.append(gettext("The student answers a single text %(faster)s× faster than the teacher (median time).") % params)
         elif smaller >= 1:
             summary.append(gettext("The student is %(smaller)s× smaller than the teacher.") % params)
         if faster < 1:
@@ -1227,7 +1227,7 @@ def _percent(value: float | None) -> str:
 
 
 def _milliseconds(value: float | None) -> str:
-    """A latency for people: two significant digits below 10 ms, whole milliseconds above."""
+    """A latency for people: 0.37, 4.9, 120 (two decimals below 1 ms, one below 10 ms, whole above)."""
     if not value:
         return "—"
     return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:,.0f}"

@@ -25,13 +25,14 @@ from tests.processes import write_review_sample
 
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = [
+browser_marks = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.services,
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./cld test installs it)"),
 ]
+pytestmark = browser_marks
 
 PASSWORD = "a long browser password"
 RUN_TIMEOUT_MS = 420_000

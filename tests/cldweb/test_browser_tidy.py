@@ -8,16 +8,10 @@ from django.utils import timezone
 from cldweb.models import Run
 from cldweb.reporting import WebReporter
 from tests.cldweb.test_browser import (  # noqa: F401  (fixtures and helpers shared with the other browser tests)
-    CHROMIUM, alice, as_the_worker, browser_page, isolated_storage, sign_in, unqueued_run,
+    alice, as_the_worker, browser_marks, browser_page, isolated_storage, sign_in, unqueued_run,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.services,
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./cld test installs it)"),
-]
+pytestmark = browser_marks  # transactional DB, services, chromium: as the other browser tests
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_it_says_how_many_times_faster_and_smaller_the_student_is(owner_client, 
 
     english, chinese = _page(owner_client, run, "en"), _page(owner_client, run, "zh-hans")
 
-    assert "The student is 4.2× faster (batch 1, p50) and 8.7× smaller than the teacher." in english
+    assert "The student answers a single text 4.2× faster than the teacher (median time) and is 8.7× smaller." in english
     assert "学生模型比教师模型快 4.2 倍（单条，中位数），小 8.7 倍。" in chinese
     assert "Latency p50 (ms, 1 text)" in english and "延迟中位数（毫秒，单条）" in chinese
     assert "<td class=\"num\">3.4</td>" in english and "<td class=\"num\">0.80</td>" in english  # p50 in ms

@@ -19,8 +19,8 @@ def test_it_gives_each_test_accuracy_its_95_percent_range(owner_client, run):
     english = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     chinese = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
 
-    assert ("The test set has 1,736 texts; by chance alone each test accuracy could lie anywhere in (95%): "
-            "teacher 80.1–83.7%; student 81.5–85.0%. Differences inside these ranges are noise.") in english
+    assert ("The test set has 1,736 texts, so each test accuracy is only known within a range (95% interval): "
+            "teacher 80.1–83.7%; student 81.5–85.0%. Differences inside these ranges may be chance.") in english
     assert "测试集共有 1,736 条文本" in chinese and "教师模型 80.1–83.7%；学生模型 81.5–85.0%" in chinese
     assert 'id="few-test-texts"' not in english
 
