@@ -22,6 +22,11 @@ CORPUS_CODES = {
 }
 
 
+def list_separator() -> str:
+    """Between the items of a list in a sentence: ", " in English, "、" in Chinese (ASCII commas read as foreign there)."""
+    return _(", ")
+
+
 def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
     if code in ("empty_file",):
         return _("the file is empty or has no rows")
@@ -52,7 +57,7 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
                  "skipped, so the columns or the file are probably wrong. The first bad lines are %(lines)s "
                  "(%(first)s).") % {
             "bad": f"{params.get('bad', 0):,}", "rows": f"{params.get('rows', 0):,}", "share": params.get("share"),
-            "limit": params.get("limit"), "lines": ", ".join(map(str, params.get("lines") or [])), "first": first}
+            "limit": params.get("limit"), "lines": list_separator().join(map(str, params.get("lines") or [])), "first": first}
     if code == "zip_archive":
         if "count" in params:
             return _("the ZIP holds %(count)s CSV, TSV or JSON Lines files (%(names)s); upload the CSV inside "
@@ -176,9 +181,9 @@ def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
     if skipped.get("total"):
         reasons = {"empty_text": _("an empty text"), "text_too_long": _("a text over the length limit"),
                    "line_too_long": _("a line over the length limit"), "bad_label": _("an unreadable label")}
-        by_reason = "; ".join(_("%(count)s with %(reason)s") % {"count": f"{count:,}", "reason": reasons.get(code, code)}
+        by_reason = _("; ").join(_("%(count)s with %(reason)s") % {"count": f"{count:,}", "reason": reasons.get(code, code)}
                               for code, count in sorted(skipped.get("by_reason", {}).items(), key=lambda kv: -kv[1]))
-        lines = ", ".join(str(row["line"]) for row in (skipped.get("first") or [])[:5])
+        lines = list_separator().join(str(row["line"]) for row in (skipped.get("first") or [])[:5])
         warnings.append(_("%(count)s of %(rows)s rows were skipped and are not used (%(reasons)s); the first are on "
                           "lines %(lines)s.") % {"count": f"{skipped['total']:,}",
                                                   "rows": f"{rows + skipped['total']:,}", "reasons": by_reason,

@@ -22,8 +22,8 @@ TRADITIONAL = [("這家飯店的服務很好，房間乾淨。", "pos"), ("早�
                ("隔音太差，晚上一直聽到隔壁的聲音。", "neg"), ("價格合理，下次還會再來。", "pos")]
 
 
-def upload(client, filename: str, content: bytes):
-    return client.post(reverse("corpus-upload"), {"file": SimpleUploadedFile(filename, content)})
+def upload(client, filename: str, content: bytes, **headers):
+    return client.post(reverse("corpus-upload"), {"file": SimpleUploadedFile(filename, content)}, **headers)
 
 
 def review_csv(rows: list[tuple[str, str]]) -> str:
@@ -86,6 +86,15 @@ def test_it_refuses_a_file_where_too_many_rows_are_bad_naming_the_first(owner_cl
             "the columns or the file are probably wrong. The first bad lines are 2, 12, 22, 32, 42 "
             "(the “review” cell is empty).") in response.content.decode()
     assert Corpus.objects.count() == 0
+
+
+def test_it_lists_bad_lines_with_chinese_punctuation_in_chinese(owner_client, reviews):
+    rows = [("", label) if index % 10 == 0 else (text, label) for index, (text, label) in enumerate(reviews)]
+
+    response = upload(owner_client, "bad.csv", review_csv(rows).encode(), HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    page = response.content.decode()
+    assert "2、12、22、32、42" in page and "2, 12" not in page  # ASCII commas read as foreign in Chinese
 
 
 def test_it_reads_a_big5_file_and_shows_the_detected_encoding(owner_client, owner):
