@@ -8,26 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import secrets
 import shutil
 import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
+from cldweb.celery import RUN_DISTILLATION_TASK
+from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
 from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from distill.data import CorpusPreview, CorpusStream, Example, SkippedRow, is_zip, preview_corpus, unpack_zip_corpus
@@ -631,15 +632,6 @@ class RunStillActive(Exception):
         self.run_ids = run_ids
 
 
-def device_in_words(device: str, name: str = "") -> str:
-    """"CPU" or "GPU: NVIDIA H200" for the engine's torch device type ("cpu", "cuda") and the GPU's name."""
-    if device == "cpu":
-        return gettext("CPU")
-    if device == "cuda":
-        return gettext("GPU: %(name)s") % {"name": name} if name else gettext("GPU")
-    return device  # another torch backend ("mps"): its own name says it
-
-
 DEMO_TEACHER_NAME = gettext_noop(
     "Demo teacher (small transformer trained from scratch on your corpus — not pretrained)"
 )
@@ -725,13 +717,16 @@ class Run(models.Model):
         return run
 
     def enqueue(self) -> None:
-        """Send the Celery task after commit, so the worker never reads a row that is not there yet."""
-        from cldweb.tasks import run_distillation
+        """Send the Celery task after commit, so the worker never reads a row that is not there yet.
 
+        Sent by name: importing cldweb.tasks here would close the circle models -> tasks ->
+        reporting -> models. The worker registers the task under the same name.
+        """
         run_id = self.pk
 
         def send() -> None:
-            task = run_distillation.apply_async((run_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            task = celery_app.send_task(RUN_DISTILLATION_TASK, args=(run_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                                        ignore_result=True)
             Run.objects.filter(pk=run_id).update(celery_task_id=task.id)
 
         transaction.on_commit(send)
@@ -807,8 +802,12 @@ class Run(models.Model):
         self.refresh_from_db()
         return False
 
-    def mark_stage(self, stage: str, info: dict[str, object] | None = None) -> None:
-        """Record the engine's stage (and device when it says) unless the run already ended."""
+    def mark_stage(self, stage: str, info: dict[str, object] | None = None, *, attempt: int | None = None) -> None:
+        """Record the engine's stage (and device when it says) unless the run already ended.
+
+        Given an ``attempt``, only while the run is still that attempt's (see cldweb.jobs): a worker
+        that lost its run must neither move it to another stage nor refresh its heartbeat.
+        """
         if stage not in self.STAGE_STATUSES:
             return
         fields: dict[str, Any] = {"status": stage, "heartbeat_at": timezone.now(), "progress": {}}
@@ -816,7 +815,10 @@ class Run(models.Model):
         if device:
             fields["device"] = str(device)[:32]
             fields["device_name"] = str((info or {}).get("device_name") or "")[:200]
-        Run.objects.filter(pk=self.pk).exclude(status__in=self.TERMINAL_STATUSES).update(**fields)
+        rows = Run.objects.filter(pk=self.pk).exclude(status__in=self.TERMINAL_STATUSES)
+        if attempt is not None:
+            rows = rows.filter(attempt=attempt)
+        rows.update(**fields)
         self.refresh_from_db(fields=["status", "device", "device_name", "heartbeat_at", "progress"])
 
     def record_progress(self, stage: str, point: dict[str, float]) -> bool:
@@ -834,115 +836,6 @@ class Run(models.Model):
         self.progress = progress
         return True
 
-    # -- who runs it: the start protocol, heartbeats and the watchdog --------------------
-    #
-    # The row, not the broker, says who runs a job. A task takes the row with ``claim`` (one
-    # atomic compare-and-set on ``attempt``), writes ``heartbeat_at`` while it works, and ends it
-    # with ``mark_*(..., attempt=...)``, which change nothing once another attempt took over.
-    # ``watchdog`` finds rows whose worker died (stale heartbeat) or whose message was lost
-    # (queued too long) and queues them again; Redis may forget messages, the row does not.
-
-    def heartbeat_is_stale(self, now: datetime | None = None) -> bool:
-        if self.heartbeat_at is None:
-            return True
-        now = now or timezone.now()
-        return self.heartbeat_at < now - timedelta(seconds=settings.CLD_HEARTBEAT_STALE_S)
-
-    @classmethod
-    def claim(cls, run_id: int) -> "Claim":
-        """Take the run for a new attempt, or say why not.
-
-        Taken when queued, or when in a stage with a stale heartbeat (its worker died and the
-        message came back). In a stage with a fresh heartbeat it belongs to a live worker: this
-        delivery is a duplicate and is left alone. The take is a conditional UPDATE on
-        ``attempt`` (inside select_for_update, which SQLite ignores), so of two workers that
-        read the same row, exactly one wins.
-        """
-        now = timezone.now()
-        with transaction.atomic():
-            run = cls.objects.select_for_update(of=("self",)).select_related("corpus", "teacher").filter(pk=run_id).first()
-            if run is None:
-                return Claim(Claim.MISSING, None)
-            if run.is_finished:
-                return Claim(Claim.FINISHED, run)
-            if run.status != cls.Status.QUEUED and not run.heartbeat_is_stale(now):
-                return Claim(Claim.BUSY, run)
-            if run.cancel_requested:
-                run.mark_cancelled(attempt=run.attempt)
-                return Claim(Claim.CANCELLED, run)
-            if run.status != cls.Status.QUEUED and run.attempt >= settings.CLD_MAX_ATTEMPTS:
-                run.mark_worker_lost()
-                return Claim(Claim.GAVE_UP, run)
-            taken = cls.objects.filter(pk=run.pk, attempt=run.attempt).exclude(status__in=cls.TERMINAL_STATUSES).update(
-                attempt=F("attempt") + 1, status=cls.Status.PREPARING, heartbeat_at=now,
-                started_at=run.started_at or now, error_code="", error_message="", error_params={},
-            )
-            if not taken:
-                return Claim(Claim.BUSY, run)
-        run.refresh_from_db()
-        return Claim(Claim.TAKEN, run)
-
-    def beat(self, attempt: int) -> bool:
-        """Write the heartbeat of ``attempt``; False once the run is not that attempt's to run any more
-        (re-queued by the watchdog, taken by another worker, or ended)."""
-        return bool(
-            Run.objects.filter(pk=self.pk, attempt=attempt, status__in=self.STAGE_STATUSES)
-            .update(heartbeat_at=timezone.now())
-        )
-
-    def mark_worker_lost(self) -> bool:
-        return self._finish(self.attempt, **self._worker_lost_fields())
-
-    def _worker_lost_fields(self) -> dict[str, Any]:
-        return {
-            "status": self.Status.FAILED,
-            "error_code": "worker_lost",
-            "error_message": (
-                f"The worker stopped {self.attempt} times while running this job "
-                f"(killed, out of memory or restarted), so it was not started again."
-            ),
-            "error_params": {"attempts": self.attempt},
-        }
-
-    @classmethod
-    def watchdog(cls, now: datetime | None = None) -> "WatchdogReport":
-        """Recover runs that no live worker holds. Beat calls it every CLD_WATCHDOG_INTERVAL_S.
-
-        * In a stage with a heartbeat older than CLD_HEARTBEAT_STALE_S (the worker was killed):
-          queued again (the next attempt resumes from the checkpoint); cancelled instead if a
-          cancel was requested; failed with ``worker_lost`` after CLD_MAX_ATTEMPTS attempts.
-        * Queued for longer than CLD_QUEUE_LOST_S with no worker (the message was lost, e.g.
-          Redis restarted): sent again. A message that was only waiting is then delivered
-          twice; the start protocol drops the second.
-        """
-        now = now or timezone.now()
-        stale_before = now - timedelta(seconds=settings.CLD_HEARTBEAT_STALE_S)
-        lost_before = now - timedelta(seconds=settings.CLD_QUEUE_LOST_S)
-        report = WatchdogReport()
-        silent = Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True)
-        for run in cls.objects.filter(silent, status__in=cls.STAGE_STATUSES):
-            # Conditional on what was read: a worker that beat or a task that took the row
-            # since then wins, and this sweep leaves the run alone.
-            rows = cls.objects.filter(silent, pk=run.pk, attempt=run.attempt, status=run.status)
-            if run.cancel_requested:
-                if rows.update(status=cls.Status.CANCELLED, finished_at=now):
-                    run.remove_files()  # its worker is gone: nothing writes the folder any more
-                    report.cancelled.append(run.pk)
-            elif run.attempt >= settings.CLD_MAX_ATTEMPTS:
-                if rows.update(**run._worker_lost_fields(), finished_at=now):
-                    report.failed.append(run.pk)
-            elif rows.update(status=cls.Status.QUEUED, heartbeat_at=now):
-                run.enqueue()
-                report.requeued.append(run.pk)
-        waiting_since = Q(heartbeat_at__lt=lost_before) | Q(heartbeat_at__isnull=True, created_at__lt=lost_before)
-        for run in cls.objects.filter(waiting_since, status=cls.Status.QUEUED, cancel_requested=False):
-            if cls.objects.filter(pk=run.pk, status=cls.Status.QUEUED, heartbeat_at=run.heartbeat_at).update(heartbeat_at=now):
-                run.enqueue()
-                report.resent.append(run.pk)
-        return report
-
-    # -- endings: with ``attempt``, only while the run is still that attempt's ------------
-
     @property
     def student_display(self) -> str:
         return str(dict(STUDENT_CHOICES).get(self.student_architecture, self.student_architecture))
@@ -956,30 +849,6 @@ class Run(models.Model):
     def mode_display(self) -> str:
         mode = (self.config.get("train") or {}).get("mode", "")
         return str(dict(MODE_CHOICES).get(mode, mode))
-
-    def record_result(self, result: dict[str, Any], *, attempt: int | None = None) -> bool:
-        """Store the engine's RunResult: done, or cancelled when the engine stopped on the user's request."""
-        cancelled = result.get("status") == "cancelled"
-        device = str(result.get("device") or self.device)[:32]
-        device_name = str((result.get("environment") or {}).get("device_name") or "") if device == "cuda" else ""
-        finished = self._finish(
-            attempt,
-            status=self.Status.CANCELLED if cancelled else self.Status.DONE,
-            result=result,
-            export_path="" if cancelled else str(result.get("export_path") or ""),
-            device=device,
-            device_name=device_name[:200] or self.device_name,
-        )
-        if finished and cancelled:
-            self.remove_files()
-        return finished
-
-    def mark_cancelled(self, *, attempt: int | None = None) -> bool:
-        """Cancelled (by the worker that ran it, or before any worker did): only the record stays."""
-        finished = self._finish(attempt, status=self.Status.CANCELLED)
-        if finished:
-            self.remove_files()
-        return finished
 
     # -- files and deletion -----------------------------------------------------------
 
@@ -1001,29 +870,6 @@ class Run(models.Model):
         self.remove_files()
         return super().delete(*args, **kwargs)
 
-    def mark_failed(self, code: str, message: str, params: dict[str, Any] | None = None, *,
-                    attempt: int | None = None) -> bool:
-        return self._finish(attempt, status=self.Status.FAILED, error_code=code[:64], error_message=message,
-                            error_params=json_safe(params or {}))
-
-    def _finish(self, attempt: int | None, **fields: Any) -> bool:
-        """End the run with ``fields``. Given an ``attempt``, only if the run is still that attempt's
-        and has not ended: a worker that lost its run must not overwrite the outcome of another."""
-        fields["finished_at"] = timezone.now()
-        rows = Run.objects.filter(pk=self.pk)
-        if attempt is not None:
-            rows = rows.filter(attempt=attempt).exclude(status__in=self.TERMINAL_STATUSES)
-        if not rows.update(**fields):
-            return False
-        for name, value in fields.items():
-            setattr(self, name, value)
-        return True
-
-    def touch_heartbeat(self) -> bool:
-        """Record that the worker is alive; returns whether a cancel was requested."""
-        Run.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
-        return bool(Run.objects.filter(pk=self.pk).values_list("cancel_requested", flat=True).first())
-
     # -- progress -------------------------------------------------------------------
 
     def points_after(self, seq: int) -> list[dict[str, Any]]:
@@ -1040,10 +886,6 @@ class Run(models.Model):
         if self.is_active and self.progress and self.progress.get("stage") == self.status:
             return self.progress
         return {}
-
-    @property
-    def device_display(self) -> str:
-        return device_in_words(self.device, self.device_name)
 
     def runs_ahead(self) -> int:
         """While queued: how many runs (anyone's) a worker takes before this one, those running
@@ -1065,7 +907,7 @@ class Run(models.Model):
             "progress": self.current_progress,
         }
 
-    # -- results --------------------------------------------------------------------
+    # -- results (worded for people by cldweb.presentation) ----------------------------
 
     @property
     def export_file(self) -> Path | None:
@@ -1074,169 +916,9 @@ class Run(models.Model):
         path = Path(self.export_path)
         return path if path.is_file() else None
 
-    def comparison(self) -> list[dict[str, Any]]:
-        """Teacher and student side by side, formatted for the results table."""
-        rows = []
-        for key, label in (("teacher", _("Teacher")), ("student", _("Student"))):
-            report = (self.result or {}).get(key) or {}
-            rows.append({
-                "model": label,
-                "dev_accuracy": _percent(report.get("dev_accuracy")),
-                "test_accuracy": _percent(report.get("test_accuracy")),
-                "parameters": f"{report.get('parameters') or 0:,}",
-                "size_bytes": report.get("size_bytes") or 0,
-                "latency_p50_ms": _milliseconds(report.get("latency_p50_ms")),
-                "latency_p95_ms": _milliseconds(report.get("latency_p95_ms")),
-                "samples_per_second": f"{round(report.get('samples_per_second') or 0.0):,}",
-            })
-        return rows
-
-    # Below this many test texts one text moves the accuracy by a point or more: say the scores decide nothing.
-    FEW_TEST_TEXTS = 100
-
-    @property
-    def test_noise(self) -> dict[str, Any] | None:
-        """How far chance alone moves each test accuracy (95% Wilson intervals), so a user does not read
-        noise as a gain; None before a test set was scored."""
-        result = self.result or {}
-        size = int((result.get("corpus") or {}).get("test") or 0)
-        if not size:
-            return None
-        intervals = []
-        for key, label in (("teacher", gettext("teacher")), ("student", gettext("student"))):
-            accuracy = (result.get(key) or {}).get("test_accuracy")
-            if accuracy is not None:
-                low, high = wilson_interval(accuracy, size)
-                intervals.append(gettext("%(model)s %(low)s–%(high)s") % {
-                    "model": label, "low": f"{low * 100:.1f}", "high": f"{high * 100:.1f}%"})
-        sentence = gettext("The test set has %(size)s texts, so each test accuracy is only known within a range "
-                           "(95%% interval): %(intervals)s. Differences inside these ranges may be chance.") % {
-            "size": f"{size:,}", "intervals": gettext("; ").join(intervals)}
-        warning = ""
-        if size < self.FEW_TEST_TEXTS:
-            warning = gettext("Only %(size)s texts were held back for testing, too few to tell a good model from a poor "
-                              "one. Add more labelled rows to the corpus before deciding.") % {"size": f"{size:,}"}
-        return {"size": size, "sentence": sentence, "warning": warning}
-
-    def speedup(self) -> dict[str, Any] | None:
-        """How much faster (batch 1, median) and smaller the student is than its teacher, in sentences.
-
-        ``summary`` holds what is true; ``warnings`` say plainly when the student is slower or larger
-        than its teacher, since then distillation has not delivered what it is for. None until both
-        are measured (a run finished by an older release has no latency).
-        """
-        teacher = (self.result or {}).get("teacher") or {}
-        student = (self.result or {}).get("student") or {}
-        if not (teacher.get("parameters") and student.get("parameters")
-                and teacher.get("latency_p50_ms") and student.get("latency_p50_ms")):
-            return None
-        faster = teacher["latency_p50_ms"] / student["latency_p50_ms"]
-        smaller = teacher["parameters"] / student["parameters"]
-        params = {"faster": _ratio(faster), "smaller": _ratio(smaller),
-                  "student_ms": _milliseconds(student["latency_p50_ms"]),
-                  "teacher_ms": _milliseconds(teacher["latency_p50_ms"]),
-                  "student_parameters": f"{student['parameters']:,}", "teacher_parameters": f"{teacher['parameters']:,}"}
-        summary, warnings = [], []
-        if faster >= 1 and smaller >= 1:
-            summary.append(gettext("The student answers a single text %(faster)s× faster than the teacher (median "
-                                   "time) and is %(smaller)s× smaller.") % params)
-        elif faster >= 1:
-            summary.append(gettext("The student answers a single text %(faster)s× faster than the teacher (median time).") % params)
-        elif smaller >= 1:
-            summary.append(gettext("The student is %(smaller)s× smaller than the teacher.") % params)
-        if faster < 1:
-            warnings.append(gettext(
-                "The student is slower than its teacher on this machine (%(student_ms)s ms against %(teacher_ms)s ms "
-                "for one text). A smaller student or a shorter maximum length makes it faster.") % params)
-        if smaller < 1:
-            warnings.append(gettext(
-                "The student is larger than its teacher (%(student_parameters)s parameters against "
-                "%(teacher_parameters)s). A smaller student would make distillation worth it.") % params)
-        return {"faster": faster, "smaller": smaller, "summary": summary, "warnings": warnings}
-
-    def measurement(self) -> dict[str, Any] | None:
-        """Where and how the results were measured (device, threads, precision, steps), for the results."""
-        environment = (self.result or {}).get("environment") or {}
-        training = (self.result or {}).get("training") or {}
-        if not environment:
-            return None  # a run finished by an older release did not record it
-        device_type = self.device or (self.result or {}).get("device") or ""
-        # "cuda" means nothing to most users; the hardware's own name says the rest.
-        device = {"cpu": gettext("CPU"), "cuda": gettext("GPU")}.get(device_type, device_type)
-        name = environment.get("device_name") or ""
-        return {
-            "device": f"{device} ({name})" if name else device,
-            "threads": environment.get("threads") or 0,
-            "precision": environment.get("precision") or "float32",
-            "torch": environment.get("torch") or "",
-            "steps": f"{training.get('steps') or 0:,}",
-            "stopped_early": bool(training.get("stopped_early")),
-        }
-
-    @property
-    def corpus_warnings(self) -> list[str]:
-        from cldweb.messages import corpus_warnings
-
-        return corpus_warnings((self.result or {}).get("corpus") or {})
-
     @property
     def download_name(self) -> str:
         return f"cld-run-{self.pk}-student.zip"
-
-
-@dataclass
-class Claim:
-    """What ``Run.claim`` decided; ``run`` is the row as read (None when it does not exist)."""
-
-    TAKEN = "taken"  # this worker runs the new attempt (run.attempt)
-    FINISHED = "finished"  # already done, failed or cancelled: nothing to do
-    BUSY = "busy"  # a live worker has it (fresh heartbeat) or won the race: a duplicate delivery
-    CANCELLED = "cancelled"  # a cancel was requested before anyone ran it again: now cancelled
-    GAVE_UP = "gave_up"  # its worker died CLD_MAX_ATTEMPTS times: now failed with worker_lost
-    MISSING = "missing"  # no such run (deleted)
-
-    outcome: str
-    run: "Run | None"
-
-
-@dataclass
-class WatchdogReport:
-    """Run ids each watchdog sweep acted on."""
-
-    requeued: list[int] = field(default_factory=list)  # worker died: queued again for another attempt
-    resent: list[int] = field(default_factory=list)  # still queued long after it was sent: sent again
-    cancelled: list[int] = field(default_factory=list)  # worker died after a cancel was requested
-    failed: list[int] = field(default_factory=list)  # worker died CLD_MAX_ATTEMPTS times
-
-    @property
-    def changed(self) -> list[int]:
-        """Runs whose status changed (browsers watching them are told)."""
-        return self.requeued + self.cancelled + self.failed
-
-
-def wilson_interval(share: float, count: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion: unlike share ± z·se it stays inside 0–1 and does not
-    shrink to nothing at 0% or 100% (2 of 2 right is no proof of a perfect model)."""
-    centre = (share + z * z / (2 * count)) / (1 + z * z / count)
-    spread = z * math.sqrt(share * (1 - share) / count + z * z / (4 * count * count)) / (1 + z * z / count)
-    return max(0.0, centre - spread), min(1.0, centre + spread)
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.2f}%"
-
-
-def _milliseconds(value: float | None) -> str:
-    """A latency for people: 0.37, 4.9, 120 (two decimals below 1 ms, one below 10 ms, whole above)."""
-    if not value:
-        return "—"
-    return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:,.0f}"
-
-
-def _ratio(value: float) -> str:
-    """A ratio above 1 as people say it ("4.2", "12"), below 1 as how many times the other way round."""
-    value = value if value >= 1 else 1 / value
-    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 class MetricPoint(models.Model):

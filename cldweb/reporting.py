@@ -19,6 +19,7 @@ from typing import Any, Callable, TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
+from cldweb import jobs
 from cldweb.lib.jsonsafe import json_safe
 from cldweb.models import MetricPoint, Run
 
@@ -54,8 +55,12 @@ class WebReporter:
     STOP_POLL_INTERVAL_S = 1.0  # read Run.cancel_requested (and write heartbeat_at) at most once a second
     PROGRESS_INTERVAL_S = 1.0  # store and push a stage's progress at most once a second (it comes every batch)
 
-    def __init__(self, run_id: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, run_id: int, *, attempt: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.run_id = run_id
+        # The attempt whose heartbeat ``should_stop`` writes (through jobs.beat, which checks it);
+        # None for a reporter that only sends the status and writes no heartbeat.
+        self.attempt = attempt
         self.group = group_name(run_id)
         self._clock = clock
         self._last_seq = MetricPoint.next_seq(run_id) - 1  # a retried run continues numbering
@@ -74,7 +79,7 @@ class WebReporter:
         self.flush()
         if info.get("device") == "cuda":
             info = {**info, "device_name": gpu_name()}
-        Run(pk=self.run_id).mark_stage(stage, info)
+        Run(pk=self.run_id).mark_stage(stage, info, attempt=self.attempt)
         self._last_progress = -math.inf  # the new stage's first progress point is shown at once
         self.send_status()
 
@@ -102,7 +107,9 @@ class WebReporter:
         now = self._clock()
         if now - self._last_poll >= self.STOP_POLL_INTERVAL_S:
             self._last_poll = now
-            self._stop = Run(pk=self.run_id).touch_heartbeat()
+            if self.attempt is not None:
+                jobs.beat(self.run_id, self.attempt)
+            self._stop = jobs.cancel_requested(self.run_id)
         if self._pending and now - self._last_flush >= self.FLUSH_INTERVAL_S:
             self.flush()
         return self._stop

@@ -2,10 +2,10 @@
 
 A job survives faults because the Run row, not the broker, says who runs it:
 
-* ``run_distillation`` takes the row with ``Run.claim`` (one worker wins, a duplicate delivery
+* ``run_distillation`` takes the row with ``jobs.claim`` (one worker wins, a duplicate delivery
   exits), keeps ``heartbeat_at`` fresh from a thread, and ends the row only while it is still
   its attempt's. A new attempt resumes from ``checkpoints/last.pt`` (the engine does this).
-* ``watchdog`` (Celery beat) queues again the runs whose worker died or whose message was lost.
+* ``watchdog`` (Celery beat, ``jobs.watchdog``) queues again the runs whose worker died or whose message was lost.
 * The soft time limit becomes a stop request, so the engine checkpoints before the run fails.
 * Cancelling is a database flag the engine polls; tasks are never revoked with terminate.
 """
@@ -27,7 +27,10 @@ import distill
 from distill.errors import DistillError
 from distill.progress import RunCancelled
 
-from cldweb.models import Claim, Run, WatchdogReport
+from cldweb import jobs
+from cldweb.celery import RUN_DISTILLATION_TASK
+from cldweb.jobs import Claim, WatchdogReport
+from cldweb.models import Run
 from cldweb.reporting import WebReporter, json_safe
 
 logger = logging.getLogger(__name__)
@@ -46,8 +49,8 @@ STOP_TAKEN_OVER = "taken_over"  # the watchdog re-queued the run or another atte
 class TaskReporter(WebReporter):
     """The WebReporter, plus stops the task itself asks for (the user's cancel is the row's flag)."""
 
-    def __init__(self, run_id: int) -> None:
-        super().__init__(run_id)
+    def __init__(self, run_id: int, attempt: int) -> None:
+        super().__init__(run_id, attempt=attempt)
         self.stop_reason = ""
 
     def request_stop(self, reason: str) -> None:
@@ -59,11 +62,11 @@ class TaskReporter(WebReporter):
         return cancelled or bool(self.stop_reason)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, name="cldweb.run_distillation")
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, name=RUN_DISTILLATION_TASK)
 def run_distillation(self, run_id: int) -> None:
     """Train the student for one Run, resuming from its checkpoint when an earlier attempt left one."""
     worker = f"{self.request.hostname or 'local'} pid {os.getpid()}"
-    claim = Run.claim(run_id)
+    claim = jobs.claim(run_id)
     if claim.outcome != Claim.TAKEN:
         _log_not_taken(run_id, claim, worker)
         if claim.outcome in (Claim.CANCELLED, Claim.GAVE_UP):
@@ -76,7 +79,7 @@ def run_distillation(self, run_id: int) -> None:
     logger.info("run %s: attempt %s taken by %s", run_id, attempt, worker)
     if self.request.id:
         Run.objects.filter(pk=run_id, attempt=attempt).update(celery_task_id=self.request.id)
-    reporter = TaskReporter(run_id)
+    reporter = TaskReporter(run_id, attempt)
     try:
         with _heartbeat(run, attempt, reporter), _soft_time_limit_stops(reporter):
             result = distill.run(run.build_config(), reporter)
@@ -84,21 +87,21 @@ def run_distillation(self, run_id: int) -> None:
         if result.status == "cancelled" and reporter.stop_reason:
             _record_stop(run, attempt, reporter.stop_reason)
         else:  # done, or cancelled by the user (finished work counts even if a stop came too late)
-            run.record_result(json_safe(result.to_dict()), attempt=attempt)
+            jobs.record_result(run, json_safe(result.to_dict()), attempt=attempt)
     except RunCancelled:  # the pipeline returns "cancelled" itself; kept in case a stage raises it
         if reporter.stop_reason:
             _record_stop(run, attempt, reporter.stop_reason)
         else:
-            run.mark_cancelled(attempt=attempt)
+            jobs.mark_cancelled(run, attempt=attempt)
     except DistillError as error:
-        run.mark_failed(error.code, error.message, error.params, attempt=attempt)
+        jobs.mark_failed(run, error.code, error.message, error.params, attempt=attempt)
     except SoftTimeLimitExceeded:
         logger.warning("run %s: soft time limit reached where the engine does not poll; stopped without a new checkpoint",
                        run_id)
-        run.mark_failed("time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
+        jobs.mark_failed(run, "time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
     except Exception:
         logger.exception("run %s failed with an unexpected error", run_id)
-        run.mark_failed("internal", INTERNAL_ERROR_MESSAGE, attempt=attempt)
+        jobs.mark_failed(run, "internal", INTERNAL_ERROR_MESSAGE, attempt=attempt)
     finally:
         reporter.close()
         reporter.send_status()
@@ -106,9 +109,9 @@ def run_distillation(self, run_id: int) -> None:
 
 @shared_task(ignore_result=True, name="cldweb.watchdog")
 def watchdog() -> WatchdogReport:
-    """Queue again the runs no live worker holds (see Run.watchdog). Beat runs it every
+    """Queue again the runs no live worker holds (see jobs.watchdog). Beat runs it every
     CLD_WATCHDOG_INTERVAL_S; it is a plain function call too."""
-    report = Run.watchdog()
+    report = jobs.watchdog()
     for run_id in report.requeued:
         logger.warning("run %s: its worker stopped (no heartbeat for %ss); queued again", run_id,
                        settings.CLD_HEARTBEAT_STALE_S)
@@ -127,7 +130,7 @@ def watchdog() -> WatchdogReport:
 def _record_stop(run: Run, attempt: int, reason: str) -> None:
     """The engine stopped (checkpoint saved) because the task asked it to, not the user."""
     if reason == STOP_TIME_LIMIT:
-        run.mark_failed("time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
+        jobs.mark_failed(run, "time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
     else:  # STOP_TAKEN_OVER: the row is another attempt's now; leave it alone
         logger.warning("run %s: attempt %s stopped at a checkpoint; the run is no longer its own", run.pk, attempt)
 
@@ -164,7 +167,7 @@ def _heartbeat(run: Run, attempt: int, reporter: TaskReporter) -> Iterator[None]
         try:
             while not stopped.wait(settings.CLD_HEARTBEAT_INTERVAL_S):
                 try:
-                    still_ours = run.beat(attempt)
+                    still_ours = jobs.beat(run.pk, attempt)
                 except DatabaseError:
                     logger.warning("run %s: could not write the heartbeat", run.pk, exc_info=True)
                     continue

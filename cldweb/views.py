@@ -17,6 +17,7 @@ from cldweb.forms import (
     ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, PredictForm, RunForm, TeacherHubForm,
     TeacherUploadForm,
 )
+from cldweb import presentation
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import describe_corpus_error, describe_error, write_skipped_rows_csv
 from cldweb.models import (
@@ -273,6 +274,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cldweb/run_detail.html", {
         "run": run,
         "error": error,
+        "device": presentation.run_device(run),
+        "results": presentation.results(run) if run.status == Run.Status.DONE else None,
         "runs_ahead": run.runs_ahead(),
         "predict_form": PredictForm(),
         "points": run.points_after(0),
@@ -288,7 +291,7 @@ def run_page_settings(run: Run) -> dict:
         "progress": run.current_progress,
         "active_statuses": list(Run.ACTIVE_STATUSES),
         "status_labels": {value: str(label) for value, label in Run.Status.choices},
-        # The status message names the device by type; run.js words it like Run.device_display.
+        # The status message names the device by type; run.js words it like presentation.device_in_words.
         "device_labels": {"cpu": _("CPU"), "cuda": _("GPU"), "cuda_named": _("GPU: %(name)s")},
         "labels": {
             "teacher": _("Teacher fine-tuning"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from cldweb import jobs
 from cldweb.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def finished_run_with_export(run, tmp_path) -> Run:
     export = tmp_path / "student.zip"
     export.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip archive
-    run.record_result({"status": "done", "export_path": str(export), "device": "cpu",
+    jobs.record_result(run, {"status": "done", "export_path": str(export), "device": "cpu",
                    "teacher": {"dev_accuracy": 0.9, "parameters": 1000}, "student": {"dev_accuracy": 0.85}})
     return run
 

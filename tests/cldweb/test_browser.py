@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import timezone
 
+from cldweb import jobs
 from cldweb.models import DEMO_TEACHER_NAME, Corpus, MetricPoint, Run, Teacher
 from cldweb.reporting import WebReporter
 from tests.processes import write_review_sample
@@ -277,7 +278,7 @@ def test_it_shows_teacher_labelling_progress_and_moves_it_live(asgi_server, labe
 
     # The run ends: the page reloads itself with the outcome and the progress line is gone.
     def fail() -> None:
-        Run.objects.get(pk=labelling_run.pk).mark_failed("internal", "The worker crashed.")
+        jobs.mark_failed(Run.objects.get(pk=labelling_run.pk), "internal", "The worker crashed.")
         WebReporter(labelling_run.pk).send_status()
 
     as_the_worker(fail)

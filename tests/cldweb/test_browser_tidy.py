@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from cldweb import jobs
 from cldweb.models import Run
 from cldweb.reporting import WebReporter
 from tests.cldweb.test_browser import (  # noqa: F401  (fixtures and helpers shared with the other browser tests)
@@ -42,7 +43,7 @@ def test_it_updates_queue_device_and_cancel_state_live(asgi_server, queued_run, 
     expect(page.locator("#run-cancel")).to_have_text("Cancelling: the run stops at its next step.")
 
     def stop() -> None:
-        Run.objects.get(pk=queued_run.pk).mark_cancelled(attempt=1)
+        jobs.mark_cancelled(Run.objects.get(pk=queued_run.pk), attempt=1)
         WebReporter(queued_run.pk).send_status()
 
     as_the_worker(stop)

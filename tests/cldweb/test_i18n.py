@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from cldweb import jobs
+
 pytestmark = pytest.mark.django_db
 
 
@@ -95,7 +97,7 @@ def test_it_says_on_the_run_form_that_the_teacher_is_fine_tuned_first_and_for_ho
 
 
 def test_it_says_where_and_how_the_results_were_measured(owner_client, run):
-    run.record_result({"status": "done", "export_path": "", "device": "cpu",
+    jobs.record_result(run, {"status": "done", "export_path": "", "device": "cpu",
                        "environment": {"device_name": "AMD EPYC 7B13", "threads": 4, "precision": "bfloat16",
                                        "torch": "2.13.0"},
                        "training": {"steps": 1250, "stopped_early": True}})

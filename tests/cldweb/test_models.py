@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from cldweb import jobs
 from cldweb.models import MetricPoint, Run, Teacher
 from distill.config import RunConfig
 
@@ -56,11 +57,11 @@ def test_it_asks_a_running_run_to_stop_at_its_next_step(run):
     run.refresh_from_db()
     assert run.status == "distilling"
     assert run.cancel_requested is True
-    assert run.touch_heartbeat() is True
+    assert jobs.cancel_requested(run.pk) is True
 
 
 def test_it_does_not_cancel_a_finished_run(run):
-    run.record_result({"status": "done", "export_path": "", "device": "cpu"})
+    jobs.record_result(run, {"status": "done", "export_path": "", "device": "cpu"})
 
     assert run.request_cancel() is False
     run.refresh_from_db()
@@ -72,7 +73,7 @@ def test_it_records_stage_and_device_but_never_reopens_a_finished_run(run):
     run.refresh_from_db()
     assert (run.status, run.device) == ("labelling", "cuda")
 
-    run.mark_cancelled()
+    jobs.mark_cancelled(run)
     run.mark_stage("distilling", {})
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELLED

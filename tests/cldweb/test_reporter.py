@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
+from cldweb import jobs
 from cldweb.models import Run
 from cldweb.reporting import WebReporter
 
@@ -31,7 +33,7 @@ def test_it_stores_every_point_before_sending_and_continues_numbering(run):
 
 def test_it_reads_the_cancel_flag_at_most_once_a_second(run):
     clock = [10.0]
-    reporter = WebReporter(run.pk, clock=lambda: clock[0])
+    reporter = WebReporter(run.pk, attempt=run.attempt, clock=lambda: clock[0])
     run.mark_stage("distilling", {"device": "cpu"})
 
     assert reporter.should_stop() is False
@@ -43,6 +45,21 @@ def test_it_reads_the_cancel_flag_at_most_once_a_second(run):
 
     run.refresh_from_db()
     assert run.heartbeat_at is not None
+
+
+def test_it_writes_the_heartbeat_only_while_the_run_is_its_attempts(run):
+    Run.objects.filter(pk=run.pk).update(status="distilling", attempt=2)  # attempt 2 took over from attempt 1
+    stale_time = timezone.now() - timedelta(hours=1)
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=stale_time)
+    clock = [0.0]
+
+    lost = WebReporter(run.pk, attempt=1, clock=lambda: clock[0])
+    assert lost.should_stop() is False
+    assert Run.objects.get(pk=run.pk).heartbeat_at == stale_time  # the lost worker keeps nothing alive
+
+    current = WebReporter(run.pk, attempt=2, clock=lambda: clock[0])
+    current.should_stop()
+    assert Run.objects.get(pk=run.pk).heartbeat_at > stale_time
 
 
 def test_it_records_the_stage_and_device(run):
@@ -100,7 +117,7 @@ def test_it_leaves_a_run_that_ended_or_left_the_stage_as_it_is(run):
     assert run.progress == {}
 
     run.mark_stage("labelling")
-    run.mark_failed("internal", "boom")
+    jobs.mark_failed(run, "internal", "boom")
     assert run.record_progress("labelling", {"done": 7, "total": 10, "eta_s": 1.0}) is False
     run.refresh_from_db()
     assert (run.status, run.progress) == (Run.Status.FAILED, {})
@@ -112,7 +129,7 @@ def test_it_reports_progress_only_for_the_stage_the_run_is_in(run):
     # The worker died mid-labelling and the watchdog queued the run again: the point stays
     # stored, but it describes no work in progress.
     later = run.heartbeat_at + timedelta(seconds=settings.CLD_HEARTBEAT_STALE_S + 1)
-    assert Run.watchdog(now=later).requeued == [run.pk]
+    assert jobs.watchdog(now=later).requeued == [run.pk]
     run.refresh_from_db()
 
     assert (run.status, run.progress["done"]) == (Run.Status.QUEUED, 5)

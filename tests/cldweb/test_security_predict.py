@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from cldweb import jobs
 from cldweb import api
 from cldweb.models import Run
 
@@ -33,7 +34,7 @@ def export_tiny_student(directory) -> str:
 @pytest.fixture
 def done_run(run, tmp_path) -> Run:
     (tmp_path / "student").mkdir()
-    run.record_result({"status": "done", "export_path": export_tiny_student(tmp_path), "device": "cpu"})
+    jobs.record_result(run, {"status": "done", "export_path": export_tiny_student(tmp_path), "device": "cpu"})
     return run
 
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import pytest
 
+from cldweb import jobs
 from cldweb.forms import RunForm
 
 pytestmark = pytest.mark.django_db
 
 
 def _finish(run, teacher: dict, student: dict) -> None:
-    run.record_result({"status": "done", "export_path": "", "device": "cpu",
+    jobs.record_result(run, {"status": "done", "export_path": "", "device": "cpu",
                        "teacher": {"test_accuracy": 0.81, "size_bytes": 11_000_000, **teacher},
                        "student": {"test_accuracy": 0.80, "size_bytes": 1_100_000, **student}})
 

@@ -7,6 +7,7 @@ import zipfile
 import pytest
 from django.urls import reverse
 
+from cldweb import jobs
 from cldweb.models import Run, Teacher
 from cldweb.tasks import run_distillation
 
@@ -32,7 +33,7 @@ def test_it_trains_a_student_and_stores_the_result(run, owner_client):
 
 
 def test_it_ignores_a_run_that_already_ended(run):
-    run.mark_cancelled()
+    jobs.mark_cancelled(run)
 
     run_distillation.apply(args=(run.pk,))
 
@@ -66,5 +67,9 @@ def test_it_fails_with_the_engines_error_code_for_an_unsafe_teacher(owner, corpu
     assert "Traceback" not in run.error_message
 
 
-def test_it_drops_a_task_for_a_run_that_does_not_exist(db):
-    run_distillation.apply(args=(987_654,))  # no exception, nothing to do
+def test_it_drops_a_task_for_a_run_that_does_not_exist(db, caplog):
+    outcome = run_distillation.apply(args=(987_654,))
+
+    assert outcome.successful()  # dropped, not failed: a retry would find no run either
+    assert "run 987654 does not exist; task dropped" in caplog.text
+    assert not Run.objects.exists()  # nothing was created for it

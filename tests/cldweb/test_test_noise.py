@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from cldweb.models import wilson_interval
+from cldweb import jobs
+from cldweb.presentation import wilson_interval
 
 pytestmark = pytest.mark.django_db
 
 
 def finish(run, test_texts: int, teacher: float, student: float) -> None:
-    run.record_result({"status": "done", "export_path": "", "device": "cpu", "corpus": {"test": test_texts},
+    jobs.record_result(run, {"status": "done", "export_path": "", "device": "cpu", "corpus": {"test": test_texts},
                        "teacher": {"test_accuracy": teacher}, "student": {"test_accuracy": student}})
 
 

@@ -13,7 +13,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from cldweb import jobs
 from cldweb.models import ApiToken, Corpus, MetricPoint, Run
+from cldweb.presentation import run_device
 from tests.processes import REPO
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +100,7 @@ def test_it_leaves_only_the_record_of_a_cancelled_run(run, django_capture_on_com
     MetricPoint.objects.create(run=run, seq=1, phase="student", kind="step", step=1, values={"loss": 1.0})
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert run.record_result({"status": "cancelled", "device": "cpu"}, attempt=1)
+        assert jobs.record_result(run, {"status": "cancelled", "device": "cpu"}, attempt=1)
 
     assert not run.output_dir.exists()
     assert Run.objects.get(pk=run.pk).status == "cancelled" and run.points.count() == 1
@@ -291,4 +293,4 @@ def test_it_records_the_gpus_name_when_a_stage_starts_on_one(run, monkeypatch):
     WebReporter(run.pk).on_stage("preparing", {"device": "cuda"})
 
     run.refresh_from_db()
-    assert (run.device, run.device_name, run.device_display) == ("cuda", "NVIDIA H200", "GPU: NVIDIA H200")
+    assert (run.device, run.device_name, run_device(run)) == ("cuda", "NVIDIA H200", "GPU: NVIDIA H200")
