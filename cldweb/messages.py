@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 # Codes raised by distill.data for a corpus file (CorpusError) that name a line.
 CORPUS_CODES = {
@@ -205,3 +206,38 @@ def write_skipped_rows_csv(out: Any, rows: Any) -> None:
     for row in rows:
         writer.writerow([row.line, corpus_problem(row.code, row.params, row.detail),
                          row.text[:SKIPPED_CSV_TEXT_CHARS]])
+
+
+# -- notes from the engine (Reporter.on_message) -------------------------------------------
+#
+# The engine writes its notes in English and gives them no code. A note whose wording is fixed is
+# its own code: it is listed here (marked for translation, so makemessages keeps its msgid) and
+# shown translated; a note with numbers in it ("Student trained for 1,200 steps.") is shown as sent.
+ENGINE_NOTES = (
+    gettext_noop("Teacher outputs read from the cache."),
+    gettext_noop("Student initialised from the teacher's weights."),
+    gettext_noop("Reusing the teacher fine-tuned earlier on the same rows and settings."),
+    gettext_noop("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus."),
+    gettext_noop("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first."),
+    gettext_noop("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first "
+                 "(demo teacher: a small transformer trained from scratch, not pretrained)."),
+    gettext_noop("The corpus or its train/dev/test split differs from the one this run folder was built with, "
+                 "so the teacher fine-tune and the student training start over."),
+    gettext_noop("The checkpoint in this folder was written for other settings; training from scratch."),
+    gettext_noop("The teacher fine-tuning checkpoint was written for another teacher, labels, data or settings; "
+                 "fine-tuning from the start."),
+    gettext_noop("Another worker is fine-tuning this teacher on the same rows; waiting for it."),
+    gettext_noop("Another worker is labelling these texts with this teacher; waiting for it."),
+    gettext_noop("amp fp16 on a CPU is emulated: the teacher fine-tune will be many times slower than with amp "
+                 "off or bf16."),
+)
+
+
+def engine_note(text: str) -> str:
+    """A note from the engine in the active language when its wording is one of ENGINE_NOTES, else as sent."""
+    return _(text) if text in ENGINE_NOTES else text
+
+
+def engine_note_translations() -> dict[str, str]:
+    """English note -> the active language's, for run.js, which shows notes that arrive live."""
+    return {text: _(text) for text in ENGINE_NOTES}

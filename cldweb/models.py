@@ -922,16 +922,23 @@ class Run(models.Model):
 
 
 class MetricPoint(models.Model):
+    """One numbered event of a run, as the browser replays it: a training step, a dev evaluation, or a note.
+
+    Notes (``on_message``) are points too, so they share the ``seq`` numbering, the replay after a
+    reconnect and the live batches with the charts' points; their ``values`` are {"text": "..."}.
+    """
+
     KIND_STEP = "step"
     KIND_EVAL = "eval"
-    KIND_CHOICES = [(KIND_STEP, "step"), (KIND_EVAL, "eval")]
+    KIND_NOTE = "note"  # a sentence from the engine ("Teacher outputs read from the cache."); phase ""
+    KIND_CHOICES = [(KIND_STEP, "step"), (KIND_EVAL, "eval"), (KIND_NOTE, "note")]
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="points")
     seq = models.PositiveIntegerField()  # 1, 2, 3... per run; browsers resume "after" the last one seen
-    phase = models.CharField(max_length=16)  # "teacher" (fine-tuning) or "student" (distillation)
+    phase = models.CharField(max_length=16, blank=True)  # "teacher" (fine-tuning), "student" (distillation), "" (note)
     kind = models.CharField(max_length=8, choices=KIND_CHOICES)
     step = models.IntegerField(default=0)  # optimizer step within the phase
-    values = models.JSONField(default=dict)  # flat dict of named numbers: loss, dev_accuracy, lr, ...
+    values = models.JSONField(default=dict)  # flat dict of named numbers (loss, dev_accuracy, lr, ...); a note's {"text"}
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

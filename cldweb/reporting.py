@@ -3,7 +3,8 @@
 The path of one training point: ``distill`` calls ``on_step`` -> a MetricPoint row
 is written with the next ``seq`` (the database is the source of truth) -> the point
 joins a pending batch -> at most ~4 times a second the batch goes to the Channels
-group ``run-<id>``, where every RunConsumer watching that run forwards it.
+group ``run-<id>``, where every RunConsumer watching that run forwards it. The
+engine's notes (``on_message``) take the same path as points of kind "note", sent at once.
 
 The channel layer is at-most-once: a dropped batch is filled in from the database
 when the browser reconnects with ``?after=<last seq>``. Sending is therefore
@@ -28,10 +29,10 @@ logger = logging.getLogger(__name__)
 
 class PointMessage(TypedDict):
     seq: int
-    phase: str  # "teacher" | "student"
-    kind: str  # "step" | "eval"
+    phase: str  # "teacher" | "student" | "" (a note)
+    kind: str  # "step" | "eval" | "note"
     step: int
-    values: dict[str, float | None]
+    values: dict[str, float | None] | dict[str, str]  # named numbers; a note's {"text": "..."}
 
 
 def group_name(run_id: int) -> str:
@@ -101,7 +102,11 @@ class WebReporter:
             self.send_status()
 
     def on_message(self, message: str) -> None:
+        """A note from the engine: stored as a point (kind "note") and sent at once, so the run page
+        lists it live and again after a reload or a reconnect."""
         logger.info("run %s: %s", self.run_id, message)
+        self._record("", MetricPoint.KIND_NOTE, {"text": str(message)})
+        self.flush()  # a few per run: no reason to hold one back for the next batch
 
     def should_stop(self) -> bool:
         now = self._clock()
@@ -116,7 +121,7 @@ class WebReporter:
 
     # -- batching -----------------------------------------------------------------------
 
-    def _record(self, phase: str, kind: str, point: dict[str, float]) -> None:
+    def _record(self, phase: str, kind: str, point: dict[str, Any]) -> None:
         values = json_safe(dict(point))
         step = values.get("step")
         self._last_seq += 1

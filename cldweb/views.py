@@ -19,9 +19,11 @@ from cldweb.forms import (
 )
 from cldweb import presentation
 from cldweb.lib.hub import cached_locally, hub_reachable
-from cldweb.messages import describe_corpus_error, describe_error, write_skipped_rows_csv
+from cldweb.messages import (
+    describe_corpus_error, describe_error, engine_note, engine_note_translations, write_skipped_rows_csv,
+)
 from cldweb.models import (
-    ApiToken, Corpus, CorpusRejected, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
+    ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
 from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
 from distill.errors import CorpusError
@@ -279,6 +281,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "runs_ahead": run.runs_ahead(),
         "predict_form": PredictForm(),
         "points": run.points_after(0),
+        "notes": [{"seq": note.seq, "text": engine_note(note.values.get("text", ""))}
+                  for note in run.points.filter(kind=MetricPoint.KIND_NOTE).order_by("seq")],
         "run_page": run_page_settings(run),
     })
 
@@ -311,6 +315,8 @@ def run_page_settings(run: Run) -> dict:
         },
         # Teacher fine-tuning and student distillation report training steps, not texts.
         "step_stages": [Run.Status.FINETUNING_TEACHER.value, Run.Status.DISTILLING.value],
+        # The engine's notes arrive in English; those with fixed wording are shown translated.
+        "note_texts": engine_note_translations(),
         "step_progress_formats": {
             "no_eta": _("%(stage)s: %(done)s of %(total)s steps"),
             "minutes": _("%(stage)s: %(done)s of %(total)s steps, about %(minutes)s min left"),

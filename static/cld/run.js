@@ -80,11 +80,28 @@
   // trace replaces the tail from that step on, so the chart shows the run that counts.
   var series = emptySeries();
 
+  // A note from the engine: one line in the notes list, translated when its wording is known.
+  // The server already rendered the notes of the page's backlog; a replay never adds one twice.
+  function addNote(p) {
+    var list = document.getElementById("engine-note-list");
+    if (!list || list.querySelector('li[data-seq="' + p.seq + '"]')) return;
+    var text = p.values.text || "";
+    var item = document.createElement("li");
+    item.setAttribute("data-seq", p.seq);
+    item.textContent = page.note_texts[text] || text;
+    list.appendChild(item);
+    document.getElementById("engine-notes").hidden = false;
+  }
+
   function add(points) {
     var changed = false;
     points.forEach(function (p) {
       if (p.seq <= lastSeq) return; // already drawn
       lastSeq = p.seq;
+      if (p.kind === "note") {
+        addNote(p);
+        return;
+      }
       var trace = PHASES.indexOf(p.phase);
       if (trace === -1) return;
       Object.keys(CHARTS).forEach(function (name) {

@@ -65,3 +65,31 @@ def test_it_cancels_a_queued_run_after_asking(asgi_server, queued_run, browser_p
     expect(page.locator("main")).not_to_contain_text("正在取消")
     expect(page.locator("#queue-position")).to_have_count(0)
     assert not page.console_errors, page.console_errors
+
+
+@pytest.fixture
+def running(alice) -> Run:
+    return unqueued_run(alice, Run.Status.DISTILLING)
+
+
+def test_it_lists_the_engines_notes_live_translated_and_again_after_a_reload(asgi_server, running, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, asgi_server, "zh-hans")
+    page.goto(f"{asgi_server}/runs/{running.pk}/")
+    expect(page.locator("#engine-notes")).to_be_hidden()  # nothing said yet: no empty box
+
+    def notes() -> None:
+        reporter = WebReporter(running.pk)
+        reporter.on_message("Teacher outputs read from the cache.")  # fixed wording: translated
+        reporter.on_message("Student trained for 1,200 steps.")  # numbers in it: shown as sent
+
+    as_the_worker(notes)
+    items = page.locator("#engine-note-list li")
+    expect(page.locator("#engine-notes h2")).to_have_text("引擎提示")
+    expect(items).to_have_text(["教师模型的输出已从缓存读取。", "Student trained for 1,200 steps."])
+
+    page.reload()  # from the database: the same notes, each once
+    expect(items).to_have_text(["教师模型的输出已从缓存读取。", "Student trained for 1,200 steps."])
+    assert not page.console_errors, page.console_errors

@@ -192,3 +192,35 @@ def test_it_fills_a_batch_the_layer_dropped_from_the_database(run, owner):
 
     live = async_to_sync(scenario)()
     assert [p["seq"] for p in live["points"]] == [3, 4, 5]
+
+
+def test_it_sends_the_engines_notes_live_and_replays_them_after_a_reconnect(run, owner):
+    reporter = WebReporter(run.pk)
+
+    async def scenario():
+        communicator = communicator_for(run.pk, owner, after=0)
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.receive_json_from()  # backlog (empty)
+        await communicator.receive_json_from()  # status
+        await sync_to_async(reporter.on_step)("student", {"step": 10, "loss": 0.5})
+        await communicator.receive_json_from()
+        await sync_to_async(reporter.on_message)("Teacher outputs read from the cache.")
+        live = await communicator.receive_json_from()
+        await communicator.disconnect()
+
+        # The browser reconnects having seen only the step (the note's batch lost, say): the note is replayed.
+        again = communicator_for(run.pk, owner, after=1)
+        connected, _ = await again.connect()
+        assert connected
+        replayed = await again.receive_json_from()
+        await again.receive_json_from()  # status
+        await again.disconnect()
+        await close_layer()
+        return live, replayed
+
+    live, replayed = async_to_sync(scenario)()
+
+    note = {"seq": 2, "phase": "", "kind": "note", "step": 0, "values": {"text": "Teacher outputs read from the cache."}}
+    assert live == {"type": "points", "points": [note]}
+    assert replayed == {"type": "points", "points": [note]}

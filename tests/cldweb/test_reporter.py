@@ -31,6 +31,17 @@ def test_it_stores_every_point_before_sending_and_continues_numbering(run):
     assert points[1]["values"] == {"step": 1, "dev_accuracy": None}  # NaN is not valid JSON
 
 
+def test_it_stores_the_engines_notes_as_points_in_the_same_numbering(run):
+    reporter = WebReporter(run.pk, clock=lambda: 0.0)
+    reporter.on_step("student", {"step": 1, "loss": 1.0})
+    reporter.on_message("Student initialised from the teacher's weights.")
+    reporter.close()
+
+    assert [(p["seq"], p["kind"], p["phase"], p["values"]) for p in run.points_after(0)] == [
+        (1, "step", "student", {"step": 1, "loss": 1.0}),
+        (2, "note", "", {"text": "Student initialised from the teacher's weights."})]
+
+
 def test_it_reads_the_cancel_flag_at_most_once_a_second(run):
     clock = [10.0]
     reporter = WebReporter(run.pk, attempt=run.attempt, clock=lambda: clock[0])
