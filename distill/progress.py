@@ -45,7 +45,7 @@ class Reporter(Protocol):
         """
 
     def on_message(self, message: str) -> None:
-        """A human-readable note in English; the web run page lists it (translated where cldweb.messages knows its wording)."""
+        """A human-readable note in English; the web run page lists it, translated where its wording is known."""
 
     def should_stop(self) -> bool:
         """Polled between steps; True ends the run as cancelled at the next step boundary."""
