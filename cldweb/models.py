@@ -11,7 +11,6 @@ import json
 import secrets
 import shutil
 import tempfile
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from django.utils.translation import gettext_noop
 from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
+from cldweb.uploads import corpus_upload_to, pretrained_folder, sanitise_filename
 from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from distill.data import CorpusPreview, CorpusStream, Example, SkippedRow, is_zip, preview_corpus, unpack_zip_corpus
 from distill.errors import CorpusError, DistillError, TeacherUnavailable
@@ -57,21 +57,6 @@ MODE_CHOICES = [
 ]
 
 CORPUS_FORMATS = ("csv", "tsv", "jsonl")
-
-
-def sanitise_filename(raw: str) -> str:
-    """A client-supplied file name made safe to show: no folders, no control characters."""
-    name = PurePath(raw.replace("\\", "/")).name
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
-    return name[:200] or "corpus"
-
-
-def corpus_upload_to(instance: "Corpus", filename: str) -> str:
-    """Uploads are stored under a random name; the user's name is kept only for display."""
-    suffix = Path(filename).suffix.lower()
-    if suffix not in (".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json"):
-        suffix = ".dat"
-    return f"uploads/{secrets.token_hex(16)}{suffix}"
 
 
 class CorpusRejected(Exception):
@@ -483,7 +468,7 @@ class Teacher(models.Model):
                             max_total_bytes=settings.CLD_MAX_CHECKPOINT_UNPACKED_BYTES)
             except UnsafeArchive as error:
                 raise TeacherRejected(describe_archive_error(error.code, error.params, original)) from error
-            folder = _pretrained_folder(destination)
+            folder = pretrained_folder(destination)
             if folder is None:
                 raise TeacherRejected(
                     gettext("%(file)s has no config.json: zip the folder written by save_pretrained().")
@@ -577,16 +562,6 @@ class TeacherRejected(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def _pretrained_folder(root: Path) -> Path | None:
-    """The unpacked save_pretrained folder: the archive's root, or its single top-level folder."""
-    if (root / "config.json").is_file():
-        return root
-    entries = [entry for entry in root.iterdir() if entry.name != "__MACOSX"]
-    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "config.json").is_file():
-        return entries[0]
-    return None
 
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")

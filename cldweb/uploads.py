@@ -14,7 +14,10 @@ the cap at the network edge belongs to the TLS proxy (e.g. nginx ``client_max_bo
 """
 from __future__ import annotations
 
+import secrets
+import unicodedata
 from functools import wraps
+from pathlib import Path, PurePath
 from typing import Any, Callable, Mapping
 
 from django.conf import settings
@@ -119,3 +122,34 @@ def describe_archive_error(code: str, params: Mapping[str, Any], filename: str) 
     else:
         problem = _("it is not a readable ZIP file")
     return _("%(file)s: %(problem)s") % {"file": filename, "problem": problem}
+
+
+# -- names and folders of what was uploaded ----------------------------------------------
+
+
+def sanitise_filename(raw: str) -> str:
+    """A client-supplied file name made safe to show: no folders, no control characters."""
+    name = PurePath(raw.replace("\\", "/")).name
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return name[:200] or "corpus"
+
+
+def corpus_upload_to(instance: Any, filename: str) -> str:
+    """Uploads are stored under a random name; the user's name is kept only for display.
+
+    Corpus.file's ``upload_to`` (migrations name it by this path); ``instance`` is unused.
+    """
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json"):
+        suffix = ".dat"
+    return f"uploads/{secrets.token_hex(16)}{suffix}"
+
+
+def pretrained_folder(root: Path) -> Path | None:
+    """The unpacked save_pretrained folder: the archive's root, or its single top-level folder."""
+    if (root / "config.json").is_file():
+        return root
+    entries = [entry for entry in root.iterdir() if entry.name != "__MACOSX"]
+    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "config.json").is_file():
+        return entries[0]
+    return None
