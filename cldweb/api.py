@@ -16,9 +16,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from cldweb import messages
 from cldweb.access import get_owned_run_or_404, is_api_request, token_or_login_required
 from cldweb.errors import post_only
 from cldweb.models import Run
@@ -59,30 +59,28 @@ def texts_from_request(request: HttpRequest) -> list[str]:
         try:
             body = json.loads(request.body or b"{}")
         except (ValueError, UnicodeDecodeError):
-            raise PredictRequestError(_("The request body is not valid JSON.")) from None
+            raise PredictRequestError(messages.predict_body_not_json()) from None
         if not isinstance(body, dict):
-            raise PredictRequestError(_("Send a JSON object such as {\"texts\": [\"…\"]}."))
+            raise PredictRequestError(messages.predict_body_not_an_object())
         raw = body.get("texts", body.get("text", ""))
         if isinstance(raw, str):
             lines = raw.splitlines()
         elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
             lines = raw
         else:
-            raise PredictRequestError(_("“texts” must be a list of strings."))
+            raise PredictRequestError(messages.predict_texts_not_strings())
     else:
         lines = request.POST.get("text", "").splitlines()
     texts = [line.strip() for line in lines if line.strip()]
     if not texts:
-        raise PredictRequestError(_("Enter at least one text."))
+        raise PredictRequestError(messages.predict_no_text())
     limit = settings.CLD_PREDICT_MAX_TEXTS
     if len(texts) > limit:
-        raise PredictRequestError(_("At most %(limit)s texts per request; you sent %(count)s.")
-                                  % {"limit": limit, "count": len(texts)})
+        raise PredictRequestError(messages.predict_too_many_texts(len(texts), limit))
     max_chars = settings.CLD_MAX_TEXT_CHARS
     for number, text in enumerate(texts, start=1):
         if len(text) > max_chars:
-            raise PredictRequestError(_("Text %(number)s has %(length)s characters, more than the limit of %(limit)s.")
-                                      % {"number": number, "length": len(text), "limit": max_chars})
+            raise PredictRequestError(messages.predict_text_too_long(number, len(text), max_chars))
     return texts
 
 
@@ -90,11 +88,11 @@ def predict_texts(run: Run, texts: list[str]) -> list[dict]:
     """Label, its probability and every label's probability per text, from the run's exported student."""
     path = run.export_file
     if path is None:
-        raise PredictRequestError(_("This run has no trained student yet."), status=409)
+        raise PredictRequestError(messages.predict_no_student(), status=409)
     try:
         predictor = cached_predictor(path)
     except DistillError:
-        raise PredictRequestError(_("This run's student cannot be loaded."), status=409) from None
+        raise PredictRequestError(messages.predict_student_unloadable(), status=409) from None
     logits = predictor.logits(texts)  # (N, C)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=-1, keepdims=True)  # (N, C)

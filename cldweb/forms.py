@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from cldweb.messages import file_too_large
 from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
 from distill.config import TeacherConfig
 
@@ -25,10 +26,7 @@ class CorpusUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         limit = settings.CLD_MAX_UPLOAD_BYTES
         if upload.size > limit:
-            raise forms.ValidationError(
-                _("%(file)s is larger than the limit of %(limit)s MB."),
-                params={"file": upload.name, "limit": f"{limit / 1_048_576:.0f}"},
-            )
+            raise forms.ValidationError(file_too_large(upload.name, limit))
         return upload
 
 

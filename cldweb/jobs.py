@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cldweb.lib.jsonsafe import json_safe
+from cldweb.messages import worker_lost_record
 from cldweb.models import Run
 
 
@@ -210,10 +211,7 @@ def _worker_lost_fields(run: Run) -> dict[str, Any]:
     return {
         "status": Run.Status.FAILED,
         "error_code": "worker_lost",
-        "error_message": (
-            f"The worker stopped {run.attempt} times while running this job "
-            f"(killed, out of memory or restarted), so it was not started again."
-        ),
+        "error_message": worker_lost_record(run.attempt),
         "error_params": {"attempts": run.attempt},
     }
 

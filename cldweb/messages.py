@@ -1,12 +1,18 @@
-"""Engine error codes -> translated, user-facing sentences.
+"""Every sentence the web app builds in code for a user, in the active language.
 
-The engine raises ``DistillError`` subclasses with a stable ``code`` and the
-``params`` needed to say the message again (distill/errors.py). Here each code
-gets a translatable template; an unknown code falls back to the engine's English
-message, so a new engine error is never hidden, only untranslated.
+Form labels and the pages' own text stay where Django wants them (forms.py, templates/); what is
+said about a user's corpus, teacher, run or request lives here, so the wording and its Chinese
+translation are found in one file. Sections: engine errors, corpus reports, uploads and archives,
+teachers, runs (the English record of a failure, refusals, what changed), the prediction API, and the
+engine's notes.
 
-Server paths are never shown: corpus errors name the file the user uploaded,
-teacher errors name the teacher as listed on the Teachers page.
+The engine raises ``DistillError`` subclasses with a stable ``code`` and the ``params`` needed to say
+the message again (distill/errors.py). Here each code gets a translatable template; an unknown code
+falls back to the engine's English message, so a new engine error is never hidden, only untranslated.
+
+Server paths are never shown: corpus errors name the file the user uploaded, teacher errors name the
+teacher as listed on the Teachers page. This file imports nothing of cldweb, so any module may use it.
+The file is long because it holds every message; splitting it by page would scatter the wording again.
 """
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ from typing import Any, Mapping
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from django.utils.translation import ngettext
+
+# -- engine errors ----------------------------------------------------------------------------
 
 # Codes raised by distill.data for a corpus file (CorpusError) that name a line.
 CORPUS_CODES = {
@@ -153,6 +162,9 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
     return fallback
 
 
+# -- corpus reports ---------------------------------------------------------------------------
+
+
 def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
     """The engine's corpus warnings (distill.rows CorpusReport), said again from its numbers in the active language."""
     warnings: list[str] = []
@@ -194,6 +206,16 @@ def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
     return warnings
 
 
+def split_too_small(*, dev: int, test: int, percent: str, needed: int, largest: int) -> str:
+    """Why the default split leaves dev or test without a row (Corpus.split_problem)."""
+    return _(
+        "This corpus is too small to hold back rows for checking: dev gets %(dev)s rows and test %(test)s. "
+        "Dev and test each take %(percent)s%% of each label's distinct texts, so a label needs at least "
+        "%(needed)s distinct labelled texts to give each of them one row (your largest label has %(largest)s). "
+        "Without test rows the results show no accuracy, and without dev rows training cannot stop early."
+    ) % {"dev": dev, "test": test, "percent": percent, "needed": needed, "largest": largest}
+
+
 SKIPPED_CSV_TEXT_CHARS = 200  # the row's text in the download, cut so a spreadsheet row stays readable
 
 
@@ -206,6 +228,156 @@ def write_skipped_rows_csv(out: Any, rows: Any) -> None:
     for row in rows:
         writer.writerow([row.line, corpus_problem(row.code, row.params, row.detail),
                          row.text[:SKIPPED_CSV_TEXT_CHARS]])
+
+
+# -- uploads and archives ----------------------------------------------------------------------
+
+
+def format_megabytes(limit: int) -> str:
+    """A size limit in MB as the pages say it: "200", or "0.50" below one megabyte."""
+    megabytes = limit / 1_048_576
+    return f"{megabytes:.0f}" if megabytes >= 1 else f"{max(megabytes, 0.01):.2f}"
+
+
+def file_too_large(filename: str, limit: int) -> str:
+    """An upload that passed the limit while it was read: its name is known."""
+    return _("%(file)s is larger than the limit of %(limit)s MB.") % {"file": filename, "limit": f"{limit / 1_048_576:.0f}"}
+
+
+def upload_too_large(limit: int) -> str:
+    # Generic on purpose: an upload refused by its declared size is never read, so its name is unknown.
+    return _("The file is larger than the limit of %(limit)s MB.") % {"limit": format_megabytes(limit)}
+
+
+def describe_archive_error(code: str, params: Mapping[str, Any], filename: str) -> str:
+    """A cldweb.lib.archives.UnsafeArchive refusal in the active language, naming the user's file."""
+    member = str(params.get("member", ""))
+    if code == "zip_traversal":
+        problem = _("the entry “%(member)s” points outside the archive's folder") % {"member": member}
+    elif code == "zip_symlink":
+        problem = _("the entry “%(member)s” is a symbolic link") % {"member": member}
+    elif code == "zip_nested":
+        problem = _("the entry “%(member)s” is an archive inside the archive") % {"member": member}
+    elif code == "zip_too_many_members":
+        problem = _("the archive holds %(members)s entries; at most %(limit)s are allowed") % {
+            "members": params.get("members", "?"), "limit": params.get("limit", "?")}
+    elif code == "zip_too_large":
+        problem = _("the archive unpacks to more than %(limit)s MB") % {
+            "limit": format_megabytes(int(params.get("limit") or 0))}
+    else:
+        problem = _("it is not a readable ZIP file")
+    return _("%(file)s: %(problem)s") % {"file": filename, "problem": problem}
+
+
+# -- teachers ----------------------------------------------------------------------------------
+
+
+def teacher_not_downloaded(name: str) -> str:
+    return _("“%(name)s” is not downloaded on this server and the Hugging Face hub cannot be reached. "
+             "Upload it as a ZIP on the Teachers page, or ask an administrator to import a local "
+             "copy.") % {"name": name}
+
+
+def teacher_files_missing(name: str) -> str:
+    return _("The files of “%(name)s” are missing from the server. Upload it again on the Teachers "
+             "page.") % {"name": name}
+
+
+def teacher_zip_without_config(filename: str) -> str:
+    return _("%(file)s has no config.json: zip the folder written by save_pretrained().") % {"file": filename}
+
+
+def teacher_added(name: str) -> str:
+    return _("The teacher “%(name)s” was added; choose it when you start a run.") % {"name": name}
+
+
+def teacher_added_unusable(name: str, problem: str) -> str:
+    # Offline: "added" alone would promise a run that cannot start.
+    return _("The teacher “%(name)s” was added, but it cannot be used yet: %(problem)s") % {
+        "name": name, "problem": problem}
+
+
+def teacher_upload_discarded(filename: str) -> str:
+    return _("The upload “%(file)s” was discarded and its files removed.") % {"file": filename}
+
+
+# -- runs --------------------------------------------------------------------------------------
+#
+# A failed run records an English message beside its code (Run.error_message, for the worker log
+# and the admin); describe_error words the code for the reader.
+
+INTERNAL_ERROR_RECORD = (
+    "An unexpected error stopped the run. The details are in the worker log; please report this run's number."
+)
+TIME_LIMIT_RECORD = (
+    "The run took longer than the time limit and was stopped; its last checkpoint is kept in the run's folder."
+)
+
+
+def worker_lost_record(attempts: int) -> str:
+    return (f"The worker stopped {attempts} times while running this job "
+            f"(killed, out of memory or restarted), so it was not started again.")
+
+
+def run_still_going() -> str:
+    return _("This run is still going: cancel it first, then delete it once it has stopped.")
+
+
+def corpus_runs_still_going(count: int) -> str:
+    return ngettext("%(count)s run on this corpus is still going: cancel it first.",
+                    "%(count)s runs on this corpus are still going: cancel them first.", count) % {"count": count}
+
+
+def run_cancelled_before_it_started() -> str:
+    return _("The run was cancelled before it started.")
+
+
+def run_deleted(pk: int) -> str:
+    return _("Run #%(pk)s was deleted.") % {"pk": pk}
+
+
+def corpus_deleted(name: str) -> str:
+    return _("The corpus “%(name)s” and its runs were deleted.") % {"name": name}
+
+
+def token_revoked(name: str) -> str:
+    return _("The token “%(name)s” was revoked; requests that use it are now refused.") % {"name": name}
+
+
+# -- the prediction API (cldweb.api) ------------------------------------------------------------
+
+
+def predict_body_not_json() -> str:
+    return _("The request body is not valid JSON.")
+
+
+def predict_body_not_an_object() -> str:
+    return _("Send a JSON object such as {\"texts\": [\"…\"]}.")
+
+
+def predict_texts_not_strings() -> str:
+    return _("“texts” must be a list of strings.")
+
+
+def predict_no_text() -> str:
+    return _("Enter at least one text.")
+
+
+def predict_too_many_texts(count: int, limit: int) -> str:
+    return _("At most %(limit)s texts per request; you sent %(count)s.") % {"limit": limit, "count": count}
+
+
+def predict_text_too_long(number: int, length: int, limit: int) -> str:
+    return _("Text %(number)s has %(length)s characters, more than the limit of %(limit)s.") % {
+        "number": number, "length": length, "limit": limit}
+
+
+def predict_no_student() -> str:
+    return _("This run has no trained student yet.")
+
+
+def predict_student_unloadable() -> str:
+    return _("This run's student cannot be loaded.")
 
 
 # -- notes from the engine (Reporter.on_message) -------------------------------------------

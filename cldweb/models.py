@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
+from cldweb import messages
 from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
@@ -102,20 +103,16 @@ class Corpus(models.Model):
     @property
     def warnings(self) -> list[str]:
         """Duplicates, label conflicts, overlap, imbalance: translated from the report's numbers."""
-        from cldweb.messages import corpus_warnings
-
-        return corpus_warnings(self.report)
+        return messages.corpus_warnings(self.report)
 
     @property
     def problem(self) -> str:
         """Why no run can use this corpus with the chosen columns ("" when it can)."""
-        from cldweb.messages import describe_corpus_error
-
         error = self.report.get("error")
         if not error:
             return ""
-        return describe_corpus_error(error["code"], error.get("params") or {}, error.get("detail", ""),
-                                     self.original_filename)
+        return messages.describe_corpus_error(error["code"], error.get("params") or {}, error.get("detail", ""),
+                                              self.original_filename)
 
     @property
     def is_usable(self) -> bool:
@@ -135,13 +132,8 @@ class Corpus(models.Model):
         defaults = DataConfig()
         needed = texts_per_label_for_one_row(min(defaults.dev_fraction, defaults.test_fraction))
         largest = max((report.get("label_counts") or {}).values(), default=0)
-        return gettext(
-            "This corpus is too small to hold back rows for checking: dev gets %(dev)s rows and test %(test)s. "
-            "Dev and test each take %(percent)s%% of each label's distinct texts, so a label needs at least "
-            "%(needed)s distinct labelled texts to give each of them one row (your largest label has %(largest)s). "
-            "Without test rows the results show no accuracy, and without dev rows training cannot stop early."
-        ) % {"dev": report.get("dev", 0), "test": report.get("test", 0),
-             "percent": f"{defaults.test_fraction * 100:g}", "needed": needed, "largest": largest}
+        return messages.split_too_small(dev=report.get("dev", 0), test=report.get("test", 0),
+                                        percent=f"{defaults.test_fraction * 100:g}", needed=needed, largest=largest)
 
     # -- upload and analysis ---------------------------------------------------------
 
@@ -152,8 +144,6 @@ class Corpus(models.Model):
         Raises CorpusRejected (and keeps nothing: no row, no file) when the file is too
         large or cannot be read as a corpus.
         """
-        from cldweb.messages import describe_corpus_error
-
         original = sanitise_filename(upload.name or "")
         stored_name = corpus_upload_to(None, original)  # type: ignore[arg-type]
         destination = Path(settings.MEDIA_ROOT) / stored_name
@@ -165,10 +155,7 @@ class Corpus(models.Model):
                 for chunk in upload.chunks():
                     written += len(chunk)
                     if written > limit:
-                        raise CorpusRejected(
-                            gettext("%(file)s is larger than the limit of %(limit)s MB.")
-                            % {"file": original, "limit": f"{limit / 1_048_576:.0f}"}
-                        )
+                        raise CorpusRejected(messages.file_too_large(original, limit))
                     out.write(chunk)
             if is_zip(destination):
                 # The public review sets come zipped; one CSV inside is what the user means.
@@ -184,7 +171,7 @@ class Corpus(models.Model):
         except CorpusError as error:
             destination.unlink(missing_ok=True)
             raise CorpusRejected(
-                describe_corpus_error(error.code, error.params, error.detail, original)
+                messages.describe_corpus_error(error.code, error.params, error.detail, original)
             ) from error
         except BaseException:
             destination.unlink(missing_ok=True)
@@ -282,10 +269,8 @@ class Corpus(models.Model):
     @property
     def skipped_shown(self) -> list[dict[str, Any]]:
         """The first skipped rows with their problem in the active language, for the page."""
-        from cldweb.messages import corpus_problem
-
         return [{"line": row["line"], "text": row["text"],
-                 "problem": corpus_problem(row["code"], row.get("params") or {}, row.get("detail", ""))}
+                 "problem": messages.corpus_problem(row["code"], row.get("params") or {}, row.get("detail", ""))}
                 for row in self.skipped_rows.get("first") or []]
 
     def all_skipped_rows(self) -> list[SkippedRow]:
@@ -408,12 +393,9 @@ class Teacher(models.Model):
         if self.kind == self.KIND_HUB:
             if hub.cached_locally(self.hub_id) or hub.hub_reachable():
                 return ""
-            return gettext("“%(name)s” is not downloaded on this server and the Hugging Face hub cannot be reached. "
-                           "Upload it as a ZIP on the Teachers page, or ask an administrator to import a local "
-                           "copy.") % {"name": self.display_name}
+            return messages.teacher_not_downloaded(self.display_name)
         if self.kind == self.KIND_IMPORTED and not (Path(self.path) / "config.json").is_file():
-            return gettext("The files of “%(name)s” are missing from the server. Upload it again on the Teachers "
-                           "page.") % {"name": self.display_name}
+            return messages.teacher_files_missing(self.display_name)
         return ""
 
     # -- upload (Teachers page) -------------------------------------------------------
@@ -442,7 +424,6 @@ class Teacher(models.Model):
         """
         from cldweb.lib.archives import UnsafeArchive, extract_zip
         from cldweb.messages import describe_error
-        from cldweb.uploads import describe_archive_error
         from distill.teachers import describe_checkpoint
 
         original = sanitise_filename(upload.name or "")
@@ -467,12 +448,10 @@ class Teacher(models.Model):
                 extract_zip(archive, destination, max_members=settings.CLD_MAX_CHECKPOINT_MEMBERS,
                             max_total_bytes=settings.CLD_MAX_CHECKPOINT_UNPACKED_BYTES)
             except UnsafeArchive as error:
-                raise TeacherRejected(describe_archive_error(error.code, error.params, original)) from error
+                raise TeacherRejected(messages.describe_archive_error(error.code, error.params, original)) from error
             folder = pretrained_folder(destination)
             if folder is None:
-                raise TeacherRejected(
-                    gettext("%(file)s has no config.json: zip the folder written by save_pretrained().")
-                    % {"file": original})
+                raise TeacherRejected(messages.teacher_zip_without_config(original))
             display = (name.strip() or PurePath(original).stem or original)[:200]
             try:
                 _check_uploaded_checkpoint(folder)

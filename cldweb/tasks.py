@@ -30,17 +30,11 @@ from distill.progress import RunCancelled
 from cldweb import jobs
 from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.jobs import Claim, WatchdogReport
+from cldweb.messages import INTERNAL_ERROR_RECORD, TIME_LIMIT_RECORD
 from cldweb.models import Run
 from cldweb.reporting import WebReporter, json_safe
 
 logger = logging.getLogger(__name__)
-
-INTERNAL_ERROR_MESSAGE = (
-    "An unexpected error stopped the run. The details are in the worker log; please report this run's number."
-)
-TIME_LIMIT_MESSAGE = (
-    "The run took longer than the time limit and was stopped; its last checkpoint is kept in the run's folder."
-)
 
 STOP_TIME_LIMIT = "time_limit"  # the soft time limit arrived
 STOP_TAKEN_OVER = "taken_over"  # the watchdog re-queued the run or another attempt took it
@@ -98,10 +92,10 @@ def run_distillation(self, run_id: int) -> None:
     except SoftTimeLimitExceeded:
         logger.warning("run %s: soft time limit reached where the engine does not poll; stopped without a new checkpoint",
                        run_id)
-        jobs.mark_failed(run, "time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
+        jobs.mark_failed(run, "time_limit", TIME_LIMIT_RECORD, attempt=attempt)
     except Exception:
         logger.exception("run %s failed with an unexpected error", run_id)
-        jobs.mark_failed(run, "internal", INTERNAL_ERROR_MESSAGE, attempt=attempt)
+        jobs.mark_failed(run, "internal", INTERNAL_ERROR_RECORD, attempt=attempt)
     finally:
         reporter.close()
         reporter.send_status()
@@ -130,7 +124,7 @@ def watchdog() -> WatchdogReport:
 def _record_stop(run: Run, attempt: int, reason: str) -> None:
     """The engine stopped (checkpoint saved) because the task asked it to, not the user."""
     if reason == STOP_TIME_LIMIT:
-        jobs.mark_failed(run, "time_limit", TIME_LIMIT_MESSAGE, attempt=attempt)
+        jobs.mark_failed(run, "time_limit", TIME_LIMIT_RECORD, attempt=attempt)
     else:  # STOP_TAKEN_OVER: the row is another attempt's now; leave it alone
         logger.warning("run %s: attempt %s stopped at a checkpoint; the run is no longer its own", run.pk, attempt)
 

@@ -8,7 +8,7 @@ Two layers, both before anything is saved under MEDIA_ROOT or CLD_DATA_DIR:
    and stops the parse (``StopUpload``, without reading the rest) the moment they pass the
    cap; the temporary file written so far is closed and deleted by the parser.
 
-The view then sees ``upload_refused(request)`` and shows a translated message. Note that
+The view then sees ``upload_refused(request)`` and shows a translated message (cldweb.messages). Note that
 Daphne receives a whole request body (into a temporary file) before the application runs;
 the cap at the network edge belongs to the TLS proxy (e.g. nginx ``client_max_body_size``).
 """
@@ -18,12 +18,11 @@ import secrets
 import unicodedata
 from functools import wraps
 from pathlib import Path, PurePath
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 # Room for the form fields and multipart headers around the file (CSRF token, name, boundaries).
@@ -63,16 +62,6 @@ def declared_length(request: HttpRequest) -> int:
         return 0
 
 
-def too_large_message(limit: int) -> str:
-    # Generic on purpose: an upload refused by its declared size is never read, so its name is unknown.
-    return _("The file is larger than the limit of %(limit)s MB.") % {"limit": format_megabytes(limit)}
-
-
-def format_megabytes(limit: int) -> str:
-    megabytes = limit / 1_048_576
-    return f"{megabytes:.0f}" if megabytes >= 1 else f"{max(megabytes, 0.01):.2f}"
-
-
 def capped_upload(limit_setting: str, refuse: Callable[[HttpRequest, int], HttpResponse]):
     """Decorate an upload view so its body is capped at ``settings.<limit_setting>`` bytes of files.
 
@@ -99,29 +88,6 @@ def capped_upload(limit_setting: str, refuse: Callable[[HttpRequest, int], HttpR
         return wrapper
 
     return decorator
-
-
-# -- messages for refused archives ------------------------------------------------------------
-
-
-def describe_archive_error(code: str, params: Mapping[str, Any], filename: str) -> str:
-    """A cldweb.lib.archives.UnsafeArchive refusal in the active language, naming the user's file."""
-    member = str(params.get("member", ""))
-    if code == "zip_traversal":
-        problem = _("the entry “%(member)s” points outside the archive's folder") % {"member": member}
-    elif code == "zip_symlink":
-        problem = _("the entry “%(member)s” is a symbolic link") % {"member": member}
-    elif code == "zip_nested":
-        problem = _("the entry “%(member)s” is an archive inside the archive") % {"member": member}
-    elif code == "zip_too_many_members":
-        problem = _("the archive holds %(members)s entries; at most %(limit)s are allowed") % {
-            "members": params.get("members", "?"), "limit": params.get("limit", "?")}
-    elif code == "zip_too_large":
-        problem = _("the archive unpacks to more than %(limit)s MB") % {
-            "limit": format_megabytes(int(params.get("limit") or 0))}
-    else:
-        problem = _("it is not a readable ZIP file")
-    return _("%(file)s: %(problem)s") % {"file": filename, "problem": problem}
 
 
 # -- names and folders of what was uploaded ----------------------------------------------

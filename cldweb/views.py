@@ -20,12 +20,15 @@ from cldweb.forms import (
 from cldweb import presentation
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import (
-    describe_corpus_error, describe_error, engine_note, engine_note_translations, write_skipped_rows_csv,
+    corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
+    engine_note_translations, format_megabytes, run_cancelled_before_it_started, run_deleted, run_still_going,
+    teacher_added, teacher_added_unusable, teacher_upload_discarded, token_revoked, upload_too_large,
+    write_skipped_rows_csv,
 )
 from cldweb.models import (
     ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
-from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
+from cldweb.uploads import capped_upload, upload_refused
 from distill.errors import CorpusError
 
 
@@ -45,7 +48,7 @@ def corpus_upload_page(request: HttpRequest, form: CorpusUploadForm, status: int
 
 
 def corpus_too_large(request: HttpRequest, limit: int) -> HttpResponse:
-    return corpus_upload_page(request, CorpusUploadForm(), status=413, error=too_large_message(limit))
+    return corpus_upload_page(request, CorpusUploadForm(), status=413, error=upload_too_large(limit))
 
 
 @login_required
@@ -137,7 +140,7 @@ def corpus_delete(request: HttpRequest, pk: int) -> HttpResponse:
         except RunStillActive:  # a run was started between the check and the delete
             pass
         else:
-            messages.info(request, _("The corpus “%(name)s” and its runs were deleted.") % {"name": corpus.name})
+            messages.info(request, corpus_deleted(corpus.name))
             return redirect("dashboard")
         active = [run for run in corpus.runs.all() if run.is_active]
     consequences = [
@@ -150,9 +153,7 @@ def corpus_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cldweb/confirm.html", {
         "title": _("Delete the corpus “%(name)s”?") % {"name": corpus.name},
         "consequences": consequences,
-        "blocked": ngettext("%(count)s run on this corpus is still going: cancel it first.",
-                            "%(count)s runs on this corpus are still going: cancel them first.",
-                            len(active)) % {"count": len(active)} if active else "",
+        "blocked": corpus_runs_still_going(len(active)) if active else "",
         "action": request.path, "button": _("Delete the corpus"), "danger": True,
         "back": reverse("corpus-detail", args=[corpus.pk]),
     }, status=409 if request.method == "POST" else 200)
@@ -187,17 +188,15 @@ def teacher_add_hub(request: HttpRequest) -> HttpResponse:
         return teachers_page(request, TeacherUploadForm(), status=400, hub_form=form)
     teacher = Teacher.add_hub_model(owner=request.user, hub_id=form.cleaned_data["hub_id"])
     problem = teacher.unavailable_reason
-    if problem:  # offline: "added" alone would promise a run that cannot start
-        messages.warning(request, _("The teacher “%(name)s” was added, but it cannot be used yet: %(problem)s") % {
-            "name": teacher.name, "problem": problem})
+    if problem:
+        messages.warning(request, teacher_added_unusable(teacher.name, problem))
     else:
-        messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.") % {
-            "name": teacher.name})
+        messages.success(request, teacher_added(teacher.name))
     return redirect("teachers")
 
 
 def teacher_too_large(request: HttpRequest, limit: int) -> HttpResponse:
-    return teachers_page(request, TeacherUploadForm(), status=413, error=too_large_message(limit))
+    return teachers_page(request, TeacherUploadForm(), status=413, error=upload_too_large(limit))
 
 
 @login_required
@@ -227,12 +226,10 @@ def teacher_upload_confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         if "accept" in request.POST:
             teacher = pending.accept()
-            messages.success(request, _("The teacher “%(name)s” was added; choose it when you start a run.")
-                             % {"name": teacher.name})
+            messages.success(request, teacher_added(teacher.name))
         else:
             pending.discard()
-            messages.info(request, _("The upload “%(file)s” was discarded and its files removed.")
-                          % {"file": pending.original_filename})
+            messages.info(request, teacher_upload_discarded(pending.original_filename))
         return redirect("teachers")
     return render(request, "cldweb/teacher_confirm.html", {"pending": pending, "summary": pending.summary})
 
@@ -333,7 +330,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         # No flash message for a running run: it would outlive the cancel and sit beside "Cancelled".
         # The run page says "Cancelling" itself while the worker stops, and run.js removes it then.
         if run.request_cancel() and run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
-            messages.info(request, _("The run was cancelled before it started."))
+            messages.info(request, run_cancelled_before_it_started())
         return redirect("run-detail", pk=run.pk)
     if not run.is_active or run.cancel_requested:
         return redirect("run-detail", pk=run.pk)
@@ -353,14 +350,14 @@ def run_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: what deleting removes; POST: delete the run and its folder. A run still going is refused
     (its worker would go on writing the folder): the page asks to cancel it first."""
     run = get_owned_run_or_404(request, pk)
-    blocked = _("This run is still going: cancel it first, then delete it once it has stopped.") if run.is_active else ""
+    blocked = run_still_going() if run.is_active else ""
     if request.method == "POST" and not blocked:
         try:
             run.delete()
         except RunStillActive:
-            blocked = _("This run is still going: cancel it first, then delete it once it has stopped.")
+            blocked = run_still_going()
         else:
-            messages.info(request, _("Run #%(pk)s was deleted.") % {"pk": pk})
+            messages.info(request, run_deleted(pk))
             return redirect("dashboard")
     return render(request, "cldweb/confirm.html", {
         "title": _("Delete run #%(pk)s?") % {"pk": run.pk},
@@ -428,6 +425,5 @@ def tokens(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_owned_token_or_404(request, pk)
     token.revoke()
-    messages.info(request, _("The token “%(name)s” was revoked; requests that use it are now refused.")
-                  % {"name": token.name})
+    messages.info(request, token_revoked(token.name))
     return redirect("tokens")
