@@ -2,7 +2,12 @@
 
 Logic that belongs to a row lives on its model (how a Run becomes a RunConfig,
 how it is cancelled, how its progress is recorded); views only fetch, call and
-redirect.
+redirect. Who runs a Run (claim, heartbeat, watchdog, endings) is cldweb.jobs;
+sentences for people are cldweb.messages, a run's results in words cldweb.presentation;
+upload names and folders cldweb.uploads.
+
+One file over 400 lines because it is Django's one place for the app's models: the
+four rows refer to each other, and each keeps its own domain methods beside its fields.
 """
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Thin views: fetch through cldweb.access, call a model method, render or redirect."""
+"""Thin views: fetch through cldweb.access, call a model method, render or redirect.
+
+Their sentences come from cldweb.messages, a run's results in words from cldweb.presentation;
+what stays here is each page's own text (confirmation pages, the run page's chart labels for run.js).
+One file a little over 400 lines: every page of the app, each view a few lines.
+"""
 from __future__ import annotations
 
 from django.conf import settings
