@@ -13,7 +13,8 @@ WEB_PACKAGES = ("django", "celery", "channels", "channels_redis", "daphne", "cld
 def test_it_imports_the_whole_engine_without_any_web_package() -> None:
     script = (
         "import json, sys\n"
-        "import distill, distill.pipeline, distill.cli, distill.teachers, distill.distiller, distill.export\n"
+        "import distill, distill.pipeline, distill.cli, distill.teachers, distill.students, distill.training.loop\n"
+        "import distill.training.distillation, distill.export\n"
         f"web = {WEB_PACKAGES!r}\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in web)))\n"
     )
