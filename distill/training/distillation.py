@@ -254,7 +254,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
         phase=PHASE_STUDENT, stage=STAGE_DISTILLING,
         resuming_message="Resuming student training from step {step} (epoch {epoch}).",
         stale_message="The checkpoint in this folder was written for other settings; training from scratch.",
-        extra_modules={"projection": projection} if projection is not None else {},
+        extra_modules={"projection": projection},  # student width -> teacher width; None without hidden matching
     )
     outcome = run_training(job, LoopSettings(
         epochs=tcfg.epochs, seed=tcfg.seed, amp=tcfg.amp, max_grad_norm=tcfg.max_grad_norm,

@@ -56,7 +56,9 @@ class TrainingJob:
     stage: str  # progress.STAGE_*: the stage whose bar on_progress moves
     resuming_message: str  # said when a checkpoint is resumed; formatted with step= and epoch= (1-based)
     stale_message: str  # said when the checkpoint found was written for other settings
-    extra_modules: dict[str, torch.nn.Module] = field(default_factory=dict)  # trained beside the model, checkpointed under their names
+    # Trained beside the model and checkpointed under their names; None (a module these settings do not
+    # need) is saved as {}, so the payload's keys do not depend on the settings.
+    extra_modules: dict[str, torch.nn.Module | None] = field(default_factory=dict)
     # Called with the outcome once the best weights are loaded, before the final progress point (the
     # teacher saves its folder here, so the bar reads 100% only after the save).
     on_finished: Callable[[LoopOutcome], None] | None = None
@@ -96,7 +98,8 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
     set_seed(settings.seed)
     check_amp_supported(model, device, settings.amp)
     scaler = grad_scaler(device, settings.amp)
-    parameters = [*model.parameters(), *(p for module in job.extra_modules.values() for p in module.parameters())]
+    extras = {name: module for name, module in job.extra_modules.items() if module is not None}
+    parameters = [*model.parameters(), *(p for module in extras.values() for p in module.parameters())]
     total_steps = max(1, job.steps_per_epoch * settings.epochs)
     last_path, best_path = job.checkpoint_dir / CHECKPOINT_NAME, job.checkpoint_dir / BEST_NAME
     job.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,7 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
     saved = load_checkpoint(last_path) if last_path.is_file() else None
     if saved is not None and resumable(saved, job.signature):
         model.load_state_dict(saved["model"])
-        for name, module in job.extra_modules.items():
+        for name, module in extras.items():
             module.load_state_dict(saved[name])
         job.optimizer.load_state_dict(saved["optimizer"])
         job.scheduler.load_state_dict(saved["scheduler"])
@@ -134,7 +137,7 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
             "scheduler": job.scheduler.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled() else {},
             "rng": rng_state(), "step": step, "epoch": epoch, "position": position, "best_score": best_score,
             "bad_evals": bad_evals, "finished": done, "signature": job.signature, "config": job.config,
-            **{name: module.state_dict() for name, module in job.extra_modules.items()},
+            **{name: module.state_dict() if module is not None else {} for name, module in job.extra_modules.items()},
         })
 
     def evaluate() -> bool:

@@ -9,11 +9,11 @@ import torch
 
 from distill import students
 from distill.config import STUDENT_ARCHITECTURES, RunConfig
+from distill.errors import ConfigError
+from distill.progress import RecordingReporter, RunCancelled
 from distill.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, set_seed
 from distill.training.distillation import train_student
-from distill.errors import ConfigError
 from distill.training.precision import _onednn_has_bf16, amp_dtype
-from distill.progress import RecordingReporter, RunCancelled
 
 from .conftest import LABELS
 

@@ -7,9 +7,9 @@ import torch
 
 from distill import students
 from distill.config import RunConfig
+from distill.progress import STAGE_DISTILLING, RecordingReporter
 from distill.training.checkpoints import set_seed
 from distill.training.distillation import train_student
-from distill.progress import STAGE_DISTILLING, RecordingReporter
 
 from .conftest import LABELS
 

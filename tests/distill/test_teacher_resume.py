@@ -12,8 +12,8 @@ import torch
 
 from distill import teachers
 from distill.config import RunConfig
-from distill.training.losses import IGNORE_INDEX
 from distill.progress import STAGE_LABELLING, NullReporter, RecordingReporter, RunCancelled
+from distill.training.losses import IGNORE_INDEX
 
 from .conftest import LABELS, tiny_teacher_config
 
