@@ -247,7 +247,6 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
 
     job = TrainingJob(
         model=model, optimizer=optimizer, scheduler=scheduler,
-        # A function of (seed, epoch) only, so a resumed run replays exactly the same batches.
         epoch_batches=lambda epoch: _epoch_batches(lengths, tcfg.batch_size, tcfg.seed, epoch),
         steps_per_epoch=steps_per_epoch, forward=forward, loss=batch_loss, evaluate=evaluate,
         checkpoint_dir=Path(checkpoint_dir), signature=_resume_signature(cfg), config=cfg.to_dict(),
