@@ -66,7 +66,7 @@ class TrainingJob:
 
 @dataclass
 class LoopSettings:
-    epochs: int
+    epochs: int  # passes over the batches
     seed: int  # seeds every RNG at the start; resumed runs restore the RNG states instead
     amp: str  # precision.AMP_MODES
     max_grad_norm: float  # gradients are clipped to this norm before every step
