@@ -8,8 +8,9 @@ config.json with a model_type, and tokenizer files. The upload, ``import_teacher
 ``load_teacher`` and the export loader all go through here.
 
 Only file names, JSON and safetensors headers are read: nothing is unpickled, no custom code is
-imported, no tensor is loaded. No torch import at module top, so the web process can check a
-folder cheaply (safetensors' header reader is imported when a check runs).
+imported, no tensor is loaded. This module itself needs no torch (headers are read with
+safetensors' numpy reader, imported when a check runs); importing it through the ``teachers``
+package does load torch, which is why ``distill.check_teacher_folder`` imports it only when called.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from .conftest import LABELS
 
 CPU = torch.device("cpu")
 STOP_AFTER_STEPS = 13  # mid-way through epoch 2 (10 batches per epoch), after epoch 1's checkpoint
-FP16_STUDENT = "transformer"  # fp16 on CPU is refused for the LSTM (see evaluate.check_amp_supported)
+FP16_STUDENT = "transformer"  # fp16 on CPU is refused for the LSTM (see training.precision.check_amp_supported)
 
 
 def _config(architecture: str, amp: str, epochs: int = 1) -> RunConfig:
