@@ -40,11 +40,11 @@ import torch  # noqa: E402
 
 from distill import datasets, run  # noqa: E402
 from distill.config import RunConfig  # noqa: E402
-from distill.distiller import CHECKPOINT_NAME, load_checkpoint  # noqa: E402
 from distill.errors import ConfigError  # noqa: E402
-from distill.evaluate import amp_dtype, autocast  # noqa: E402
 from distill.export import load_exported  # noqa: E402
 from distill.progress import PHASE_STUDENT, RecordingReporter  # noqa: E402
+from distill.training.checkpoints import CHECKPOINT_NAME, load_checkpoint  # noqa: E402
+from distill.training.precision import amp_dtype, autocast  # noqa: E402
 
 ROWS = 2000  # distinct reviews, split 80/10/10: enough steps to see speed, seconds per run on a GPU
 STUDENTS = ("bilstm", "transformer")  # one recurrent (cuDNN RNN) and one attention student

@@ -422,14 +422,15 @@ class Teacher(models.Model):
         """Unpack a ZIP of a save_pretrained folder into CLD_TEACHERS_DIR/<random>, to be accepted or discarded.
 
         The archive is unpacked by cldweb.lib.archives.extract_zip (member and size caps, no
-        traversal, links or nested archives), then checked without loading anything that could
-        run code: pickle-only weights and auto_map configs are refused, the safetensors header
-        and config.json must parse. Raises TeacherRejected (keeping no files) otherwise. No row
+        traversal, links or nested archives), then checked by ``distill.check_teacher_folder``
+        without loading anything that could run code: pickle-only weights and auto_map configs
+        are refused, config.json, the tokenizer files and every safetensors header must be there
+        and parse. Raises TeacherRejected (keeping no files) otherwise. No row
         exists until the user has seen what was found and accepted it.
         """
         from cldweb.lib.archives import UnsafeArchive, extract_zip
         from cldweb.messages import describe_error
-        from distill.teachers import describe_checkpoint
+        from distill import check_teacher_folder, describe_teacher_folder
 
         original = sanitise_filename(upload.name or "")
         if original == "corpus":
@@ -459,12 +460,13 @@ class Teacher(models.Model):
                 raise TeacherRejected(messages.teacher_zip_without_config(original))
             display = (name.strip() or PurePath(original).stem or original)[:200]
             try:
-                _check_uploaded_checkpoint(folder)
+                # Pickle files beside the safetensors weights go, so nothing ever loads them from here.
+                check_teacher_folder(folder, delete_pickles=True)
             except DistillError as error:
                 raise TeacherRejected(describe_error(error.code, error.params, error.message, teacher_name=display)
                                       ) from error
             pending = PendingTeacher(token=token, owner_id=owner.pk, name=display, original_filename=original,
-                                     folder=str(folder), summary=json_safe(describe_checkpoint(folder)))
+                                     folder=str(folder), summary=json_safe(describe_teacher_folder(folder)))
             pending.save()
             return pending
         except BaseException:
@@ -488,7 +490,7 @@ class PendingTeacher:
     name: str
     original_filename: str
     folder: str  # the save_pretrained folder: the token folder or its single top-level folder
-    summary: dict[str, Any]  # distill.teachers.describe_checkpoint
+    summary: dict[str, Any]  # distill.describe_teacher_folder
 
     @staticmethod
     def _marker(token: str) -> Path:
@@ -546,41 +548,6 @@ class TeacherRejected(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
-
-
-def _check_uploaded_checkpoint(folder: Path) -> None:
-    """Raise a DistillError unless ``folder`` is a safetensors checkpoint cld can load without running code.
-
-    Reads file names, JSON and the safetensors header only: nothing is unpickled, no custom code
-    is imported. Pickle files next to the safetensors weights are deleted so nothing ever loads them.
-    """
-    from safetensors import safe_open
-
-    from distill.teachers import PICKLE_SUFFIXES, check_local_checkpoint
-
-    try:
-        check_local_checkpoint(folder)  # pickle-only weights, auto_map / remote code
-    except json.JSONDecodeError as error:
-        raise TeacherUnavailable(f"{folder}: a config file is not valid JSON ({error})", code="teacher_invalid",
-                                 teacher=str(folder)) from error
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if not isinstance(config, dict) or not config.get("model_type"):
-        raise TeacherUnavailable(f"{folder}/config.json has no model_type", code="teacher_invalid", teacher=str(folder))
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise TeacherUnavailable(f"{folder} has no tokenizer files", code="teacher_invalid", teacher=str(folder))
-    for weights in folder.glob("*.safetensors"):
-        try:
-            with safe_open(str(weights), framework="pt") as tensors:
-                tensors.keys()
-        except Exception as error:  # safetensors raises its own error types for a bad header
-            raise TeacherUnavailable(f"{weights.name} is not a safetensors file ({error})", code="teacher_invalid",
-                                     teacher=str(folder)) from error
-    for path in folder.rglob("*"):
-        if path.is_file() and path.name.endswith(PICKLE_SUFFIXES):
-            path.unlink()
 
 
 class RunStillActive(Exception):

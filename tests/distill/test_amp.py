@@ -9,16 +9,17 @@ import torch
 
 from distill import students
 from distill.config import STUDENT_ARCHITECTURES, RunConfig
-from distill.distiller import CHECKPOINT_NAME, load_checkpoint, set_seed, train_student
 from distill.errors import ConfigError
-from distill.evaluate import _onednn_has_bf16, amp_dtype
 from distill.progress import RecordingReporter, RunCancelled
+from distill.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, set_seed
+from distill.training.distillation import train_student
+from distill.training.precision import _onednn_has_bf16, amp_dtype
 
 from .conftest import LABELS
 
 CPU = torch.device("cpu")
 STOP_AFTER_STEPS = 13  # mid-way through epoch 2 (10 batches per epoch), after epoch 1's checkpoint
-FP16_STUDENT = "transformer"  # fp16 on CPU is refused for the LSTM (see evaluate.check_amp_supported)
+FP16_STUDENT = "transformer"  # fp16 on CPU is refused for the LSTM (see training.precision.check_amp_supported)
 
 
 def _config(architecture: str, amp: str, epochs: int = 1) -> RunConfig:

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from distill import data, datasets, losses, run, students, teachers
+from distill import data, datasets, run, students, teachers
 from distill.config import RunConfig
-from distill.distiller import CHECKPOINT_NAME, EvalSet, TransferSet, load_checkpoint, set_seed, train_student
 from distill.errors import ConfigError
 from distill.progress import RecordingReporter, RunCancelled
+from distill.training import losses
+from distill.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, set_seed
+from distill.training.distillation import EvalSet, TransferSet, train_student
 
 from .conftest import LABELS, small_run_config, tiny_teacher_config
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from distill.errors import ConfigError
-from distill.losses import (
+from distill.training.losses import (
     IGNORE_INDEX,
     LOSSES,
     apply_virtual_labels,

@@ -9,10 +9,11 @@ import torch
 
 from distill import data, datasets, run, students
 from distill.config import MODES, RunConfig
-from distill.distiller import EvalSet, TransferSet, set_seed, student_logits, train_student
 from distill.errors import ConfigError
 from distill.evaluate import cross_entropy_from_logits
 from distill.progress import RecordingReporter
+from distill.training.checkpoints import set_seed
+from distill.training.distillation import EvalSet, TransferSet, student_logits, train_student
 
 from .conftest import LABELS, small_run_config
 

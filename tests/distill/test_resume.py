@@ -8,8 +8,9 @@ import torch
 
 from distill import students
 from distill.config import RunConfig
-from distill.distiller import CHECKPOINT_NAME, load_checkpoint, set_seed, train_student
 from distill.progress import NullReporter, RecordingReporter, RunCancelled
+from distill.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, set_seed
+from distill.training.distillation import train_student
 
 from .conftest import LABELS
 

@@ -7,8 +7,9 @@ import torch
 
 from distill import students
 from distill.config import RunConfig
-from distill.distiller import set_seed, train_student
 from distill.progress import STAGE_DISTILLING, RecordingReporter
+from distill.training.checkpoints import set_seed
+from distill.training.distillation import train_student
 
 from .conftest import LABELS
 

@@ -9,7 +9,8 @@ import torch
 
 from distill import data, students, teachers
 from distill.config import RunConfig
-from distill.distiller import EvalSet, TransferSet, _epoch_batches, set_seed, train_student
+from distill.training.checkpoints import set_seed
+from distill.training.distillation import EvalSet, TransferSet, _epoch_batches, train_student
 
 from .conftest import LABELS, tiny_teacher_config
 

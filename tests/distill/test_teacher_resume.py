@@ -12,8 +12,8 @@ import torch
 
 from distill import teachers
 from distill.config import RunConfig
-from distill.losses import IGNORE_INDEX
 from distill.progress import STAGE_LABELLING, NullReporter, RecordingReporter, RunCancelled
+from distill.training.losses import IGNORE_INDEX
 
 from .conftest import LABELS, tiny_teacher_config
 
@@ -277,9 +277,10 @@ import torch
 from distill import teachers
 from distill.config import RunConfig, TeacherConfig
 from distill.progress import NullReporter
+from distill.teachers import labelling
 
 job = json.loads(sys.argv[1])
-teachers.LABELLING_SAVE_EVERY_S = 0.0  # make every batch durable, so the kill point is exact
+labelling.LABELLING_SAVE_EVERY_S = 0.0  # make every batch durable, so the kill point is exact
 
 class DieAfter(NullReporter):
     def __init__(self, polls):

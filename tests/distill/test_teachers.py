@@ -13,8 +13,8 @@ import torch
 from distill import teachers
 from distill.config import RunConfig
 from distill.errors import TeacherUnavailable, UnsafeCheckpoint
-from distill.losses import IGNORE_INDEX
 from distill.progress import STAGE_FINETUNING_TEACHER, RecordingReporter
+from distill.training.losses import IGNORE_INDEX
 
 from .conftest import LABELS, tiny_teacher_config
 

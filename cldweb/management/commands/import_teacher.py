@@ -1,7 +1,9 @@
 """Copy a save_pretrained folder into CLD_DATA_DIR/teachers/<random> and offer it as a teacher.
 
-Refuses folders that would need pickle (only .bin/.pt weights) or custom code
-(auto_map), with a message saying what to do, before copying anything.
+Runs the same check as the upload on the Teachers page (``distill.check_teacher_folder``):
+refuses folders that would need pickle (only .bin/.pt weights) or custom code (auto_map), or
+that lack config.json's model_type, tokenizer files or a readable safetensors header, with a
+message saying what to do, before copying anything.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from cldweb.models import Teacher
+from distill import check_teacher_folder
 from distill.errors import DistillError
 
 
@@ -27,15 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--owner", default="", help="username that may use it (default: everyone)")
 
     def handle(self, *args, path: str, name: str, description: str, owner: str, **options) -> None:
-        from distill.teachers import check_local_checkpoint  # imports torch; only when the command runs
-
         source = Path(path).expanduser().resolve()
         if not source.is_dir():
             raise CommandError(f"{source} is not a folder. Pass the folder written by save_pretrained().")
         if not (source / "config.json").is_file():
             raise CommandError(f"{source} has no config.json, so it is not a save_pretrained() folder.")
         try:
-            check_local_checkpoint(source)
+            check_teacher_folder(source)  # the user's own folder: pickles are left there, and not copied below
         except DistillError as error:
             raise CommandError(f"Refused: {error.message}") from None
 

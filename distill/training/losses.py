@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 IGNORE_INDEX = -100  # label of a row without a (virtual) label; cross-entropy skips it
 

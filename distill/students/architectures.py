@@ -1,0 +1,218 @@
+"""The student architectures: BiLSTM, BiGRU, TextCNN and a small transformer.
+
+Every student maps ``input_ids (B, T)`` and ``attention_mask (B, T)`` to logits ``(B, C)``
+and is built from its resolved config dict alone (``registry.resolve_student_config``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Pooler(nn.Module):
+    """Masked pooling of token states into one vector per text."""
+
+    def __init__(self, kind: str, width: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.score = nn.Linear(width, 1) if kind == "attention" else None
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # states (B, T, H), attention_mask (B, T) -> (B, H)
+        mask = attention_mask.unsqueeze(-1).bool()  # (B, T, 1)
+        if self.kind == "max":
+            return states.masked_fill(~mask, torch.finfo(states.dtype).min).max(dim=1).values
+        if self.kind == "mean":
+            total = (states * mask).sum(dim=1)  # (B, H)
+            return total / mask.sum(dim=1).clamp(min=1)
+        scores = self.score(states).masked_fill(~mask, torch.finfo(states.dtype).min)  # (B, T, 1)
+        weights = scores.softmax(dim=1)  # (B, T, 1)
+        return (weights * states).sum(dim=1)
+
+
+class StudentModel(nn.Module):
+    """Base of every student: built from its resolved config dict, which it keeps."""
+
+    architecture: ClassVar[str] = ""
+    token_embedding: nn.Embedding
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = dict(config)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _RecurrentStudent(StudentModel):
+    rnn_class: ClassVar[type[nn.RNNBase]]
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        embedding_dim, hidden = config["embedding_dim"], config["hidden_size"]
+        self.token_embedding = nn.Embedding(config["vocab_size"], embedding_dim, padding_idx=0)
+        self.rnn = self.rnn_class(embedding_dim, hidden, num_layers=config["num_layers"], batch_first=True,
+                                  bidirectional=True, dropout=config["dropout"] if config["num_layers"] > 1 else 0.0)
+        self.pool = Pooler(config["pooling"], 2 * hidden)
+        self.dropout = nn.Dropout(config["dropout"])
+        self.classifier = nn.Linear(2 * hidden, config["num_labels"])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        embedded = self.dropout(self.token_embedding(input_ids))  # (B, T, E)
+        # Packing keeps padding out of the backward direction's state.
+        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()  # (B,)
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=input_ids.shape[1])  # (B, T, 2H)
+        pooled = self.pool(states, attention_mask)  # (B, 2H)
+        return self.classifier(self.dropout(pooled))  # (B, C)
+
+
+class BiLSTMStudent(_RecurrentStudent):
+    """Bidirectional LSTM over token embeddings (Tang et al. 2019, "Distilling BERT into simple networks")."""
+
+    architecture = "bilstm"
+    rnn_class = nn.LSTM
+
+
+class BiGRUStudent(_RecurrentStudent):
+    """Bidirectional GRU: like the BiLSTM with a quarter fewer recurrent weights."""
+
+    architecture = "bigru"
+    rnn_class = nn.GRU
+
+
+class TextCNNStudent(StudentModel):
+    """Convolutions of several widths with max-over-time pooling (Kim 2014)."""
+
+    architecture = "textcnn"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        embedding_dim, filters = config["embedding_dim"], config["hidden_size"]
+        self.kernel_sizes = list(config["kernel_sizes"])
+        self.token_embedding = nn.Embedding(config["vocab_size"], embedding_dim, padding_idx=0)
+        self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, filters, size) for size in self.kernel_sizes)
+        self.dropout = nn.Dropout(config["dropout"])
+        self.classifier = nn.Linear(filters * len(self.kernel_sizes), config["num_labels"])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        widest = max(self.kernel_sizes)
+        if input_ids.shape[1] < widest:  # every kernel needs at least one full window
+            input_ids = F.pad(input_ids, (0, widest - input_ids.shape[1]))
+            attention_mask = F.pad(attention_mask, (0, widest - attention_mask.shape[1]))
+        embedded = self.token_embedding(input_ids) * attention_mask.unsqueeze(-1)  # (B, T, E)
+        embedded = self.dropout(embedded).transpose(1, 2)  # (B, E, T)
+        lengths = attention_mask.sum(dim=1)  # (B,)
+        pooled = []
+        for size, conv in zip(self.kernel_sizes, self.convs):
+            features = F.relu(conv(embedded))  # (B, F, T - size + 1)
+            # A window is real when it starts inside the text; short texts keep their first window.
+            starts = torch.arange(features.shape[2], device=input_ids.device)  # (T - size + 1,)
+            valid = starts.unsqueeze(0) < (lengths - size + 1).clamp(min=1).unsqueeze(1)  # (B, T - size + 1)
+            features = features.masked_fill(~valid.unsqueeze(1), torch.finfo(features.dtype).min)
+            pooled.append(features.max(dim=2).values)  # (B, F)
+        return self.classifier(self.dropout(torch.cat(pooled, dim=1)))  # (B, F * kernels)
+
+
+@dataclasses.dataclass
+class StudentOutput:
+    logits: torch.Tensor  # (B, C)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings + each layer, each (B, T, H)
+    attentions: tuple[torch.Tensor, ...] | None = None  # each layer's attention probabilities (B, heads, T, T)
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.dropout = dropout
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor,
+                output_attentions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, length, hidden = states.shape
+
+        def split(projected: torch.Tensor) -> torch.Tensor:
+            return projected.view(batch, length, self.heads, hidden // self.heads).transpose(1, 2)  # (B, h, T, d)
+
+        query, key, value = split(self.query(states)), split(self.key(states)), split(self.value(states))
+        keep = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
+        dropout = self.dropout if self.training else 0.0
+        if not output_attentions:
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=keep, dropout_p=dropout)
+            probs = None
+        else:
+            scores = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])  # (B, h, T, T)
+            probs = scores.masked_fill(~keep, torch.finfo(scores.dtype).min).softmax(dim=-1)
+            context = F.dropout(probs, dropout, self.training) @ value  # (B, h, T, d)
+        return context.transpose(1, 2).reshape(batch, length, hidden), probs  # (B, T, H)
+
+
+class _TransformerLayer(nn.Module):
+    """Post-LayerNorm block laid out like BERT's, so a BERT layer's weights copy over exactly."""
+
+    def __init__(self, hidden: int, heads: int, intermediate: int, dropout: float) -> None:
+        super().__init__()
+        self.attention = _SelfAttention(hidden, heads, dropout)
+        self.attention_output = nn.Linear(hidden, hidden)
+        self.attention_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.intermediate = nn.Linear(hidden, intermediate)
+        self.output = nn.Linear(intermediate, hidden)
+        self.output_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor,
+                output_attentions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = self.attention(states, attention_mask, output_attentions)  # (B, T, H)
+        states = self.attention_norm(states + self.dropout(self.attention_output(context)))
+        feed_forward = self.output(F.gelu(self.intermediate(states)))  # (B, T, H)
+        return self.output_norm(states + self.dropout(feed_forward)), probs
+
+
+class TransformerStudent(StudentModel):
+    """A few BERT-style layers with learned positions (as in TinyBERT / DistilBERT students)."""
+
+    architecture = "transformer"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        hidden = config["hidden_size"]
+        self.token_embedding = nn.Embedding(config["vocab_size"], hidden, padding_idx=0)
+        self.position_embedding = nn.Embedding(config["max_positions"], hidden)
+        self.embedding_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(config["dropout"])
+        self.layers = nn.ModuleList(
+            _TransformerLayer(hidden, config["num_heads"], config["intermediate_size"], config["dropout"])
+            for _ in range(config["num_layers"]))
+        self.pool = Pooler(config["pooling"], hidden)
+        self.classifier = nn.Linear(hidden, config["num_labels"])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> torch.Tensor | StudentOutput:
+        """Logits (B, C); a StudentOutput when hidden states or attentions are asked for."""
+        if input_ids.shape[1] > self.position_embedding.num_embeddings:
+            input_ids = input_ids[:, :self.position_embedding.num_embeddings]
+            attention_mask = attention_mask[:, :self.position_embedding.num_embeddings]
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
+        states = self.token_embedding(input_ids) + self.position_embedding(positions)  # (B, T, H)
+        states = self.dropout(self.embedding_norm(states))
+        hidden_states = [states]
+        attentions = []
+        for layer in self.layers:
+            states, probs = layer(states, attention_mask, output_attentions)  # (B, T, H)
+            hidden_states.append(states)
+            attentions.append(probs)
+        logits = self.classifier(self.dropout(self.pool(states, attention_mask)))  # (B, C)
+        if not output_hidden_states and not output_attentions:
+            return logits
+        return StudentOutput(logits=logits,
+                             hidden_states=tuple(hidden_states) if output_hidden_states else None,
+                             attentions=tuple(attentions) if output_attentions else None)

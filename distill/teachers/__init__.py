@@ -1,0 +1,26 @@
+"""Teachers: load safely, build a demo one, fine-tune when it has no head, cache its outputs.
+
+``safety`` refuses a checkpoint that would need pickle or custom code before anything in it runs;
+``loading`` loads one with transformers (safetensors only) and fingerprints it; ``demo`` builds a
+small untrained BERT; ``finetune`` trains a teacher's head on the one training loop;
+``labelling`` and ``intermediates`` compute its outputs once and serve them from an on-disk cache.
+"""
+from __future__ import annotations
+
+from .demo import build_demo_teacher, build_vocab_tokenizer
+from .finetune import (FINETUNE_MARKER, FINETUNED_TEACHERS, TEACHER_CHECKPOINT_DIR, finetune_key, finetune_teacher,
+                       finetuned_dir, finished_finetune, reload_finetuned)
+from .intermediates import TeacherIntermediates, cached_intermediates_available, intermediate_key, teacher_intermediates
+from .labelling import cache_key, cached_logits_available, teacher_logits, texts_digest
+from .loading import LoadedTeacher, fingerprint_folder, load_teacher, unavailable_message
+from .safety import (PICKLE_SUFFIXES, SAFE_WEIGHT_NAMES, TOKENIZER_FILES, check_model_files, check_teacher_folder,
+                     describe_teacher_folder)
+
+__all__ = [
+    "FINETUNED_TEACHERS", "FINETUNE_MARKER", "PICKLE_SUFFIXES", "SAFE_WEIGHT_NAMES",
+    "TEACHER_CHECKPOINT_DIR", "TOKENIZER_FILES", "LoadedTeacher", "TeacherIntermediates", "build_demo_teacher",
+    "build_vocab_tokenizer", "cache_key", "cached_intermediates_available", "cached_logits_available",
+    "check_model_files", "check_teacher_folder", "describe_teacher_folder", "finetune_key", "finetune_teacher",
+    "finetuned_dir", "finished_finetune", "fingerprint_folder", "intermediate_key", "load_teacher",
+    "reload_finetuned", "teacher_intermediates", "teacher_logits", "texts_digest", "unavailable_message",
+]
