@@ -24,8 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 import distill
-from distill.errors import DistillError
-from distill.progress import RunCancelled
+from distill import DistillError, RunCancelled
 
 from cldweb.models import Claim, Run, WatchdogReport
 from cldweb.reporting import WebReporter, json_safe

@@ -23,7 +23,7 @@ from cldweb.models import (
     ApiToken, Corpus, CorpusRejected, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
 from cldweb.uploads import capped_upload, format_megabytes, too_large_message, upload_refused
-from distill.errors import CorpusError
+from distill import CorpusError
 
 
 @login_required

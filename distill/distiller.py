@@ -21,13 +21,13 @@ import torch
 
 from . import losses
 from .config import RunConfig
-from .data import length_bucketed_batches, pad_batch, token_lengths
 from .errors import ConfigError
 from .evaluate import (Batch, accuracy_from_logits, autocast, check_amp_supported, cross_entropy_from_logits,
                        grad_scaler, predict_logits, scaled_step)
 from .progress import PHASE_STUDENT, STAGE_DISTILLING, NullReporter, Reporter, RunCancelled
 from .students import StudentOutput, TransformerStudent
 from .teachers import TeacherIntermediates
+from .tokens.batches import length_bucketed_batches, pad_batch, token_lengths
 
 CHECKPOINT_NAME = "last.pt"
 BEST_NAME = "best.safetensors"

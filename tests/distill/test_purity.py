@@ -1,24 +1,48 @@
-"""The engine never pulls in the web stack: checked in a fresh interpreter, where imports are not shared."""
+"""The engine never pulls in the web stack, and the parts the web imports never pull in torch.
+
+Checked in a fresh interpreter, where imports are not shared with the test session.
+"""
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
+import distill.corpus
+
 REPO = Path(__file__).resolve().parents[2]
 WEB_PACKAGES = ("django", "celery", "channels", "channels_redis", "daphne", "cldweb")
+# torch and what only torch-side code loads; numpy is fine in the web process (the row store uses it).
+TORCH_PACKAGES = ("torch", "transformers", "safetensors", "tokenizers", "jieba")
 
 
-def test_it_imports_the_whole_engine_without_any_web_package() -> None:
+def _modules_loaded_by(imports: str, packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` in sys.modules after ``import <imports>`` in a fresh interpreter."""
     script = (
         "import json, sys\n"
-        "import distill, distill.pipeline, distill.cli, distill.teachers, distill.distiller, distill.export\n"
-        f"web = {WEB_PACKAGES!r}\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in web)))\n"
+        f"import {imports}\n"
+        f"packages = {packages!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in packages)))\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
                                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
-
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _corpus_modules() -> list[str]:
+    return sorted(info.name for info in pkgutil.walk_packages(distill.corpus.__path__, "distill.corpus."))
+
+
+def test_it_imports_the_whole_engine_without_any_web_package() -> None:
+    engine = "distill, distill.pipeline, distill.cli, distill.teachers, distill.distiller, distill.export"
+    assert _modules_loaded_by(engine, WEB_PACKAGES) == []
+
+
+def test_it_imports_the_public_face_and_the_corpus_package_without_torch() -> None:
+    corpus = _corpus_modules()
+    assert "distill.corpus.reading" in corpus and "distill.corpus.splits" in corpus  # the walk found the package
+
+    assert _modules_loaded_by(", ".join(["distill", "distill.tasks", *corpus]), (*TORCH_PACKAGES, *WEB_PACKAGES)) == []
