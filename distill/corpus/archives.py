@@ -31,7 +31,6 @@ def refuse_archives_and_binary(path: Path, head: bytes) -> None:
                           code="binary_file", reason="control")
 
 
-
 def is_zip(path: str | Path) -> bool:
     """True for a ZIP archive (by its first bytes, whatever its name)."""
     with Path(path).open("rb") as handle:
@@ -82,4 +81,3 @@ def unpack_zip_corpus(path: str | Path, directory: str | Path, max_bytes: int) -
             target.unlink(missing_ok=True)
             raise
         return target
-

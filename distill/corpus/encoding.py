@@ -124,7 +124,6 @@ def garbled_share(text: str) -> float:
     return odd / len(wide)
 
 
-
 def _decode_failure(path: Path, codec: str) -> tuple[int, int] | None:
     """(line, byte offset) of the first byte ``codec`` cannot decode, or None when all decode.
 
@@ -176,4 +175,3 @@ def _encoding_hint(path: Path) -> str | None:
     with path.open("rb") as handle:
         best = from_bytes(handle.read(SNIFF_BYTES)).best()
     return None if best is None else best.encoding
-

@@ -28,7 +28,6 @@ class Example:
     tags: tuple[str, ...] | None = None
 
 
-
 @dataclass(frozen=True)
 class SkippedRow:
     """One row left out of the corpus: where, why (a ``CorpusError`` code and params) and what it held."""
@@ -83,4 +82,3 @@ class SkippedRows:
         lines = ", ".join(map(str, self.first_lines()))
         return (f"{self.total:,} of {rows_read + self.total:,} rows were skipped and are not used: {reasons}; "
                 f"first on lines {lines}.")
-

@@ -122,4 +122,3 @@ def _json_cells(record: dict[str, Any]) -> dict[str, str | None]:
         else:
             cells[key] = None if not value else json.dumps(value, ensure_ascii=False)
     return cells
-

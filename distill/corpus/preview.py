@@ -18,7 +18,6 @@ LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "cat", "sentiment"
                       "评分", "評分", "标注", "標註")
 
 
-
 @dataclass
 class CorpusPreview:
     format: str
@@ -33,7 +32,6 @@ class CorpusPreview:
     @property
     def looks_garbled(self) -> bool:
         return self.garbled_share > GARBLED_WARNING_SHARE
-
 
 
 def preview_corpus(path: str | Path, rows: int = 10, encoding: str = "") -> CorpusPreview:
@@ -82,11 +80,9 @@ def _detect_encoding_or_empty(path: Path) -> str:
         raise
 
 
-
 def _guess_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
     lowered = {name.strip().lower(): name for name in columns}
     for candidate in names:
         if candidate in lowered:
             return lowered[candidate]
     return None
-

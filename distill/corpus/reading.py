@@ -127,8 +127,6 @@ def _shown_text(record: Mapping[str, str | None], text_column: str) -> str:
     return text if len(text) <= SKIPPED_TEXT_CHARS else text[:SKIPPED_TEXT_CHARS - 1] + "…"
 
 
-
 def _missing_column_message(column: str, columns: Sequence[str]) -> str:
     existing = ", ".join(repr(name) for name in columns) or "none"
     return f"there is no column named {column!r}; the columns are: {existing}"
-

@@ -237,4 +237,3 @@ class TextView(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         for row in self.rows:
             yield self.column.row(int(row))
-

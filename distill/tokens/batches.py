@@ -54,4 +54,3 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
             input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
             attention_mask[row, :len(seq)] = 1
     return input_ids, attention_mask
-

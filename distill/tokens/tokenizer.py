@@ -196,4 +196,3 @@ def encode_texts(tokenizer: StudentTokenizer, texts: Sequence[str], max_length: 
     if isinstance(tokenizer, TeacherTokenizer):
         return tokenizer.encode_batch(texts, max_length)
     return [tokenizer.encode(text, max_length) for text in texts]
-
