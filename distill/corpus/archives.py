@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import CorpusError
-from .formats import READ_CHUNK_BYTES, CORPUS_SUFFIXES
+from .formats import CORPUS_SUFFIXES, READ_CHUNK_BYTES
 
 _BINARY_CONTROL_SHARE = 0.01  # text files hold almost no control bytes; random or binary data ~10%
 

@@ -10,7 +10,8 @@ from typing import Any
 from ..errors import CorpusError
 
 FORMATS = ("csv", "tsv", "jsonl")
-CORPUS_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json-lines": "jsonl", ".ndjson": "jsonl"}
+CORPUS_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv",  # file name suffix -> format; others are sniffed
+                   ".jsonl": "jsonl", ".json-lines": "jsonl", ".ndjson": "jsonl"}
 READ_CHUNK_BYTES = 1 << 20  # encoding check and ZIP extraction read 1 MiB at a time so huge files never sit in memory
 SNIFF_BYTES = 64 * 1024  # enough of the head of a file to tell CSV from TSV from JSONL
 CSV_FIELD_LIMIT = csv.field_size_limit()  # the csv module's own cap; a longer cell is almost always a runaway quote
