@@ -6,9 +6,9 @@ Writes a CSV of N random Chinese texts of C characters (every 10th row repeats a
 earlier one), then prepares train/dev/test splits from it twice, each in a fresh
 process so the peak resident memory (ru_maxrss) of one does not hide the other:
 
-* streamed: ``rows.prepare_splits(data.CorpusStream(path))``, what a run does: texts go
+* streamed: ``prepare_splits(CorpusStream(path))``, what a run does: texts go
   to an on-disk row store, only fixed-size keys, labels and line numbers stay in memory;
-* in memory: ``data.read_corpus(path)`` first (every row an ``Example`` in a list), then the
+* in memory: ``list(CorpusStream(path))`` first (every row an ``Example`` in a list), then the
   same ``prepare_splits``, which is what holding the corpus in Python costs.
 
 The table reports the peak of memory allocated by Python and numpy (tracemalloc), which is
@@ -43,14 +43,15 @@ SEED = 0  # which random texts are written
 
 def measure(method: str, path: str) -> dict[str, float]:
     """Runs in a child process: prepare the splits one way and report time and peak memory."""
-    from distill import data, rows
+    from distill.corpus.reading import CorpusStream
+    from distill.corpus.splits import prepare_splits
 
     tracemalloc.start()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cld-bench-rows-") as scratch:
-        source = data.CorpusStream(path) if method == "streamed" else data.read_corpus(path).examples
-        splits = rows.prepare_splits(source, None, None, dev_fraction=0.1, test_fraction=0.1, seed=13,
-                                     directory=scratch)
+        source = CorpusStream(path) if method == "streamed" else list(CorpusStream(path))
+        splits = prepare_splits(source, None, None, dev_fraction=0.1, test_fraction=0.1, seed=13,
+                                directory=scratch)
         # Touch every training text once, as labelling and vocabulary building do.
         characters = sum(len(text) for text in splits.train.texts)
         seconds = time.perf_counter() - started

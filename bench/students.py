@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from distill import datasets, run, teachers  # noqa: E402
 from distill.config import RunConfig  # noqa: E402
-from distill.data import pad_batch  # noqa: E402
+from distill.tokens.batches import pad_batch  # noqa: E402
 from distill.evaluate import measure_throughput  # noqa: E402
 from distill.export import load_exported  # noqa: E402
 from distill.progress import RecordingReporter  # noqa: E402

@@ -10,8 +10,8 @@ import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -22,8 +22,10 @@ from cldweb import messages
 from cldweb.access import get_owned_run_or_404, is_api_request, token_or_login_required
 from cldweb.errors import post_only
 from cldweb.models import Run
-from distill.errors import DistillError
-from distill.export import Predictor, load_exported
+from distill import DistillError, load_student
+
+if TYPE_CHECKING:
+    from distill import Predictor
 
 _predictors: OrderedDict[tuple[str, int, int], Predictor] = OrderedDict()
 _predictors_lock = threading.Lock()
@@ -37,7 +39,7 @@ def cached_predictor(path: Path) -> Predictor:
         if key in _predictors:
             _predictors.move_to_end(key)
             return _predictors[key]
-    predictor = load_exported(path)  # outside the lock: loading takes a moment
+    predictor = load_student(path)  # outside the lock: loading takes a moment
     with _predictors_lock:
         _predictors[key] = predictor
         _predictors.move_to_end(key)
@@ -93,9 +95,7 @@ def predict_texts(run: Run, texts: list[str]) -> list[dict]:
         predictor = cached_predictor(path)
     except DistillError:
         raise PredictRequestError(messages.predict_student_unloadable(), status=409) from None
-    logits = predictor.logits(texts)  # (N, C)
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=-1, keepdims=True)  # (N, C)
+    probabilities = predictor.probabilities(texts)  # (N, C)
     results = []
     for text, row in zip(texts, probabilities):
         best = int(row.argmax())

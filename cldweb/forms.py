@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cldweb.messages import file_too_large
 from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
-from distill.config import TeacherConfig
+from distill import TeacherConfig
 
 
 class CorpusUploadForm(forms.Form):

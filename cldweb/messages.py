@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 
 # -- engine errors ----------------------------------------------------------------------------
 
-# Codes raised by distill.data for a corpus file (CorpusError) that name a line.
+# Codes raised by distill.corpus for a corpus file (CorpusError) that name a line.
 CORPUS_CODES = {
     "empty_file", "no_rows", "empty_text", "text_too_long", "bad_encoding", "binary_file",
     "unsupported_format", "malformed_row", "missing_column", "single_class", "unseen_labels", "corpus",
@@ -166,7 +166,7 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
 
 
 def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
-    """The engine's corpus warnings (distill.rows CorpusReport), said again from its numbers in the active language."""
+    """The engine's corpus warnings (CorpusReport, distill/corpus/splits.py), said again from its numbers in the active language."""
     warnings: list[str] = []
     if not report or report.get("error"):
         return warnings

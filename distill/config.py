@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TASKS = ("single",)  # "pair" and "tagging" are designed for (see data.Task) and come later
+TASKS = ("single",)  # "pair" and "tagging" are designed for (see distill/tasks/) and come later
 STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
 STUDENT_TOKENIZERS = ("char", "word", "teacher")
 MODES = ("soft", "semi", "hard")  # "hard" = no distillation: the labels-only baseline
@@ -37,7 +37,7 @@ class DataConfig:
     # Real corpora have a few empty or broken rows (1 in 60k), which are skipped and listed; when more
     # than this share of rows is bad, the columns or the encoding are probably wrong, so the file is refused.
     max_bad_row_share: float = 0.05
-    encoding: str = ""  # "" = detect (UTF-8, GB18030, Big5); else a codec the user chose (data.ENCODING_CHOICES)
+    encoding: str = ""  # "" = detect (UTF-8, GB18030, Big5); else a codec the user chose (corpus ENCODING_CHOICES)
     # raw label -> the name users see ({"0": "差评"}), applied as rows are read so the model's label list,
     # its predictions and the export carry the names; labels not in it keep their raw value.
     label_names: dict[str, str] = field(default_factory=dict)

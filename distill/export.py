@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data, students
+from . import students
 from .atomic import atomic_path
 from .errors import ConfigError
 from .teachers.safety import check_model_files
+from .tokens.batches import pad_batch
+from .tokens.tokenizer import StudentTokenizer, load_tokenizer
 
 VOCAB_FILE = "vocab.json"
 LABELS_FILE = "labels.json"
@@ -45,7 +47,7 @@ labels.json (class names in index order). Max length: {max_length} tokens.
 """
 
 
-def export_student(model: students.StudentModel, tokenizer: data.StudentTokenizer, labels: list[str],
+def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, labels: list[str],
                    resolved_student_config: dict[str, Any] | None, directory: str | Path, zip_path: str | Path,
                    max_length: int = 128) -> Path:
     """Write the student folder and zip it (atomically, through ``distill.atomic``); returns the zip path.
@@ -73,7 +75,7 @@ def export_student(model: students.StudentModel, tokenizer: data.StudentTokenize
 @dataclass
 class Predictor:
     model: students.StudentModel
-    tokenizer: data.StudentTokenizer
+    tokenizer: StudentTokenizer
     labels: list[str]
     max_length: int
     device: torch.device
@@ -86,10 +88,16 @@ class Predictor:
         with torch.inference_mode():
             for begin in range(0, len(order), PREDICT_BATCH_SIZE):
                 rows = order[begin:begin + PREDICT_BATCH_SIZE]
-                input_ids, attention_mask = data.pad_batch([token_ids[i] for i in rows], self.tokenizer.pad_id)  # (B, T)
+                input_ids, attention_mask = pad_batch([token_ids[i] for i in rows], self.tokenizer.pad_id)  # (B, T)
                 logits = self.model(input_ids.to(self.device), attention_mask.to(self.device))  # (B, C)
                 out[rows] = logits.float().cpu().numpy()
         return out
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Every label's probability (N, C) float32, in the order of ``texts`` and of ``labels``."""
+        logits = self.logits(texts)  # (N, C)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # minus the row's max: exp never overflows
+        return shifted / shifted.sum(axis=-1, keepdims=True)
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """(label, probability of that label) per text."""
@@ -130,7 +138,7 @@ def _load_folder(folder: Path, device: torch.device, display: str) -> Predictor:
         if not (folder / name).is_file():
             raise ConfigError(f"{display} has no {name}", code="export_invalid", path=display)
     model = students.load_student(folder, device)
-    tokenizer = data.load_tokenizer(folder / VOCAB_FILE)
+    tokenizer = load_tokenizer(folder / VOCAB_FILE)
     labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
     return Predictor(model=model, tokenizer=tokenizer, labels=labels,
                      max_length=int(model.config.get("max_length", 128)), device=device)

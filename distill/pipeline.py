@@ -22,9 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data, rows, students, teachers
+from . import students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
 from .atomic import write_text_atomically
+from .corpus.examples import Example
+from .corpus.reading import CorpusStream
+from .corpus.rows import NO_LABEL, RowView
+from .corpus.splits import Splits, prepare_splits
 from .errors import ConfigError, CorpusError
 from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, count_parameters, measure_speeds,
                        safetensors_size)
@@ -37,9 +41,12 @@ from .training.distillation import (EvalSet, TransferSet, resolve_layer_mapping,
                                     train_student, uses_intermediates)
 from .training.losses import IGNORE_INDEX
 from .training.precision import amp_dtype, check_amp_supported, resolve_device
+from .tokens.batches import pad_batch
+from .tokens.store import TokenStore, write_token_store
+from .tokens.tokenizer import StudentTokenizer, build_student_tokenizer, load_tokenizer
 
-TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a data.TokenStore folder
-ROW_STORES = "rows"  # the corpus rows on disk (rows.RowStore per file), rebuilt at every start
+TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a TokenStore folder
+ROW_STORES = "rows"  # the corpus rows on disk (a RowStore per file), rebuilt at every start
 SPLIT_STAMP = "split.json"  # the digest of the split the work in this folder was done on
 # Work that saw the training texts: done for another split, it would have trained on today's dev/test texts.
 SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "checkpoints", "student_tokenizer.json")
@@ -196,7 +203,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             f"{report.duplicate_rows:,} duplicates removed; labels: {', '.join(labels)}.")
         for warning in report.warnings:
             reporter.on_message(warning)
-        if tcfg.mode == "hard" and not (splits.train.label_ids != rows.NO_LABEL).any():
+        if tcfg.mode == "hard" and not (splits.train.label_ids != NO_LABEL).any():
             raise ConfigError("hard mode trains on labels only, and the training file has no labeled rows",
                               code="config_hard_needs_labels")
         teacher = _resolve_teacher(cfg, labels, splits, out, reporter)
@@ -346,14 +353,14 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def _read_splits(cfg: RunConfig, out: Path) -> rows.Splits:
+def _read_splits(cfg: RunConfig, out: Path) -> Splits:
     """Stream every given file once into row stores under ``out/rows``; texts never sit in memory."""
     dcfg = cfg.data
 
-    def read(path: str, max_rows: int = 0) -> data.CorpusStream:
+    def read(path: str, max_rows: int = 0) -> CorpusStream:
         if not Path(path).is_file():
             raise CorpusError("the file does not exist", path=path, code="file_not_found")
-        return data.CorpusStream(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
+        return CorpusStream(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
                                  max_rows=max_rows, task=dcfg.task, encoding=dcfg.encoding,
                                  max_bad_row_share=dcfg.max_bad_row_share)
 
@@ -362,11 +369,11 @@ def _read_splits(cfg: RunConfig, out: Path) -> rows.Splits:
     test = _named_labels(read(dcfg.test_path), dcfg.label_names) if dcfg.test_path else None
     directory = out / ROW_STORES
     shutil.rmtree(directory, ignore_errors=True)
-    return rows.prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
+    return prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
                                seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path, directory=directory)
 
 
-def _named_labels(examples: Iterable[data.Example], names: dict[str, str]) -> Iterable[data.Example]:
+def _named_labels(examples: Iterable[Example], names: dict[str, str]) -> Iterable[Example]:
     """Rename labels as they stream past, so everything downstream only ever sees the names."""
     if not names:
         return examples
@@ -396,12 +403,12 @@ def _forget_work_for_another_split(out: Path, digest: str, reporter: Reporter) -
     write_text_atomically(stamp, json.dumps({"digest": digest}))
 
 
-def class_targets(view: rows.RowView) -> np.ndarray:
+def class_targets(view: RowView) -> np.ndarray:
     """(N,) int64 class index per row, IGNORE_INDEX where a row has no label (the loss skips it)."""
-    return np.where(view.label_ids == rows.NO_LABEL, IGNORE_INDEX, view.label_ids).astype(np.int64)
+    return np.where(view.label_ids == NO_LABEL, IGNORE_INDEX, view.label_ids).astype(np.int64)
 
 
-def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out: Path,
+def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Path,
                      reporter: Reporter) -> _TeacherHandle:
     """Find the teacher to label with, loading it only if it might need fine-tuning.
 
@@ -440,17 +447,17 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: rows.Splits, out
     return handle
 
 
-def _student_tokenizer(cfg: RunConfig, train_texts: Sequence[str], teacher: _TeacherHandle, out: Path) -> data.StudentTokenizer:
+def _student_tokenizer(cfg: RunConfig, train_texts: Sequence[str], teacher: _TeacherHandle, out: Path) -> StudentTokenizer:
     """Built once per run and saved, so a resumed run reads with exactly the same vocabulary."""
     path = out / "student_tokenizer.json"
     if path.is_file():
-        return data.load_tokenizer(path)
+        return load_tokenizer(path)
     teacher_tokenizer = None
     if cfg.student.tokenizer == "teacher":
         from transformers import AutoTokenizer
 
         teacher_tokenizer = AutoTokenizer.from_pretrained(teacher.directory, local_files_only=True, trust_remote_code=False)
-    tokenizer = data.build_student_tokenizer(cfg.student.tokenizer, train_texts, cfg.student, teacher_tokenizer)
+    tokenizer = build_student_tokenizer(cfg.student.tokenizer, train_texts, cfg.student, teacher_tokenizer)
     tokenizer.save(path)
     return tokenizer
 
@@ -481,14 +488,14 @@ def _teacher_layers_to_cache(cfg: RunConfig, teacher: _TeacherHandle) -> tuple[l
     return teacher_layers_needed(cfg, pairs)
 
 
-def _token_store(tokenizer: data.StudentTokenizer, texts: Sequence[str], max_length: int, out: Path,
-                 name: str) -> data.TokenStore:
+def _token_store(tokenizer: StudentTokenizer, texts: Sequence[str], max_length: int, out: Path,
+                 name: str) -> TokenStore:
     """Encoded texts as an on-disk token store in the run folder, rebuilt only when their content changed."""
     key = hashlib.sha256("\n".join([
         teachers.texts_digest(texts), str(max_length),
         (out / "student_tokenizer.json").read_text(encoding="utf-8"),
     ]).encode()).hexdigest()
-    return data.write_token_store(tokenizer, texts, max_length, out / name, key=key)
+    return write_token_store(tokenizer, texts, max_length, out / name, key=key)
 
 
 def _teacher_config(directory: str) -> Any:
@@ -497,7 +504,7 @@ def _teacher_config(directory: str) -> Any:
     return AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
 
 
-def _measure_speeds(model: torch.nn.Module, tokenizer: data.StudentTokenizer, teacher: _TeacherHandle,
+def _measure_speeds(model: torch.nn.Module, tokenizer: StudentTokenizer, teacher: _TeacherHandle,
                     texts: Sequence[str], max_length: int, device: torch.device,
                     amp: str) -> tuple[dict[str, Speed], dict[str, int]]:
     """Teacher and student timed interleaved on the same few texts; plus the teacher's size. Frees the teacher.
@@ -515,7 +522,7 @@ def _measure_speeds(model: torch.nn.Module, tokenizer: data.StudentTokenizer, te
             return encoded["input_ids"], encoded["attention_mask"]  # (B, T), (B, T)
 
         def encode_student(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            return data.pad_batch([tokenizer.encode(text, max_length) for text in batch], tokenizer.pad_id)
+            return pad_batch([tokenizer.encode(text, max_length) for text in batch], tokenizer.pad_id)
 
         by_length = sorted(sample, key=len)  # batches of alike lengths, as a careful caller would send them
         chunks = [by_length[i:i + SPEED_BATCH_SIZE] for i in range(0, len(by_length), SPEED_BATCH_SIZE)]

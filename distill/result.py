@@ -29,7 +29,7 @@ class RunResult:
     labels: list[str] = field(default_factory=list)  # label names in class-index order
     teacher: ModelReport = field(default_factory=ModelReport)
     student: ModelReport = field(default_factory=ModelReport)
-    corpus: dict[str, Any] = field(default_factory=dict)  # rows.CorpusReport as a dict: duplicates, overlap, split sizes
+    corpus: dict[str, Any] = field(default_factory=dict)  # corpus.splits.CorpusReport as a dict: duplicates, overlap, split sizes
     teacher_finetuned: bool = False  # True when the teacher was trained on the corpus labels first
     teacher_cache_hit: bool = False  # True when soft labels came from the on-disk cache
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage

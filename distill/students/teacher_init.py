@@ -117,7 +117,7 @@ def init_embeddings_from_teacher(student: StudentModel, student_tokenizer: Any, 
 
 
 def _teacher_vocab(teacher_tokenizer: Any) -> dict[str, int]:
-    # A Hugging Face tokenizer or data.TeacherTokenizer (whose Rust tokenizer is ``.backend``).
+    # A Hugging Face tokenizer or tokens.tokenizer.TeacherTokenizer (whose Rust tokenizer is ``.backend``).
     for attribute in ("backend_tokenizer", "backend"):
         backend = getattr(teacher_tokenizer, attribute, None)
         if hasattr(backend, "get_vocab"):

@@ -26,7 +26,7 @@ except ImportError:  # Windows: labelling runs unguarded against a second worker
 
 from ..atomic import write_text_atomically
 from ..progress import STAGE_LABELLING, NullReporter, Reporter, RunCancelled
-from ..rows import TextView, ordered_digest
+from ..corpus.rows import TextView, ordered_digest
 from ..training.precision import autocast
 from .loading import LoadedTeacher
 

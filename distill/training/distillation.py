@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data import length_bucketed_batches, pad_batch, token_lengths
+from ..tokens.batches import length_bucketed_batches, pad_batch, token_lengths
 from ..errors import ConfigError
 from ..evaluate import Batch, accuracy_from_logits, cross_entropy_from_logits, predict_logits
 from ..progress import PHASE_STUDENT, STAGE_DISTILLING, NullReporter, Reporter
@@ -38,7 +38,7 @@ INTERMEDIATE_TRAIN_KEYS = ("hidden_weight", "attention_weight", "layer_mapping")
 class TransferSet:
     """What the student learns from: its own token ids, the teacher's logits and any true labels."""
 
-    token_ids: Sequence[list[int]]  # student token ids per row: a list, or a data.TokenStore on disk
+    token_ids: Sequence[list[int]]  # student token ids per row: a list, or a tokens.store.TokenStore on disk
     teacher_logits: np.ndarray | None  # (N, C) float32, usually a read-only memmap from the teacher cache; None in "hard" mode
     labels: np.ndarray  # (N,) int64 class index, losses.IGNORE_INDEX (-100) = unlabeled
     intermediates: TeacherIntermediates | None = None  # teacher hidden states / attentions, for intermediate matching

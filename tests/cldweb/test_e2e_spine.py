@@ -17,8 +17,9 @@ from django.urls import reverse
 
 from cldweb.asgi import application
 from cldweb.models import DEMO_TEACHER_NAME, Corpus, MetricPoint, Run, Teacher
-from distill import data, rows
 from distill.config import RunConfig
+from distill.corpus.reading import CorpusStream
+from distill.corpus.splits import prepare_splits
 from distill.export import load_exported
 from tests.processes import wait_for, write_review_sample
 
@@ -162,9 +163,9 @@ def test_it_distills_live_replays_missed_points_and_serves_the_student(owner, ce
     downloaded.write_bytes(payload)
 
     config = RunConfig.from_dict(run.config)
-    corpus = data.read_corpus(config.data.train_path, config.data.text_column, config.data.label_column)
-    splits = rows.prepare_splits(
-        corpus.examples, None, None, dev_fraction=config.data.dev_fraction,
+    corpus = CorpusStream(config.data.train_path, config.data.text_column, config.data.label_column)
+    splits = prepare_splits(
+        corpus, None, None, dev_fraction=config.data.dev_fraction,
         test_fraction=config.data.test_fraction, seed=config.data.split_seed,
     )
     test_texts = [example.text for example in splits.test]

@@ -210,7 +210,7 @@ def test_it_names_the_line_and_the_limit_of_a_very_long_line(owner_client, owner
 
 def test_it_gives_the_run_the_encoding_and_skip_rules_the_preview_used(owner_client, owner, demo_teacher):
     from cldweb.models import Run
-    from distill.data import CorpusStream
+    from distill.corpus.reading import CorpusStream
 
     rows = TRADITIONAL * 4 + [("", "neg")] + TRADITIONAL * 4
     upload(owner_client, "htl_big5.csv", review_csv(rows).encode("big5"))

@@ -20,10 +20,11 @@ def export_tiny_student(directory) -> str:
     """A real (untrained) BiLSTM student exported the way the pipeline exports it."""
     import torch
 
-    from distill import data, export, students
+    from distill import export, students
     from distill.config import StudentConfig
+    from distill.tokens.tokenizer import CharTokenizer
 
-    tokenizer = data.CharTokenizer.build(["这家店的服务很好", "质量太差了"])
+    tokenizer = CharTokenizer.build(["这家店的服务很好", "质量太差了"])
     torch.manual_seed(0)
     model = students.build_student(StudentConfig(architecture="bilstm", embedding_dim=8, hidden_size=8, num_layers=1),
                                    tokenizer.vocab_size, len(LABELS))

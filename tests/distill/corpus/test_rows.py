@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.data import CorpusStream, Example, get_task, read_corpus
+from distill.corpus.examples import Example
+from distill.corpus.reading import CorpusStream
+from distill.corpus.rows import NO_LABEL, RowView, TextView, write_row_store
+from distill.corpus.splits import prepare_splits
 from distill.datasets import write_random_corpus
-from distill.rows import NO_LABEL, RowView, TextView, prepare_splits, write_row_store
+from distill.tasks import get_task
 
 def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -> None:
     examples = [Example("好评", "pos", 2), Example("", None, 3), Example("差评 ", "neg", 5, text_pair="第二句"),
@@ -28,7 +31,7 @@ def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -
 
 def test_it_gives_the_same_splits_from_a_stream_as_from_examples_in_memory(tmp_path: Path) -> None:
     path = write_random_corpus(tmp_path / "c.csv", rows=600, chars=12)
-    from_memory = prepare_splits(read_corpus(path).examples, None, None, dev_fraction=0.1, test_fraction=0.1, seed=4)
+    from_memory = prepare_splits(list(CorpusStream(path)), None, None, dev_fraction=0.1, test_fraction=0.1, seed=4)
     streamed = prepare_splits(CorpusStream(path), None, None, dev_fraction=0.1, test_fraction=0.1, seed=4,
                               directory=tmp_path / "rows")
     for name in ("train", "dev", "test"):
@@ -58,7 +61,7 @@ def test_it_dedups_and_splits_a_corpus_without_holding_its_texts_in_memory(tmp_p
                                 directory=tmp_path / "rows")
         streamed_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.reset_peak()
-        in_memory = read_corpus(path)  # what every row's text costs when it is held in Python objects
+        in_memory = list(CorpusStream(path))  # what every row's text costs when it is held in Python objects
         in_memory_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

