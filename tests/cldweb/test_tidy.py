@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import sys
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -294,3 +295,23 @@ def test_it_records_the_gpus_name_when_a_stage_starts_on_one(run, monkeypatch):
 
     run.refresh_from_db()
     assert (run.device, run.device_name, run_device(run)) == ("cuda", "NVIDIA H200", "GPU: NVIDIA H200")
+
+
+# -- times say their zone -------------------------------------------------------------------
+
+
+def test_it_says_which_time_zone_the_dashboard_and_tokens_times_are_in(owner_client, owner, run, settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    ApiToken.issue(user=owner, name="laptop")
+
+    dashboard = owner_client.get(reverse("dashboard")).content.decode()
+    tokens = owner_client.get(reverse("tokens")).content.decode()
+    owner_client.post(reverse("set_language"), {"language": "zh-hans"})
+    chinese = owner_client.get(reverse("dashboard")).content.decode()
+
+    local = run.created_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    # The run's time is the Shanghai wall clock the note names (the Chinese format is 24-hour, so no "noon").
+    assert f"<td>{local.year}年{local.month}月{local.day}日 {local:%H:%M}</td>" in chinese
+    assert "Times are in the Asia/Shanghai time zone (UTC+0800)." in dashboard
+    assert "Times are in the Asia/Shanghai time zone (UTC+0800)." in tokens
+    assert "时间按 Asia/Shanghai 时区显示（UTC+0800）。" in chinese
