@@ -55,7 +55,7 @@ def test_it_shows_a_masked_lm_checkpoint_before_adding_it(owner_client, tmp_path
     vocab = len(AutoTokenizer.from_pretrained(str(folder)).get_vocab())  # the tokenizer's own count
     shown = facts(page)
     assert shown["Architecture"] == "BertForMaskedLM"
-    assert (shown["Layers"], shown["Hidden size"], shown["Vocabulary"]) == ("2", "32", f"{vocab} tokens")
+    assert (shown["Layers"], shown["Hidden size"], shown["Vocabulary"]) == ("2", "32", f"{vocab:,} tokens")
     assert not VOCAB.is_file() or vocab == 21128  # bert-base-chinese's vocabulary
     assert (shown["Classification head"], shown["Masked-LM head"]) == ("no", "yes")
     size = (folder / "model.safetensors").stat().st_size / 1_048_576

@@ -315,3 +315,20 @@ def test_it_says_which_time_zone_the_dashboard_and_tokens_times_are_in(owner_cli
     assert "Times are in the Asia/Shanghai time zone (UTC+0800)." in dashboard
     assert "Times are in the Asia/Shanghai time zone (UTC+0800)." in tokens
     assert "时间按 Asia/Shanghai 时区显示（UTC+0800）。" in chinese
+
+
+# -- counts read at a glance -----------------------------------------------------------------
+
+
+def test_it_groups_the_thousands_of_a_corpus_counts(owner_client, corpus):
+    Corpus.objects.filter(pk=corpus.pk).update(row_count=35123, labeled_count=10000, label_counts={"0": 6000, "1": 4000})
+
+    detail = owner_client.get(reverse("corpus-detail", args=[corpus.pk])).content.decode()
+    dashboard = owner_client.get(reverse("dashboard")).content.decode()
+    owner_client.post(reverse("set_language"), {"language": "zh-hans"})
+    chinese = owner_client.get(reverse("corpus-detail", args=[corpus.pk])).content.decode()
+
+    assert "<dd>35,123</dd>" in detail and "<dd>10,000</dd>" in detail and "<dd>25,123</dd>" in detail
+    assert '<td class="num">6,000</td>' in detail
+    assert '<td class="num">35,123</td>' in dashboard and "35123" not in dashboard
+    assert "<dd>35,123</dd>" in chinese  # grouped as the sentences in cldweb/messages.py are, not Django's zh 35123
