@@ -32,6 +32,15 @@ CORPUS_CODES = {
 }
 
 
+# distill.corpus.archives.KNOWN_BINARY_KINDS in words ("the file is a PNG image, not a CSV ...").
+BINARY_KINDS = {
+    "png_image": gettext_noop("a PNG image"), "jpeg_image": gettext_noop("a JPEG image"),
+    "gif_image": gettext_noop("a GIF image"), "pdf_document": gettext_noop("a PDF document"),
+    "gzip_archive": gettext_noop("a gzip archive"), "7z_archive": gettext_noop("a 7z archive"),
+    "rar_archive": gettext_noop("a RAR archive"), "sqlite_database": gettext_noop("an SQLite database"),
+}
+
+
 def list_separator() -> str:
     """Between the items of a list in a sentence: ", " in English, "、" in Chinese (ASCII commas read as foreign there)."""
     return _(", ")
@@ -52,6 +61,8 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
             return _("the file is UTF-16; save it as UTF-8 and upload it again")
         return _("the file is neither UTF-8 nor GB18030 nor Big5 text; save it as UTF-8 and upload it again")
     if code == "binary_file":
+        if params.get("reason") == "kind" and params.get("kind") in BINARY_KINDS:
+            return _("the file is %(kind)s, not a CSV, TSV or JSON Lines file") % {"kind": _(BINARY_KINDS[params["kind"]])}
         if params.get("reason") in ("control", "garbled"):
             return _("the file is binary data, not text: it is not a CSV, TSV or JSON Lines file")
         return _("the file contains NUL bytes, so it is binary data rather than text")
@@ -71,7 +82,7 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
     if code == "zip_archive":
         if "count" in params:
             return _("the ZIP holds %(count)s CSV, TSV or JSON Lines files (%(names)s); upload the CSV inside "
-                     "the ZIP") % {"count": params["count"], "names": "、".join(params.get("names") or []) or "—"}
+                     "the ZIP") % {"count": params["count"], "names": list_separator().join(params.get("names") or []) or "—"}
         return _("the file is a ZIP archive that cannot be read; upload the CSV inside the ZIP")
     if code == "zip_too_large":
         return _("%(member)s inside the ZIP is larger than the upload limit of %(limit)s MB") % {

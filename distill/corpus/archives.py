@@ -9,6 +9,15 @@ from ..errors import CorpusError
 from .formats import CORPUS_SUFFIXES, READ_CHUNK_BYTES
 
 _BINARY_CONTROL_SHARE = 0.01  # text files hold almost no control bytes; random or binary data ~10%
+# Files people pick by mistake, by their first bytes: the message names the kind ("a PNG image"),
+# which says more than "binary data" or the NUL bytes the CSV reader would trip on.
+KNOWN_BINARY_KINDS = (  # (first bytes, code for the web's translation, English words)
+    (b"\x89PNG\r\n\x1a\n", "png_image", "a PNG image"), (b"\xff\xd8\xff", "jpeg_image", "a JPEG image"),
+    (b"GIF87a", "gif_image", "a GIF image"), (b"GIF89a", "gif_image", "a GIF image"),
+    (b"%PDF-", "pdf_document", "a PDF document"), (b"\x1f\x8b", "gzip_archive", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "7z_archive", "a 7z archive"), (b"Rar!\x1a\x07", "rar_archive", "a RAR archive"),
+    (b"SQLite format 3\x00", "sqlite_database", "an SQLite database"),
+)
 
 
 def refuse_archives_and_binary(path: Path, head: bytes) -> None:
@@ -23,6 +32,10 @@ def refuse_archives_and_binary(path: Path, head: bytes) -> None:
     if head.startswith(b"\xd0\xcf\x11\xe0"):  # the old .xls (OLE2) container
         raise CorpusError("the file is an Excel workbook; save it as CSV UTF-8 and upload that", path=display,
                           code="excel_file")
+    for magic, kind, words in KNOWN_BINARY_KINDS:
+        if head.startswith(magic):
+            raise CorpusError(f"the file is {words}, not a CSV, TSV or JSON Lines file",
+                              path=display, code="binary_file", reason="kind", kind=kind)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return  # UTF-16 is full of NUL bytes; it gets its own message
     control = sum(head.count(bytes([byte])) for byte in (*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F))

@@ -167,7 +167,7 @@ def test_it_refuses_a_zip_with_several_files_saying_to_upload_the_csv(owner_clie
     response = upload(owner_client, "splits.zip", content)
 
     assert response.status_code == 400
-    assert ("splits.zip: the ZIP holds 2 CSV, TSV or JSON Lines files (train.csv、test.csv); upload the CSV "
+    assert ("splits.zip: the ZIP holds 2 CSV, TSV or JSON Lines files (train.csv, test.csv); upload the CSV "
             "inside the ZIP") in response.content.decode()
     assert "NUL" not in response.content.decode()
     assert Corpus.objects.count() == 0
@@ -240,3 +240,26 @@ def test_it_says_in_chinese_to_upload_the_csv_inside_the_zip_and_that_the_text_l
     page = owner_client.get(reverse("corpus-preview", args=[corpus.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "按 GB18030 读取（你选择的；自动识别结果：BIG5）。" in page
     assert "很多字符看起来是乱码（替换符号或生僻字），编码很可能选错了。" in page
+
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00"
+
+
+def test_it_names_a_picture_uploaded_by_mistake_for_what_it_is(owner_client):
+    english = upload(owner_client, "reviews.csv", PNG_HEAD + bytes(range(256)) * 4)
+    chinese = upload(owner_client, "评论.csv", PNG_HEAD + bytes(range(256)) * 4, HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert english.status_code == chinese.status_code == 400
+    assert "reviews.csv: the file is a PNG image, not a CSV, TSV or JSON Lines file" in english.content.decode()
+    assert "评论.csv：文件是一张 PNG 图片，不是 CSV、TSV 或 JSON Lines 文件" in chinese.content.decode()
+    assert "NUL" not in english.content.decode() + chinese.content.decode()
+    assert Corpus.objects.count() == 0
+
+
+def test_it_lists_the_files_of_a_zip_with_chinese_punctuation_in_chinese(owner_client):
+    content = _zip({"train.csv": b"text,label\n\xe5\xa5\xbd,1\n", "test.csv": b"text,label\n\xe5\xb7\xae,0\n"})
+
+    response = upload(owner_client, "splits.zip", content, HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    page = response.content.decode()
+    assert "(train.csv、test.csv)" in page and "train.csv, test.csv" not in page

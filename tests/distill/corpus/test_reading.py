@@ -292,3 +292,18 @@ def test_it_skips_a_row_whose_label_is_not_a_label(tmp_path: Path) -> None:
     stream, examples = read_file(write_file(tmp_path, "c.jsonl", content))
     assert len(examples) == 39
     assert [(row.line, row.code, row.text) for row in stream.skipped.rows] == [(8, "bad_label", "第7条评论很好")]
+
+
+@pytest.mark.parametrize(("head", "kind"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "png_image"), (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg_image"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "pdf_document"), (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "gzip_archive"),
+])
+def test_it_names_a_known_binary_file_by_its_first_bytes(tmp_path, head, kind):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(head + bytes(range(256)) * 4)
+
+    with pytest.raises(CorpusError) as caught:
+        CorpusStream(path)
+
+    assert (caught.value.code, caught.value.params.get("kind")) == ("binary_file", kind)
+    assert "not a CSV, TSV or JSON Lines file" in str(caught.value)
