@@ -262,4 +262,4 @@ def test_it_lists_the_files_of_a_zip_with_chinese_punctuation_in_chinese(owner_c
     response = upload(owner_client, "splits.zip", content, HTTP_ACCEPT_LANGUAGE="zh-hans")
 
     page = response.content.decode()
-    assert "(train.csv、test.csv)" in page and "train.csv, test.csv" not in page
+    assert "（train.csv、test.csv）" in page and "train.csv, test.csv" not in page
