@@ -104,7 +104,7 @@ def test_it_reads_a_big5_file_and_shows_the_detected_encoding(owner_client, owne
     corpus = Corpus.objects.get(owner=owner)
     assert corpus.encoding == "big5" and corpus.row_count == 6
     page = owner_client.get(response["Location"]).content.decode()
-    assert "Read as BIG5 (detected)." in page
+    assert "Read as Big5 (detected)." in page
     assert "這家飯店的服務很好，房間乾淨。" in page
     assert "look garbled" not in page
 
@@ -118,7 +118,7 @@ def test_it_rereads_with_the_chosen_encoding_and_warns_when_the_text_looks_garbl
     corpus.refresh_from_db()
     assert corpus.encoding == "gb18030"
     page = owner_client.get(response["Location"]).content.decode()
-    assert "Read as GB18030 (your choice; detected: BIG5)." in page
+    assert "Read as GB18030 (your choice; detected: Big5)." in page
     assert "Many characters look garbled" in page
     assert "這家飯店" not in page
 
@@ -238,7 +238,7 @@ def test_it_says_in_chinese_to_upload_the_csv_inside_the_zip_and_that_the_text_l
     corpus = Corpus.objects.get(owner=owner)
     owner_client.post(reverse("corpus-encoding", args=[corpus.pk]), {"encoding": "gb18030"})
     page = owner_client.get(reverse("corpus-preview", args=[corpus.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "按 GB18030 读取（你选择的；自动识别结果：BIG5）。" in page
+    assert "按 GB18030 读取（你选择的；自动识别结果：Big5）。" in page
     assert "很多字符看起来是乱码（替换符号或生僻字），编码很可能选错了。" in page
 
 
