@@ -49,8 +49,8 @@ def expected_cells(predictor) -> list[str]:
     return cells
 
 
-def test_it_labels_pasted_sentences_with_both_models_and_their_times(trained_run, asgi_server,
-                                                                    browser_page):  # noqa: F811
+def test_it_labels_pasted_sentences_with_both_models_and_their_times(trained_run, asgi_server, browser_page,  # noqa: F811
+                                                                    tmp_path):
     teacher_cells = expected_cells(distill.load_run_teacher(trained_run.output_dir))
     student_cells = expected_cells(distill.load_student(trained_run.export_path))
     page = browser_page
@@ -72,3 +72,4 @@ def test_it_labels_pasted_sentences_with_both_models_and_their_times(trained_run
     assert time_line.startswith("2 texts, one batch. Time on the server: teacher ") and " ms, student " in time_line
     assert page.is_hidden("#playground-teacher-missing") and page.is_hidden("#playground-error")
     assert not page.console_errors, page.console_errors
+    page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
