@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from cldweb.errors import json_error
 from cldweb.models import ApiToken, Corpus, Run
 
 
@@ -29,8 +30,8 @@ def get_owned_token_or_404(request: HttpRequest, pk: int) -> ApiToken:
     return get_object_or_404(ApiToken, pk=pk, user=request.user)
 
 
-def unauthorized(message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=401, headers={"WWW-Authenticate": 'Bearer realm="cld"'})
+def unauthorized(code: str, message: str) -> JsonResponse:
+    return json_error(code, message, 401, headers={"WWW-Authenticate": 'Bearer realm="cld"'})
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -61,23 +62,15 @@ def token_or_login_required(view=None, *, anonymous: str = "login"):
             if token is not None:
                 row = ApiToken.authenticate(token) if token else None
                 if row is None:
-                    return unauthorized(_("The API token is invalid or has been revoked."))
+                    return unauthorized("token_invalid", _("The API token is invalid or has been revoked."))
                 request.user = row.user
                 request.api_token = row
                 return view(request, *args, **kwargs)
             if anonymous == "401" and not request.user.is_authenticated:
-                return unauthorized(_("Authentication required: send Authorization: Bearer <token>."))
+                return unauthorized("token_required", _("Authentication required: send Authorization: Bearer <token>."))
             return browser_view(request, *args, **kwargs)
 
         return wrapper
 
     return decorator(view) if view is not None else decorator
 
-
-def is_api_request(request: HttpRequest) -> bool:
-    """Whether the client wants JSON back (a token, a JSON body, or Accept: application/json)."""
-    return (
-        getattr(request, "api_token", None) is not None
-        or request.content_type == "application/json"
-        or "application/json" in request.headers.get("Accept", "")
-    )

@@ -1,129 +1,58 @@
-"""JSON endpoints usable with an API token: the user's runs, and predictions from a run's student.
+"""JSON endpoints usable with an API token (or a browser session), and the playground's form.
 
-``POST /runs/<id>/predict/`` also serves the "Try the student" form on the run page (HTML back
-for a browser form, JSON for everyone else). Loaded students are kept in a small per-process
-LRU cache keyed by the export file's path, size and modification time.
+* ``GET /api/runs/`` the user's runs; ``GET /api/runs/<id>/`` one run: status, settings, metrics, efficiency.
+* ``POST /api/runs/<id>/predict/`` the student's (and with ``teacher`` the teacher's) probabilities,
+  with the time each model took on the server (cldweb.playground).
+* ``GET /api/runs/<id>/download/`` the student zip.
+* ``POST /runs/<id>/predict/``, the older address: the student's predictions as JSON for API clients,
+  and the playground's form without JavaScript (the run page again, with the results).
+
+Errors are ``{"error": {"code", "message"}}`` (cldweb.errors.json_error).
 """
 from __future__ import annotations
 
-import json
-import threading
-from collections import OrderedDict
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from cldweb import messages
-from cldweb.access import get_owned_run_or_404, is_api_request, token_or_login_required
-from cldweb.errors import post_only
+from cldweb.access import get_owned_run_or_404, token_or_login_required
+from cldweb.errors import is_api_request, json_error, post_only
 from cldweb.models import Run
-from distill import DistillError, load_student
+from cldweb.playground import (PredictRequestError, both_models, playground_context, request_body, student_of,
+                               texts_from_body, timed_predictions, wants_teacher)
+from cldweb.views import run_detail
 
-if TYPE_CHECKING:
-    from distill import Predictor
-
-_predictors: OrderedDict[tuple[str, int, int], Predictor] = OrderedDict()
-_predictors_lock = threading.Lock()
-
-
-def cached_predictor(path: Path) -> Predictor:
-    """The student in the export zip at ``path``, loaded once per process (least recently used evicted)."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    with _predictors_lock:
-        if key in _predictors:
-            _predictors.move_to_end(key)
-            return _predictors[key]
-    predictor = load_student(path)  # outside the lock: loading takes a moment
-    with _predictors_lock:
-        _predictors[key] = predictor
-        _predictors.move_to_end(key)
-        while len(_predictors) > settings.CLD_PREDICTOR_CACHE_SIZE:
-            _predictors.popitem(last=False)
-    return predictor
-
-
-class PredictRequestError(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def texts_from_request(request: HttpRequest) -> list[str]:
-    """``{"texts": [...]}`` or ``{"text": "..."}`` as JSON, or a form ``text`` field; one text per line."""
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise PredictRequestError(messages.predict_body_not_json()) from None
-        if not isinstance(body, dict):
-            raise PredictRequestError(messages.predict_body_not_an_object())
-        raw = body.get("texts", body.get("text", ""))
-        if isinstance(raw, str):
-            lines = raw.splitlines()
-        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-            lines = raw
-        else:
-            raise PredictRequestError(messages.predict_texts_not_strings())
-    else:
-        lines = request.POST.get("text", "").splitlines()
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
-        raise PredictRequestError(messages.predict_no_text())
-    limit = settings.CLD_PREDICT_MAX_TEXTS
-    if len(texts) > limit:
-        raise PredictRequestError(messages.predict_too_many_texts(len(texts), limit))
-    max_chars = settings.CLD_MAX_TEXT_CHARS
-    for number, text in enumerate(texts, start=1):
-        if len(text) > max_chars:
-            raise PredictRequestError(messages.predict_text_too_long(number, len(text), max_chars))
-    return texts
-
-
-def predict_texts(run: Run, texts: list[str]) -> list[dict]:
-    """Label, its probability and every label's probability per text, from the run's exported student."""
-    path = run.export_file
-    if path is None:
-        raise PredictRequestError(messages.predict_no_student(), status=409)
-    try:
-        predictor = cached_predictor(path)
-    except DistillError:
-        raise PredictRequestError(messages.predict_student_unloadable(), status=409) from None
-    probabilities = predictor.probabilities(texts)  # (N, C)
-    results = []
-    for text, row in zip(texts, probabilities):
-        best = int(row.argmax())
-        results.append({
-            "text": text,
-            "label": predictor.labels[best],
-            "probability": round(float(row[best]), 6),
-            "probabilities": {label: round(float(p), 6) for label, p in zip(predictor.labels, row)},
-        })
-    return results
+# ModelReport fields that say how big and fast a model is; the others say how good it is.
+EFFICIENCY_FIELDS = ("parameters", "size_bytes", "latency_p50_ms", "latency_p95_ms", "samples_per_second")
+# Config fields naming server folders and files: of no use to a client, and not its business.
+SERVER_PATH_FIELDS = {"output_dir", "cache_dir"}
+SERVER_DATA_PATH_FIELDS = {"train_path", "dev_path", "test_path"}
 
 
 @token_or_login_required
 @post_only("run-detail", with_pk=True)
 def run_predict(request: HttpRequest, pk: int) -> HttpResponse:
+    """JSON clients: the student's predictions (``{"run", "predictions"}``, as before the playground).
+    A browser form: the run page again, the playground filled with both models' answers."""
     run = get_owned_run_or_404(request, pk)
-    error, predictions = "", []
-    try:
-        predictions = predict_texts(run, texts_from_request(request))
-    except PredictRequestError as problem:
-        if is_api_request(request):
-            return JsonResponse({"error": problem.message}, status=problem.status)
-        error = problem.message
     if is_api_request(request):
-        return JsonResponse({"run": run.pk, "predictions": predictions})
-    return render(request, "cldweb/run_predict.html",
-                  {"run": run, "predictions": predictions, "error": error, "text": request.POST.get("text", "")},
-                  status=400 if error else 200)
+        try:
+            texts = texts_from_body(request_body(request))
+            return JsonResponse({"run": run.pk, "predictions": timed_predictions(student_of(run), texts)["predictions"]})
+        except PredictRequestError as problem:
+            return problem.response()
+    text = request.POST.get("text", "")
+    try:
+        context = playground_context(run, text, both_models(run, texts_from_body(request.POST.dict()), with_teacher=True))
+    except PredictRequestError as problem:
+        return run_detail(request, pk, playground=playground_context(run, text, error=problem.message), status=400)
+    return run_detail(request, pk, playground=context)
+
+
+# -- /api/ --------------------------------------------------------------------------------------
 
 
 @token_or_login_required(anonymous="401")
@@ -143,8 +72,99 @@ def api_runs(request: HttpRequest) -> JsonResponse:
             "student_accuracy": ((run.result or {}).get("student") or {}).get("test_accuracy"),
             "labels": (run.result or {}).get("labels") or [],  # the names given at column mapping, if any
             "url": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
+            "api_url": request.build_absolute_uri(reverse("api-run", args=[run.pk])),
             "points_url": request.build_absolute_uri(reverse("run-points", args=[run.pk])),
-            "predict_url": request.build_absolute_uri(reverse("run-predict", args=[run.pk])),
+            "predict_url": request.build_absolute_uri(reverse("api-run-predict", args=[run.pk])),
         }
         for run in runs
     ]})
+
+
+def client_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's resolved config without the server's own folders and file paths."""
+    settings_out = {key: value for key, value in config.items() if key not in SERVER_PATH_FIELDS}
+    if isinstance(settings_out.get("data"), dict):
+        settings_out["data"] = {key: value for key, value in settings_out["data"].items()
+                                if key not in SERVER_DATA_PATH_FIELDS}
+    return settings_out
+
+
+def model_reports(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each model the result scores (teacher, student, and any baseline a later release adds), by name."""
+    return {name: report for name, report in result.items() if isinstance(report, dict) and "test_accuracy" in report}
+
+
+def run_numbers(run: Run) -> dict[str, Any]:
+    """``metrics`` (how good each model is) and ``efficiency`` (how big and fast), from the stored result."""
+    result = run.result or {}
+    reports = model_reports(result)
+    metrics = {name: {key: value for key, value in report.items() if key not in EFFICIENCY_FIELDS}
+               for name, report in reports.items()}
+    efficiency: dict[str, Any] = {name: {key: report.get(key) for key in EFFICIENCY_FIELDS}
+                                  for name, report in reports.items()}
+    teacher, student = reports.get("teacher") or {}, reports.get("student") or {}
+    if teacher.get("latency_p50_ms") and student.get("latency_p50_ms"):
+        efficiency["speedup_p50"] = round(teacher["latency_p50_ms"] / student["latency_p50_ms"], 3)
+    if teacher.get("parameters") and student.get("parameters"):
+        efficiency["compression"] = round(teacher["parameters"] / student["parameters"], 3)
+    efficiency["stage_seconds"] = result.get("stage_seconds") or {}
+    efficiency["device"] = run.device or result.get("device") or ""
+    efficiency["environment"] = result.get("environment") or {}
+    return {"labels": result.get("labels") or [], "metrics": metrics, "efficiency": efficiency}
+
+
+@token_or_login_required(anonymous="401")
+@require_GET
+def api_run(request: HttpRequest, pk: int) -> JsonResponse:
+    """One run: status, its settings (the resolved config), metrics and efficiency once it is done."""
+    run = get_owned_run_or_404(request, pk)
+    error = None
+    if run.status == Run.Status.FAILED:
+        error = {"code": run.error_code, "message": messages.describe_error(
+            run.error_code, run.error_params, run.error_message,
+            corpus_filename=run.corpus.original_filename, teacher_name=run.teacher.display_name)}
+    return JsonResponse({
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "corpus": run.corpus.name,
+        "teacher": run.teacher.display_name,
+        "student": run.student_architecture,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "error": error,
+        "settings": client_settings(run.config or {}),
+        **run_numbers(run),
+        "urls": {
+            "page": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
+            "points": request.build_absolute_uri(reverse("run-points", args=[run.pk])),
+            "predict": request.build_absolute_uri(reverse("api-run-predict", args=[run.pk])),
+            "download": request.build_absolute_uri(reverse("api-run-download", args=[run.pk]))
+            if run.export_file else None,
+        },
+    })
+
+
+@token_or_login_required(anonymous="401")
+@post_only("run-detail", with_pk=True)
+def api_run_predict(request: HttpRequest, pk: int) -> JsonResponse:
+    """Texts in; the student's probabilities (and the teacher's, when asked) and each model's time out."""
+    run = get_owned_run_or_404(request, pk)
+    try:
+        body = request_body(request)
+        return JsonResponse(both_models(run, texts_from_body(body), with_teacher=wants_teacher(request, body)))
+    except PredictRequestError as problem:
+        return problem.response()
+
+
+@token_or_login_required(anonymous="401")
+@require_GET
+def api_run_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The student zip, as the run page's download link gives it."""
+    run = get_owned_run_or_404(request, pk)
+    path = run.export_file
+    if path is None:
+        return json_error("no_student", messages.predict_no_student(), 409)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=run.download_name,
+                        content_type="application/zip")

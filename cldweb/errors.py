@@ -1,7 +1,8 @@
 """The app's own 403/404/500 answers (used whenever DEBUG is off, as under `./cld start`).
 
 A JSON client (an API token, a JSON body, ``Accept: application/json``, or a URL that only
-ever answers JSON) gets ``{"error": "..."}`` with the status; a browser gets a translated page.
+ever answers JSON) gets ``{"error": {"code": "...", "message": "..."}}`` with the status (``json_error``):
+a stable code to branch on and a translated sentence to show; a browser gets a translated page.
 Neither says whether another user's object exists: theirs and a missing one read the same.
 """
 from __future__ import annotations
@@ -13,10 +14,22 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from cldweb.access import is_api_request
+# Views that answer JSON whatever the client asks for (the /api/ ones are known by their path).
+JSON_URL_NAMES = {"run-points"}
 
-# Views that answer JSON whatever the client asks for.
-JSON_URL_NAMES = {"run-points", "api-runs"}
+
+def json_error(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
+    """Every JSON error of the app: ``code`` never changes with the language, ``message`` is translated."""
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether the client wants JSON back (a token, a JSON body, or Accept: application/json)."""
+    return (
+        getattr(request, "api_token", None) is not None
+        or request.content_type == "application/json"
+        or "application/json" in request.headers.get("Accept", "")
+    )
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -30,19 +43,19 @@ def wants_json(request: HttpRequest) -> bool:
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": _("Not found.")}, status=404)
+        return json_error("not_found", _("Not found."), 404)
     return render(request, "404.html", status=404)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": _("Not allowed.")}, status=403)
+        return json_error("forbidden", _("Not allowed."), 403)
     return render(request, "403.html", status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": _("Server error; the details are in the server log.")}, status=500)
+        return json_error("server_error", _("Server error; the details are in the server log."), 500)
     # No context processors: the error may have come from one of them.
     from django.template import loader
 
@@ -60,8 +73,6 @@ def post_only(back_to: str, *, with_pk: bool = False):
                 return view(request, *args, **kwargs)
             if request.method in ("GET", "HEAD") and not wants_json(request):
                 return redirect(back_to, pk=kwargs["pk"]) if with_pk else redirect(back_to)
-            response = JsonResponse({"error": _("Only POST is allowed here.")}, status=405)
-            response["Allow"] = "POST"
-            return response
+            return json_error("method_not_allowed", _("Only POST is allowed here."), 405, headers={"Allow": "POST"})
         return wrapper
     return decorator

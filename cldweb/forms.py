@@ -226,9 +226,3 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(label=_("Token name"), max_length=100,
                            help_text=_("Say where it is used, e.g. “labelling script”."))
 
-
-class PredictForm(forms.Form):
-    text = forms.CharField(
-        label=_("Texts, one per line"),
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "这本书写得真好\n质量太差了"}),
-    )

@@ -355,6 +355,41 @@ def token_revoked(name: str) -> str:
     return _("The token “%(name)s” was revoked; requests that use it are now refused.") % {"name": name}
 
 
+# -- the playground and the run API (cldweb.api) --------------------------------------------------
+#
+# The teacher column of the playground is empty when the run's teacher can no longer be loaded;
+# the student still answers, and the page says why with one of these (by the engine's code).
+
+
+def teacher_not_shown(code: str, teacher_name: str) -> str:
+    params = {"name": teacher_name}
+    if code == "run_teacher_gone":
+        reason = _("the teacher this run fine-tuned is no longer in the teacher cache (it was deleted).")
+    elif code == "run_teacher_changed":
+        reason = _("the teacher “%(name)s” has changed since this run used it.") % params
+    elif code == "run_teacher_corpus_gone":
+        reason = _("the corpus its fine-tune is found by can no longer be read.")
+    elif code == "run_teacher_not_recorded":
+        reason = _("this run left no record of its teacher.")
+    else:  # teacher_unavailable, teacher_invalid, an unsafe folder: the source teacher cannot be loaded
+        reason = _("the teacher “%(name)s” cannot be loaded on this server.") % params
+    return _("No teacher predictions: %(reason)s The student answers on its own.") % {"reason": reason}
+
+
+def playground_time_formats() -> dict[str, str]:
+    """How long the models took, with %(teacher)s / %(student)s milliseconds and %(count)s texts (also for playground.js)."""
+    return {
+        "both": _("%(count)s texts, one batch. Time on the server: teacher %(teacher)s ms, student %(student)s ms."),
+        "student": _("%(count)s texts, one batch. Time on the server: student %(student)s ms."),
+    }
+
+
+def playground_time(count: int, student_ms: str, teacher_ms: str = "") -> str:
+    formats = playground_time_formats()
+    return (formats["both"] if teacher_ms else formats["student"]) % {
+        "count": count, "teacher": teacher_ms, "student": student_ms}
+
+
 # -- the prediction API (cldweb.api) ------------------------------------------------------------
 
 

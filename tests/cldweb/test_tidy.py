@@ -278,7 +278,7 @@ def test_it_answers_server_errors_and_refusals_with_its_own_pages(rf, owner):
     assert 'data-status="500"' in error_page and "服务器出错" in error_page
     assert 'data-status="403"' in refused and "无权访问" in refused
     assert api_error.status_code == 500 and api_error["Content-Type"] == "application/json"
-    assert json.loads(api_error.content) == {"error": "服务器出错，详情见服务器日志。"}
+    assert json.loads(api_error.content) == {"error": {"code": "server_error", "message": "服务器出错，详情见服务器日志。"}}
 
 
 def test_it_records_the_gpus_name_when_a_stage_starts_on_one(run, monkeypatch):

@@ -108,7 +108,8 @@ def test_it_refuses_a_revoked_token_with_401(owner_client, owner, run, token):
     ):
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Bearer")
-        assert "revoked" in response.json()["error"]
+        assert response.json()["error"]["code"] == "token_invalid"
+        assert "revoked" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("header", ["Bearer cld_not-a-real-token", "Bearer ", "Basic b3duZXI6cGFzcw==", "cld_x"])

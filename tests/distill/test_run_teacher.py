@@ -1,0 +1,69 @@
+"""distill.load_run_teacher: a finished run's teacher, the very one it labelled with, predicts again."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import distill
+from distill import TeacherUnavailable, datasets, teachers
+from distill.pipeline import _read_splits, class_targets
+from distill.progress import RecordingReporter
+
+from .conftest import distinct_rows, small_run_config
+
+
+def _demo_run(tmp_path: Path, name: str, learning_rate_scale: float = 1.0):
+    csv = tmp_path / "reviews.csv"
+    if not csv.is_file():
+        datasets.write_csv(distinct_rows(400), csv)
+    cfg = small_run_config(tmp_path, csv, epochs=1)
+    cfg.teacher.demo = True
+    cfg.teacher.finetune_epochs = 1
+    cfg.teacher.demo_learning_rate *= learning_rate_scale
+    cfg.output_dir = str(tmp_path / name)  # another run folder, the same shared cache
+    return cfg, distill.run(cfg, RecordingReporter())
+
+
+def _test_accuracy(predictor, cfg, tmp_path: Path) -> float:
+    splits = _read_splits(cfg, tmp_path / "reread")
+    texts = list(splits.test.texts)
+    predicted = predictor.probabilities(texts).argmax(axis=-1)
+    return float(np.mean(predicted == class_targets(splits.test)))
+
+
+def test_it_loads_each_runs_own_fine_tune_from_the_shared_cache(tmp_path: Path) -> None:
+    first_cfg, first = _demo_run(tmp_path, "first")
+    second_cfg, second = _demo_run(tmp_path, "second", learning_rate_scale=0.5)  # a second fine-tune of the same teacher
+    assert len(list((tmp_path / "cache" / teachers.FINETUNED_TEACHERS).iterdir())) == 2
+
+    first_teacher = distill.load_run_teacher(first.output_dir)
+    second_teacher = distill.load_run_teacher(second.output_dir)
+
+    assert first_teacher.finetuned and second_teacher.finetuned
+    assert first_teacher.labels == first.labels == ["neg", "pos"]
+    assert first_teacher.teacher.directory != second_teacher.teacher.directory
+    # The teacher the run scored: the same test accuracy as the run recorded from its cached outputs.
+    assert _test_accuracy(first_teacher, first_cfg, tmp_path) == pytest.approx(first.teacher.test_accuracy)
+    assert _test_accuracy(second_teacher, second_cfg, tmp_path) == pytest.approx(second.teacher.test_accuracy)
+    probabilities = first_teacher.probabilities(["质量很好", "太差了"])  # (N, C)
+    assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_it_says_why_when_the_fine_tuned_teacher_left_the_cache(tmp_path: Path) -> None:
+    _cfg, result = _demo_run(tmp_path, "first")
+    shutil.rmtree(tmp_path / "cache" / teachers.FINETUNED_TEACHERS)
+
+    with pytest.raises(TeacherUnavailable) as raised:
+        distill.load_run_teacher(result.output_dir)
+
+    assert raised.value.code == "run_teacher_gone"
+
+
+def test_it_refuses_a_folder_without_a_finished_run(tmp_path: Path) -> None:
+    with pytest.raises(TeacherUnavailable) as raised:
+        distill.load_run_teacher(tmp_path)
+
+    assert raised.value.code == "run_teacher_not_recorded"
