@@ -815,7 +815,9 @@ class MetricPoint(models.Model):
     """One numbered event of a run, as the browser replays it: a training step, a dev evaluation, or a note.
 
     Notes (``on_message``) are points too, so they share the ``seq`` numbering, the replay after a
-    reconnect and the live batches with the charts' points; their ``values`` are {"text": "..."}.
+    reconnect and the live batches with the charts' points; their ``values`` are {"text": English,
+    "code": one of distill.progress NOTE_CODES, "params": {...}}, said in the reader's language by
+    cldweb/messages.py engine_note.
     """
 
     KIND_STEP = "step"
