@@ -11,8 +11,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
 
+from cldweb import messages
 from cldweb.access import is_api_request
 
 # Views that answer JSON whatever the client asks for.
@@ -30,19 +30,19 @@ def wants_json(request: HttpRequest) -> bool:
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": _("Not found.")}, status=404)
+        return JsonResponse({"error": messages.not_found()}, status=404)
     return render(request, "404.html", status=404)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": _("Not allowed.")}, status=403)
+        return JsonResponse({"error": messages.not_allowed()}, status=403)
     return render(request, "403.html", status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": _("Server error; the details are in the server log.")}, status=500)
+        return JsonResponse({"error": messages.server_error()}, status=500)
     # No context processors: the error may have come from one of them.
     from django.template import loader
 
@@ -60,7 +60,7 @@ def post_only(back_to: str, *, with_pk: bool = False):
                 return view(request, *args, **kwargs)
             if request.method in ("GET", "HEAD") and not wants_json(request):
                 return redirect(back_to, pk=kwargs["pk"]) if with_pk else redirect(back_to)
-            response = JsonResponse({"error": _("Only POST is allowed here.")}, status=405)
+            response = JsonResponse({"error": messages.post_only()}, status=405)
             response["Allow"] = "POST"
             return response
         return wrapper

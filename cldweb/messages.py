@@ -3,8 +3,8 @@
 Form labels and the pages' own text stay where Django wants them (forms.py, templates/); what is
 said about a user's corpus, teacher, run or request lives here, so the wording and its Chinese
 translation are found in one file. Sections: engine errors, corpus reports, uploads and archives,
-teachers, runs (the English record of a failure, refusals, what changed), the prediction API, and the
-engine's notes.
+teachers, runs (the English record of a failure, refusals, what changed), the prediction API, the
+engine's notes, and the web's own answers to a request (not found, not allowed, a bad API token).
 
 The engine raises ``DistillError`` subclasses with a stable ``code`` and the ``params`` needed to say
 the message again (distill/errors.py). Here each code gets a translatable template; an unknown code
@@ -509,3 +509,36 @@ def engine_note_templates() -> dict[str, str]:
 def engine_note_words() -> dict[str, str]:
     """The words run.js writes into a note's params: an unmeasured score, the device."""
     return {"n/a": _("n/a"), "cpu": engine_note_device("cpu"), "cuda": engine_note_device("cuda")}
+
+
+# -- the web's own answers to a request, and what it writes on a user's rows ------------------------
+# (cldweb/errors.py, cldweb/access.py, PendingTeacher.accept in cldweb/models.py)
+
+
+def not_found() -> str:
+    return _("Not found.")
+
+
+def not_allowed() -> str:
+    return _("Not allowed.")
+
+
+def server_error() -> str:
+    return _("Server error; the details are in the server log.")
+
+
+def post_only() -> str:
+    return _("Only POST is allowed here.")
+
+
+def api_token_invalid() -> str:
+    return _("The API token is invalid or has been revoked.")
+
+
+def authentication_required() -> str:
+    return _("Authentication required: send Authorization: Bearer <token>.")
+
+
+def uploaded_teacher_description(filename: str) -> str:
+    """The description an uploaded teacher gets, in the uploader's language (it is stored, not re-translated)."""
+    return _("Uploaded from %(file)s") % {"file": filename}
