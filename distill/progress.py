@@ -4,6 +4,8 @@ The engine calls a ``Reporter``; the web layer implements one that stores each
 point in the database and pushes it to the browser, the CLI one that draws a
 progress bar, tests one that records. Every point is a flat dict of named
 numbers, so any reporter can store or plot it without knowing the engine.
+A note (``send_note``) is a registered code with params, plus its English wording,
+so a reporter can say it again in its user's language (NOTE_TEXTS below).
 """
 from __future__ import annotations
 
