@@ -11,9 +11,9 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from cldweb import messages
 from cldweb.errors import json_error
 from cldweb.models import ApiToken, Corpus, Run
 
@@ -62,12 +62,12 @@ def token_or_login_required(view=None, *, anonymous: str = "login"):
             if token is not None:
                 row = ApiToken.authenticate(token) if token else None
                 if row is None:
-                    return unauthorized("token_invalid", _("The API token is invalid or has been revoked."))
+                    return unauthorized("token_invalid", messages.api_token_invalid())
                 request.user = row.user
                 request.api_token = row
                 return view(request, *args, **kwargs)
             if anonymous == "401" and not request.user.is_authenticated:
-                return unauthorized("token_required", _("Authentication required: send Authorization: Bearer <token>."))
+                return unauthorized("token_required", messages.authentication_required())
             return browser_view(request, *args, **kwargs)
 
         return wrapper

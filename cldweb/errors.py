@@ -12,7 +12,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
+
+from cldweb import messages
 
 # Views that answer JSON whatever the client asks for (the /api/ ones are known by their path).
 JSON_URL_NAMES = {"run-points"}
@@ -43,19 +44,19 @@ def wants_json(request: HttpRequest) -> bool:
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
-        return json_error("not_found", _("Not found."), 404)
+        return json_error("not_found", messages.not_found(), 404)
     return render(request, "404.html", status=404)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
-        return json_error("forbidden", _("Not allowed."), 403)
+        return json_error("forbidden", messages.not_allowed(), 403)
     return render(request, "403.html", status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
-        return json_error("server_error", _("Server error; the details are in the server log."), 500)
+        return json_error("server_error", messages.server_error(), 500)
     # No context processors: the error may have come from one of them.
     from django.template import loader
 
@@ -73,6 +74,6 @@ def post_only(back_to: str, *, with_pk: bool = False):
                 return view(request, *args, **kwargs)
             if request.method in ("GET", "HEAD") and not wants_json(request):
                 return redirect(back_to, pk=kwargs["pk"]) if with_pk else redirect(back_to)
-            return json_error("method_not_allowed", _("Only POST is allowed here."), 405, headers={"Allow": "POST"})
+            return json_error("method_not_allowed", messages.post_only(), 405, headers={"Allow": "POST"})
         return wrapper
     return decorator

@@ -3,8 +3,8 @@
 Form labels and the pages' own text stay where Django wants them (forms.py, templates/); what is
 said about a user's corpus, teacher, run or request lives here, so the wording and its Chinese
 translation are found in one file. Sections: engine errors, corpus reports, uploads and archives,
-teachers, runs (the English record of a failure, refusals, what changed), the prediction API, and the
-engine's notes.
+teachers, runs (the English record of a failure, refusals, what changed), the prediction API, the
+engine's notes, and the web's own answers to a request (not found, not allowed, a bad API token).
 
 The engine raises ``DistillError`` subclasses with a stable ``code`` and the ``params`` needed to say
 the message again (distill/errors.py). Here each code gets a translatable template; an unknown code
@@ -428,34 +428,163 @@ def predict_student_unloadable() -> str:
 
 # -- notes from the engine (Reporter.on_message) -------------------------------------------
 #
-# The engine writes its notes in English and gives them no code. A note whose wording is fixed is
-# its own code: it is listed here (marked for translation, so makemessages keeps its msgid) and
-# shown translated; a note with numbers in it ("Student trained for 1,200 steps.") is shown as sent.
-ENGINE_NOTES = (
-    gettext_noop("Teacher outputs read from the cache."),
-    gettext_noop("Student initialised from the teacher's weights."),
-    gettext_noop("Reusing the teacher fine-tuned earlier on the same rows and settings."),
-    gettext_noop("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus."),
-    gettext_noop("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first."),
-    gettext_noop("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first "
-                 "(demo teacher: a small transformer trained from scratch, not pretrained)."),
-    gettext_noop("The corpus or its train/dev/test split differs from the one this run folder was built with, "
-                 "so the teacher fine-tune and the student training start over."),
-    gettext_noop("The checkpoint in this folder was written for other settings; training from scratch."),
-    gettext_noop("The teacher fine-tuning checkpoint was written for another teacher, labels, data or settings; "
-                 "fine-tuning from the start."),
-    gettext_noop("Another worker is fine-tuning this teacher on the same rows; waiting for it."),
-    gettext_noop("Another worker is labelling these texts with this teacher; waiting for it."),
-    gettext_noop("amp fp16 on a CPU is emulated: the teacher fine-tune will be many times slower than with amp "
-                 "off or bf16."),
-)
+# The engine gives every note a code (distill/progress.py NOTE_TEXTS) and its params; here each code
+# has one template, the engine's English wording with %(name)s for each of its fields (a test checks
+# that every code is covered and that each template says what the engine says). A note with an unknown
+# code, or stored before notes had codes, is shown as the engine wrote it.
+ENGINE_NOTES = {
+    "run_cancelled": gettext_noop(
+        "Run cancelled; the last checkpoint is kept, rerun with the same output folder to resume."),
+    "split_changed": gettext_noop(
+        "The corpus or its train/dev/test split differs from the one this run folder was built with, "
+        "so the teacher fine-tune and the student training start over."),
+    "run_summary": gettext_noop(
+        "Teacher test accuracy %(teacher_accuracy)s, student %(student_accuracy)s; student %(student_ms)s ms "
+        "a text (batch 1, median) against the teacher's %(teacher_ms)s ms; %(student_parameters)s "
+        "parameters against %(teacher_parameters)s on %(device)s."),
+    "corpus_summary": gettext_noop(
+        "Corpus: %(train)s train, %(dev)s dev, %(test)s test rows; %(duplicates)s duplicates removed; "
+        "labels: %(labels)s."),
+    "corpus_rows_skipped": gettext_noop(
+        "%(count)s of %(rows)s rows were skipped and are not used: %(reasons)s; first on lines %(lines)s."),
+    "corpus_dev_unlabeled": gettext_noop(
+        "%(count)s dev rows have no label and were set aside, since they cannot be scored."),
+    "corpus_test_unlabeled": gettext_noop(
+        "%(count)s test rows have no label and were set aside, since they cannot be scored."),
+    "corpus_duplicates": gettext_noop(
+        "%(duplicates)s of %(rows)s rows repeat an earlier text; duplicates were removed before "
+        "splitting so scores do not measure memorisation."),
+    "corpus_conflicts": gettext_noop(
+        "%(count)s texts appear with different labels; the most frequent label was kept."),
+    "corpus_conflicts_ties": gettext_noop(
+        "%(count)s texts appear with different labels; the most frequent label was kept, "
+        "and %(ties)s ties were left unlabeled."),
+    "corpus_dev_overlap": gettext_noop(
+        "%(count)s training texts also appear in the dev file and were removed from training, "
+        "so the dev score is not inflated by texts the model has seen."),
+    "corpus_test_overlap": gettext_noop(
+        "%(count)s training texts also appear in the test file and were removed from training, "
+        "so the test score is not inflated by texts the model has seen."),
+    "corpus_dev_test_shared": gettext_noop("%(count)s texts are in both the dev and the test file."),
+    "corpus_unbalanced": gettext_noop(
+        "The classes are unbalanced (largest %(largest)s, smallest %(smallest)s texts); "
+        "accuracy alone may flatter the model."),
+    "corpus_no_dev": gettext_noop(
+        "There is no dev set, so early stopping and best-checkpoint choice cannot work."),
+    "demo_teacher_building": gettext_noop(
+        "Building a demo teacher: a small BERT initialised at random, to be trained on this corpus."),
+    "teacher_finetune_first": gettext_noop(
+        "The teacher has no trained head for these labels; fine-tuning it on the labeled rows first."),
+    "teacher_finetune_first_demo": gettext_noop(
+        "The teacher has no trained head for these labels; fine-tuning it on the labeled rows first "
+        "(demo teacher: a small transformer trained from scratch, not pretrained)."),
+    "teacher_finetune_slow_fp16": gettext_noop(
+        "amp fp16 on a CPU is emulated: the teacher fine-tune will be many times slower than with amp "
+        "off or bf16."),
+    "teacher_finetune_reused": gettext_noop(
+        "Reusing the teacher fine-tuned earlier on the same rows and settings."),
+    # The folder is a server path: the web never shows one, so its note is the one without it.
+    "teacher_finetune_reused_at": gettext_noop(
+        "Reusing the teacher fine-tuned earlier on the same rows and settings."),
+    "teacher_finetune_waiting": gettext_noop(
+        "Another worker is fine-tuning this teacher on the same rows; waiting for it."),
+    "teacher_finetune_resuming": gettext_noop("Resuming the teacher fine-tune from step %(step)s (epoch %(epoch)s)."),
+    "teacher_finetune_stale": gettext_noop(
+        "The teacher fine-tuning checkpoint was written for another teacher, labels, data or settings; "
+        "fine-tuning from the start."),
+    "teacher_labelling_waiting": gettext_noop(
+        "Another worker is labelling these texts with this teacher; waiting for it."),
+    "teacher_labelling_resuming": gettext_noop("Resuming teacher labelling at text %(done)s of %(total)s."),
+    "teacher_outputs_cached": gettext_noop("Teacher outputs read from the cache."),
+    "teacher_labelled": gettext_noop("Teacher labelled %(count)s texts."),
+    "student_from_teacher": gettext_noop("Student initialised from the teacher's weights."),
+    "student_embeddings_from_teacher": gettext_noop(
+        "Student embeddings initialised from the teacher's (%(known)s tokens known to the teacher)."),
+    "student_resuming": gettext_noop("Resuming student training from step %(step)s (epoch %(epoch)s)."),
+    "student_stale": gettext_noop(
+        "The checkpoint in this folder was written for other settings; training from scratch."),
+    "early_stopping": gettext_noop(
+        "Early stopping: dev accuracy did not improve for %(evaluations)s evaluations."),
+    "student_trained": gettext_noop("Student trained for %(steps)s steps."),
+    "student_trained_stopped_early": gettext_noop("Student trained for %(steps)s steps (stopped early)."),
+}
 
 
-def engine_note(text: str) -> str:
-    """A note from the engine in the active language when its wording is one of ENGINE_NOTES, else as sent."""
-    return _(text) if text in ENGINE_NOTES else text
+def engine_note_param(name: str, value: Any) -> str:
+    """One param of a note in the active language, by the engine's naming rule (distill/progress.py):
+    ``*_accuracy`` a fraction shown as a percentage, ``*_ms`` milliseconds, any other number a count.
+
+    Numbers are grouped by thousands with ",", which is how both English and Chinese write them
+    (and what run.js's Intl.NumberFormat writes for the same note when it arrives live).
+    """
+    if value is None:
+        return _("n/a")
+    if isinstance(value, str):
+        return engine_note_device(value) if name == "device" else value
+    if name.endswith("_accuracy"):
+        return f"{value:.1%}"
+    if name.endswith("_ms"):
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
 
 
-def engine_note_translations() -> dict[str, str]:
-    """English note -> the active language's, for run.js, which shows notes that arrive live."""
-    return {text: _(text) for text in ENGINE_NOTES}
+def engine_note_device(device: str) -> str:
+    """The device a note names ("cpu", "cuda"), as the run page names it."""
+    return {"cpu": _("CPU"), "cuda": _("GPU")}.get(device, device)
+
+
+def engine_note(values: Mapping[str, Any]) -> str:
+    """A stored note ({"text", "code", "params"}) in the active language; as the engine wrote it when
+    its code is unknown or the translation asks for a param the note lacks."""
+    text = str(values.get("text", ""))
+    template = ENGINE_NOTES.get(str(values.get("code", "")))
+    if template is None:
+        return text
+    params = values.get("params") or {}
+    try:
+        return _(template) % {name: engine_note_param(name, value) for name, value in params.items()}
+    except (KeyError, TypeError, ValueError):
+        return text
+
+
+def engine_note_templates() -> dict[str, str]:
+    """Code -> the active language's template, for run.js, which fills in the notes that arrive live."""
+    return {code: _(template) for code, template in ENGINE_NOTES.items()}
+
+
+def engine_note_words() -> dict[str, str]:
+    """The words run.js writes into a note's params: an unmeasured score, the device."""
+    return {"n/a": _("n/a"), "cpu": engine_note_device("cpu"), "cuda": engine_note_device("cuda")}
+
+
+# -- the web's own answers to a request, and what it writes on a user's rows ------------------------
+# (cldweb/errors.py, cldweb/access.py, PendingTeacher.accept in cldweb/models.py)
+
+
+def not_found() -> str:
+    return _("Not found.")
+
+
+def not_allowed() -> str:
+    return _("Not allowed.")
+
+
+def server_error() -> str:
+    return _("Server error; the details are in the server log.")
+
+
+def post_only() -> str:
+    return _("Only POST is allowed here.")
+
+
+def api_token_invalid() -> str:
+    return _("The API token is invalid or has been revoked.")
+
+
+def authentication_required() -> str:
+    return _("Authentication required: send Authorization: Bearer <token>.")
+
+
+def uploaded_teacher_description(filename: str) -> str:
+    """The description an uploaded teacher gets, in the uploader's language (it is stored, not re-translated)."""
+    return _("Uploaded from %(file)s") % {"file": filename}

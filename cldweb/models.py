@@ -15,7 +15,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePath
@@ -33,10 +32,10 @@ from cldweb import messages
 from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
-from cldweb.uploads import corpus_upload_to, pretrained_folder, sanitise_filename
+from cldweb.uploads import corpus_upload_to, pretrained_folder, sanitise_filename, unzipped_upload
 from distill import (CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow, StudentConfig,
                      TeacherConfig, TrainConfig, inspect_corpus, is_zip, list_skipped_rows,
-                     preview_corpus, texts_per_label_for_one_row, unpack_zip_corpus)
+                     preview_corpus, texts_per_label_for_one_row)
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -159,7 +158,7 @@ class Corpus(models.Model):
                     out.write(chunk)
             if is_zip(destination):
                 # The public review sets come zipped; one CSV inside is what the user means.
-                original, stored_name, destination = _unzipped_upload(original, destination, limit)
+                original, stored_name, destination = unzipped_upload(original, destination, limit)
             preview = preview_corpus(destination, rows=1)
             corpus = cls(owner=owner, name=(name.strip() or original)[:200], original_filename=original)
             corpus.file.name = stored_name
@@ -269,24 +268,6 @@ class Corpus(models.Model):
         if stored:
             transaction.on_commit(lambda: self.file.storage.delete(stored))
         return result
-
-
-def _unzipped_upload(original: str, archive: Path, limit: int) -> tuple[str, str, Path]:
-    """(display name, stored name, path) of the one corpus file inside an uploaded ZIP; the ZIP is removed."""
-    with tempfile.TemporaryDirectory(prefix="unzip-", dir=archive.parent) as scratch:
-        try:
-            inner = unpack_zip_corpus(archive, scratch, limit)
-        except CorpusError as error:
-            # Name the user's ZIP in the message, not the stored random name.
-            raise CorpusError(error.detail, path=original, code=error.code, **{
-                key: value for key, value in error.params.items() if key not in ("path", "line", "detail")}) from None
-        finally:
-            archive.unlink(missing_ok=True)
-        name = sanitise_filename(inner.name)
-        stored_name = corpus_upload_to(None, name)  # type: ignore[arg-type]
-        destination = Path(settings.MEDIA_ROOT) / stored_name
-        shutil.move(str(inner), destination)
-    return name, stored_name, destination
 
 
 class TeacherQuerySet(models.QuerySet):
@@ -477,7 +458,7 @@ class PendingTeacher:
     def accept(self) -> Teacher:
         teacher = Teacher.objects.create(owner_id=self.owner_id, name=self.name, kind=Teacher.KIND_IMPORTED,
                                          path=self.folder,
-                                         description=gettext("Uploaded from %(file)s") % {"file": self.original_filename})
+                                         description=messages.uploaded_teacher_description(self.original_filename))
         self._marker(self.token).unlink(missing_ok=True)
         return teacher
 
@@ -815,7 +796,9 @@ class MetricPoint(models.Model):
     """One numbered event of a run, as the browser replays it: a training step, a dev evaluation, or a note.
 
     Notes (``on_message``) are points too, so they share the ``seq`` numbering, the replay after a
-    reconnect and the live batches with the charts' points; their ``values`` are {"text": "..."}.
+    reconnect and the live batches with the charts' points; their ``values`` are {"text": English,
+    "code": one of distill.progress NOTE_CODES, "params": {...}}, said in the reader's language by
+    cldweb/messages.py engine_note.
     """
 
     KIND_STEP = "step"

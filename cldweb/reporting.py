@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable, TypedDict
+from typing import Any, Callable, Mapping, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
@@ -32,7 +32,7 @@ class PointMessage(TypedDict):
     phase: str  # "teacher" | "student" | "" (a note)
     kind: str  # "step" | "eval" | "note"
     step: int
-    values: dict[str, float | None] | dict[str, str]  # named numbers; a note's {"text": "..."}
+    values: dict[str, Any]  # named numbers; a note's {"text": English, "code": ..., "params": {...}}
 
 
 def group_name(run_id: int) -> str:
@@ -101,11 +101,12 @@ class WebReporter:
         if Run(pk=self.run_id).record_progress(stage, point):
             self.send_status()
 
-    def on_message(self, message: str) -> None:
-        """A note from the engine: stored as a point (kind "note") and sent at once, so the run page
-        lists it live and again after a reload or a reconnect."""
+    def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
+        """A note from the engine: stored as a point (kind "note") with its English text, code and
+        params, and sent at once, so the run page lists it live and again after a reload or a
+        reconnect, said in the reader's language (cldweb/messages.py engine_note)."""
         logger.info("run %s: %s", self.run_id, message)
-        self._record("", MetricPoint.KIND_NOTE, {"text": str(message)})
+        self._record("", MetricPoint.KIND_NOTE, {"text": str(message), "code": code, "params": dict(params or {})})
         self.flush()  # a few per run: no reason to hold one back for the next batch
 
     def should_stop(self) -> bool:

@@ -11,10 +11,15 @@ Two layers, both before anything is saved under MEDIA_ROOT or CLD_DATA_DIR:
 The view then sees ``upload_refused(request)`` and shows a translated message (cldweb.messages). Note that
 Daphne receives a whole request body (into a temporary file) before the application runs;
 the cap at the network edge belongs to the TLS proxy (e.g. nginx ``client_max_body_size``).
+
+Below the cap: the names and folders of what was uploaded (a random stored name, the corpus inside
+an uploaded ZIP, the save_pretrained folder inside a teacher archive).
 """
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 import unicodedata
 from functools import wraps
 from pathlib import Path, PurePath
@@ -24,6 +29,8 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+from distill import CorpusError, unpack_zip_corpus
 
 # Room for the form fields and multipart headers around the file (CSRF token, name, boundaries).
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -119,3 +126,24 @@ def pretrained_folder(root: Path) -> Path | None:
     if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "config.json").is_file():
         return entries[0]
     return None
+
+
+def unzipped_upload(original: str, archive: Path, limit: int) -> tuple[str, str, Path]:
+    """(display name, stored name, path) of the one corpus file inside an uploaded ZIP; the ZIP is removed.
+
+    ``original`` is the name the user gave the ZIP, ``limit`` the most bytes the file inside may unpack to.
+    """
+    with tempfile.TemporaryDirectory(prefix="unzip-", dir=archive.parent) as scratch:
+        try:
+            inner = unpack_zip_corpus(archive, scratch, limit)
+        except CorpusError as error:
+            # Name the user's ZIP in the message, not the stored random name.
+            raise CorpusError(error.detail, path=original, code=error.code, **{
+                key: value for key, value in error.params.items() if key not in ("path", "line", "detail")}) from None
+        finally:
+            archive.unlink(missing_ok=True)
+        name = sanitise_filename(inner.name)
+        stored_name = corpus_upload_to(None, name)  # type: ignore[arg-type]
+        destination = Path(settings.MEDIA_ROOT) / stored_name
+        shutil.move(str(inner), destination)
+    return name, stored_name, destination

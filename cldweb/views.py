@@ -25,7 +25,7 @@ from cldweb import presentation
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import (
     corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
-    engine_note_translations, format_megabytes, run_cancelled_before_it_started, run_deleted, run_still_going,
+    engine_note_templates, engine_note_words, format_megabytes, run_cancelled_before_it_started, run_deleted, run_still_going,
     teacher_added, teacher_added_unusable, teacher_upload_discarded, token_revoked, upload_too_large,
     write_skipped_rows_csv,
 )
@@ -284,7 +284,7 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "runs_ahead": run.runs_ahead(),
         "playground": playground or playground_context(run),
         "points": run.points_after(0),
-        "notes": [{"seq": note.seq, "text": engine_note(note.values.get("text", ""))}
+        "notes": [{"seq": note.seq, "text": engine_note(note.values)}
                   for note in run.points.filter(kind=MetricPoint.KIND_NOTE).order_by("seq")],
         "run_page": run_page_settings(run),
     }, status=status)
@@ -318,8 +318,9 @@ def run_page_settings(run: Run) -> dict:
         },
         # Teacher fine-tuning and student distillation report training steps, not texts.
         "step_stages": [Run.Status.FINETUNING_TEACHER.value, Run.Status.DISTILLING.value],
-        # The engine's notes arrive in English; those with fixed wording are shown translated.
-        "note_texts": engine_note_translations(),
+        # The engine's notes arrive with a code and params: run.js fills the code's template in.
+        "note_templates": engine_note_templates(),
+        "note_words": engine_note_words(),
         "step_progress_formats": {
             "no_eta": _("%(stage)s: %(done)s of %(total)s steps"),
             "minutes": _("%(stage)s: %(done)s of %(total)s steps, about %(minutes)s min left"),

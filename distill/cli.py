@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .config import MODES, RunConfig, apply_override
 from .errors import DistillError
@@ -56,8 +58,8 @@ class RichReporter(NullReporter):
                              info=f"{int(point.get('done', 0)):,}/{int(point.get('total', 0)):,} "
                                   + ("texts" if stage == STAGE_LABELLING else "steps"))
 
-    def on_message(self, message: str) -> None:
-        self.console.print(f"  {message}")
+    def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
+        self.console.print(f"  {message}")  # the English wording; code and params are for translating reporters
 
     def close(self) -> None:
         self.progress.stop()

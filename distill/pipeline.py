@@ -13,7 +13,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logit
 from .export import export_student
 from .progress import (STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING,
                        STAGE_PREPARING, Reporter, RunCancelled)
+from .progress import send_note
 from .result import ModelReport, RunResult
 from .training.checkpoints import CHECKPOINT_NAME, set_seed
 from .training.distillation import (EvalSet, TransferSet, resolve_layer_mapping, student_logits, teacher_layers_needed,
@@ -116,8 +117,8 @@ class _OverallProgress:
     def on_eval(self, phase: str, point: dict[str, float]) -> None:
         self.reporter.on_eval(phase, point)
 
-    def on_message(self, message: str) -> None:
-        self.reporter.on_message(message)
+    def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
+        self.reporter.on_message(message, code=code, params=params)
 
     def should_stop(self) -> bool:
         return self.reporter.should_stop()
@@ -171,7 +172,7 @@ def run_pipeline(config: RunConfig, reporter: Reporter) -> RunResult:
         _run(config, reporter, out, device, result)
     except RunCancelled:
         result.status = "cancelled"
-        reporter.on_message("Run cancelled; the last checkpoint is kept, rerun with the same output folder to resume.")
+        send_note(reporter, "run_cancelled")
     result.save(out / "result.json")
     return result
 
@@ -198,11 +199,10 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         result.labels = labels
         result.corpus = splits.report.to_dict()
         report = splits.report
-        reporter.on_message(
-            f"Corpus: {report.train:,} train, {report.dev:,} dev, {report.test:,} test rows; "
-            f"{report.duplicate_rows:,} duplicates removed; labels: {', '.join(labels)}.")
-        for warning in report.warnings:
-            reporter.on_message(warning)
+        send_note(reporter, "corpus_summary", train=report.train, dev=report.dev, test=report.test,
+                  duplicates=report.duplicate_rows, labels=", ".join(labels))
+        for warning in report.warning_notes:
+            send_note(reporter, warning["code"], **warning["params"])
         if tcfg.mode == "hard" and not (splits.train.label_ids != NO_LABEL).any():
             raise ConfigError("hard mode trains on labels only, and the training file has no labeled rows",
                               code="config_hard_needs_labels")
@@ -212,10 +212,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     if teacher.loaded is not None and teacher.loaded.needs_finetune:
         with _stage(reporter, result, STAGE_FINETUNING_TEACHER, {"device": device.type, "demo": cfg.teacher.demo}):
             if device.type == "cpu" and amp_dtype(device, tcfg.amp) == torch.float16:
-                reporter.on_message("amp fp16 on a CPU is emulated: the teacher fine-tune will be many times slower "
-                                    "than with amp off or bf16.")
-            reporter.on_message("The teacher has no trained head for these labels; fine-tuning it on the labeled rows first"
-                                + (" (demo teacher: a small transformer trained from scratch, not pretrained)." if cfg.teacher.demo else "."))
+                send_note(reporter, "teacher_finetune_slow_fp16")
+            send_note(reporter, "teacher_finetune_first_demo" if cfg.teacher.demo else "teacher_finetune_first")
             teacher.loaded = teachers.finetune_teacher(
                 teacher.loaded, splits.train.texts, class_targets(splits.train), splits.dev.texts,
                 class_targets(splits.dev), labels, cfg, device, reporter, out)
@@ -254,8 +252,10 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                                                         fingerprint=teacher.fingerprint)
             hits.append(hit)
         result.teacher_cache_hit = all(hits)
-        reporter.on_message("Teacher outputs read from the cache." if result.teacher_cache_hit
-                            else f"Teacher labelled {len(train_texts) + len(dev_texts) + len(test_texts):,} texts.")
+        if result.teacher_cache_hit:
+            send_note(reporter, "teacher_outputs_cached")
+        else:
+            send_note(reporter, "teacher_labelled", count=len(train_texts) + len(dev_texts) + len(test_texts))
         teacher.free()
 
     # --- distilling -----------------------------------------------------------------------------
@@ -279,8 +279,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         result.training = {"steps": outcome.steps, "epochs_completed": outcome.epochs_completed,
                            "stopped_early": outcome.stopped_early, "resumed_from_step": outcome.resumed_from_step,
                            "best_dev_accuracy": outcome.best_dev_accuracy}
-        reporter.on_message(f"Student trained for {outcome.steps:,} steps"
-                            + (" (stopped early)." if outcome.stopped_early else "."))
+        send_note(reporter, "student_trained_stopped_early" if outcome.stopped_early else "student_trained",
+                  steps=outcome.steps)
 
     # --- evaluating and export --------------------------------------------------------------------
     with _stage(reporter, result, STAGE_EVALUATING, {"device": device.type}):
@@ -307,11 +307,10 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                                                 max_length=dcfg.max_length))
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
         shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
-        reporter.on_message(
-            f"Teacher test accuracy {_pct(result.teacher.test_accuracy)}, student {_pct(result.student.test_accuracy)}; "
-            f"student {result.student.latency_p50_ms:.2f} ms a text (batch 1, median) against the teacher's "
-            f"{result.teacher.latency_p50_ms:.2f} ms; {result.student.parameters:,} parameters against "
-            f"{result.teacher.parameters:,} on {device.type}.")
+        send_note(reporter, "run_summary", teacher_accuracy=result.teacher.test_accuracy,
+                  student_accuracy=result.student.test_accuracy, student_ms=result.student.latency_p50_ms,
+                  teacher_ms=result.teacher.latency_p50_ms, student_parameters=result.student.parameters,
+                  teacher_parameters=result.teacher.parameters, device=device.type)
 
 
 def _environment(device: torch.device, amp: str) -> dict[str, Any]:
@@ -339,10 +338,6 @@ def _cpu_model() -> str:
     except OSError:  # not Linux: the machine type is all that is known cheaply
         pass
     return ""
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _quiet_transformers() -> None:
@@ -393,8 +388,7 @@ def _forget_work_for_another_split(out: Path, digest: str, reporter: Reporter) -
     previous = json.loads(stamp.read_text(encoding="utf-8")).get("digest") if stamp.is_file() else None
     stale = [out / name for name in SPLIT_DEPENDENT if (out / name).exists()]
     if previous != digest and stale:
-        reporter.on_message("The corpus or its train/dev/test split differs from the one this run folder was built "
-                            "with, so the teacher fine-tune and the student training start over.")
+        send_note(reporter, "split_changed")
         for path in stale:
             if path.is_dir():
                 shutil.rmtree(path)
@@ -420,7 +414,7 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
     if cfg.teacher.demo:
         source = str(out / "teacher_init")
         if not (Path(source) / "model.safetensors").is_file():
-            reporter.on_message("Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.")
+            send_note(reporter, "demo_teacher_building")
             teachers.build_demo_teacher(splits.train.texts, labels, cfg.teacher, source,
                                         max_length=cfg.data.max_length, seed=cfg.train.seed)
     def finetuned(source_fingerprint: str) -> Path:
@@ -433,7 +427,7 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
         source_fingerprint = teachers.fingerprint_folder(source)
         done = finetuned(source_fingerprint)
         if teachers.finished_finetune(done, source_fingerprint, labels):
-            reporter.on_message("Reusing the teacher fine-tuned earlier on the same rows and settings.")
+            send_note(reporter, "teacher_finetune_reused")
             handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
             return handle
     handle.directory = source
@@ -441,7 +435,7 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
     if loaded.needs_finetune:
         done = finetuned(loaded.fingerprint)
         if teachers.finished_finetune(done, loaded.fingerprint, labels):
-            reporter.on_message("Reusing the teacher fine-tuned earlier on the same rows and settings.")
+            send_note(reporter, "teacher_finetune_reused")
             handle.loaded = None
             handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
     return handle
@@ -472,8 +466,8 @@ def _init_from_teacher(model: torch.nn.Module, cfg: RunConfig, teacher: _Teacher
     if cfg.student.embedding_init == "teacher" and not (cfg.student.teacher_layers and cfg.student.tokenizer == "teacher"):
         known = students.init_embeddings_from_teacher(model, tokenizer, loaded.tokenizer,
                                                       loaded.model.get_input_embeddings().weight)
-        reporter.on_message(f"Student embeddings initialised from the teacher's ({known:,} tokens known to the teacher).")
-    reporter.on_message("Student initialised from the teacher's weights.")
+        send_note(reporter, "student_embeddings_from_teacher", known=known)
+    send_note(reporter, "student_from_teacher")
     teacher.free()
 
 

@@ -4,10 +4,12 @@ The engine calls a ``Reporter``; the web layer implements one that stores each
 point in the database and pushes it to the browser, the CLI one that draws a
 progress bar, tests one that records. Every point is a flat dict of named
 numbers, so any reporter can store or plot it without knowing the engine.
+A note (``send_note``) is a registered code with params, plus its English wording,
+so a reporter can say it again in its user's language (NOTE_TEXTS below).
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 # Stages in the order a run passes through them. The web layer mirrors these as
 # Run.status values; keep the names stable.
@@ -22,6 +24,94 @@ STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, STAGE_DIST
 # fine-tuning curve from the student's distillation curve.
 PHASE_TEACHER = "teacher"
 PHASE_STUDENT = "student"
+
+# Every note the engine sends (Reporter.on_message): a stable code -> its English wording, a
+# ``str.format`` template whose fields are the note's params. The code is what a reporter in another
+# language translates by (cldweb/messages.py has one template per code, a test checks it); the English
+# is for logs and the CLI. A param is a number or a string; how a number is written follows its name,
+# the same rule in English (note_text) and in the web's languages:
+#   ``*_accuracy``  a fraction, written as a percentage with one decimal ("91.3%")
+#   ``*_ms``        milliseconds, two decimals ("3.25")
+#   any other       a count, with thousands separators ("1,200")
+#   None            "n/a" (a score that could not be measured)
+NOTE_TEXTS: dict[str, str] = {
+    # the run as a whole
+    "run_cancelled": "Run cancelled; the last checkpoint is kept, rerun with the same output folder to resume.",
+    "split_changed": "The corpus or its train/dev/test split differs from the one this run folder was built with, "
+                     "so the teacher fine-tune and the student training start over.",
+    "run_summary": "Teacher test accuracy {teacher_accuracy}, student {student_accuracy}; student {student_ms} ms "
+                   "a text (batch 1, median) against the teacher's {teacher_ms} ms; {student_parameters} "
+                   "parameters against {teacher_parameters} on {device}.",
+    # the corpus (distill/corpus/splits.py says its warnings with these codes too)
+    "corpus_summary": "Corpus: {train} train, {dev} dev, {test} test rows; {duplicates} duplicates removed; "
+                      "labels: {labels}.",
+    "corpus_rows_skipped": "{count} of {rows} rows were skipped and are not used: {reasons}; first on lines {lines}.",
+    "corpus_dev_unlabeled": "{count} dev rows have no label and were set aside, since they cannot be scored.",
+    "corpus_test_unlabeled": "{count} test rows have no label and were set aside, since they cannot be scored.",
+    "corpus_duplicates": "{duplicates} of {rows} rows repeat an earlier text; duplicates were removed before "
+                         "splitting so scores do not measure memorisation.",
+    "corpus_conflicts": "{count} texts appear with different labels; the most frequent label was kept.",
+    "corpus_conflicts_ties": "{count} texts appear with different labels; the most frequent label was kept, "
+                             "and {ties} ties were left unlabeled.",
+    "corpus_dev_overlap": "{count} training texts also appear in the dev file and were removed from training, "
+                          "so the dev score is not inflated by texts the model has seen.",
+    "corpus_test_overlap": "{count} training texts also appear in the test file and were removed from training, "
+                           "so the test score is not inflated by texts the model has seen.",
+    "corpus_dev_test_shared": "{count} texts are in both the dev and the test file.",
+    "corpus_unbalanced": "The classes are unbalanced (largest {largest}, smallest {smallest} texts); "
+                         "accuracy alone may flatter the model.",
+    "corpus_no_dev": "There is no dev set, so early stopping and best-checkpoint choice cannot work.",
+    # the teacher
+    "demo_teacher_building": "Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.",
+    "teacher_finetune_first": "The teacher has no trained head for these labels; fine-tuning it on the labeled rows first.",
+    "teacher_finetune_first_demo": "The teacher has no trained head for these labels; fine-tuning it on the labeled "
+                                   "rows first (demo teacher: a small transformer trained from scratch, not pretrained).",
+    "teacher_finetune_slow_fp16": "amp fp16 on a CPU is emulated: the teacher fine-tune will be many times slower "
+                                  "than with amp off or bf16.",
+    "teacher_finetune_reused": "Reusing the teacher fine-tuned earlier on the same rows and settings.",
+    "teacher_finetune_reused_at": "Reusing the teacher fine-tuned earlier on the same rows and settings ({folder}).",
+    "teacher_finetune_waiting": "Another worker is fine-tuning this teacher on the same rows; waiting for it.",
+    "teacher_finetune_resuming": "Resuming the teacher fine-tune from step {step} (epoch {epoch}).",
+    "teacher_finetune_stale": "The teacher fine-tuning checkpoint was written for another teacher, labels, data or "
+                              "settings; fine-tuning from the start.",
+    "teacher_labelling_waiting": "Another worker is labelling these texts with this teacher; waiting for it.",
+    "teacher_labelling_resuming": "Resuming teacher labelling at text {done} of {total}.",
+    "teacher_outputs_cached": "Teacher outputs read from the cache.",
+    "teacher_labelled": "Teacher labelled {count} texts.",
+    # the student
+    "student_from_teacher": "Student initialised from the teacher's weights.",
+    "student_embeddings_from_teacher": "Student embeddings initialised from the teacher's ({known} tokens known "
+                                       "to the teacher).",
+    "student_resuming": "Resuming student training from step {step} (epoch {epoch}).",
+    "student_stale": "The checkpoint in this folder was written for other settings; training from scratch.",
+    "early_stopping": "Early stopping: dev accuracy did not improve for {evaluations} evaluations.",
+    "student_trained": "Student trained for {steps} steps.",
+    "student_trained_stopped_early": "Student trained for {steps} steps (stopped early).",
+}
+NOTE_CODES = tuple(NOTE_TEXTS)
+
+
+def note_param_text(name: str, value: Any) -> str:
+    """One param in English, by the naming rule above NOTE_TEXTS."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    if name.endswith("_accuracy"):
+        return f"{value:.1%}"
+    if name.endswith("_ms"):
+        return f"{value:.2f}"
+    return f"{int(value):,}"
+
+
+def note_text(code: str, params: Mapping[str, Any]) -> str:
+    """The English sentence of a note (KeyError for a code not in NOTE_TEXTS: every note is registered)."""
+    return NOTE_TEXTS[code].format(**{name: note_param_text(name, value) for name, value in params.items()})
+
+
+def send_note(reporter: Reporter, code: str, **params: Any) -> None:
+    """Tell ``reporter`` one registered note: its English text, its code and its params."""
+    reporter.on_message(note_text(code, params), code=code, params=params)
 
 
 @runtime_checkable
@@ -44,8 +134,9 @@ class Reporter(Protocol):
         so a reporter that stores or sends it should throttle.
         """
 
-    def on_message(self, message: str) -> None:
-        """A human-readable note in English; the web run page lists it, translated where its wording is known."""
+    def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
+        """A note: ``message`` in English (for logs and the CLI), ``code`` one of NOTE_CODES and ``params``
+        its numbers and names, by which the web run page says it in the user's language."""
 
     def should_stop(self) -> bool:
         """Polled between steps; True ends the run as cancelled at the next step boundary."""
@@ -66,7 +157,7 @@ class NullReporter:
     def on_progress(self, stage: str, point: dict[str, float]) -> None:
         pass
 
-    def on_message(self, message: str) -> None:
+    def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
         pass
 
     def should_stop(self) -> bool:
@@ -94,8 +185,8 @@ class RecordingReporter(NullReporter):
     def on_progress(self, stage: str, point: dict[str, float]) -> None:
         self.events.append(("progress", stage, dict(point)))
 
-    def on_message(self, message: str) -> None:
-        self.events.append(("message", message, {}))
+    def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
+        self.events.append(("message", message, {"code": code, "params": dict(params or {})}))
 
     def should_stop(self) -> bool:
         return self.stop_after_steps is not None and self.steps_seen >= self.stop_after_steps

@@ -75,10 +75,9 @@ class SkippedRows:
         return {"total": self.total, "by_reason": dict(self.by_reason),
                 "first": [row.to_dict() for row in self.rows[:first]]}
 
-    def summary(self, rows_read: int) -> str:
-        """One English sentence for logs and the CLI: how many, why, and where the first ones are."""
+    def summary_params(self, rows_read: int) -> dict[str, Any]:
+        """The params of the "corpus_rows_skipped" note: how many, why (in English), where the first ones are."""
         reasons = ", ".join(f"{count:,} {_REASON_WORDS.get(code, code)}"
                             for code, count in self.by_reason.most_common())
-        lines = ", ".join(map(str, self.first_lines()))
-        return (f"{self.total:,} of {rows_read + self.total:,} rows were skipped and are not used: {reasons}; "
-                f"first on lines {lines}.")
+        return {"count": self.total, "rows": rows_read + self.total, "reasons": reasons,
+                "lines": ", ".join(map(str, self.first_lines()))}

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, CorpusError
+from ..progress import note_text
 from ..tasks import Task, get_task
 from .examples import Example, SkippedRows
 from .rows import KEY_DTYPE, NO_LABEL, RowStore, RowView, write_row_store
@@ -39,10 +40,17 @@ class CorpusReport:
     dev_overlap_removed: int = 0  # train texts dropped because they are also in the given dev file
     test_overlap_removed: int = 0  # train texts dropped because they are also in the given test file
     skipped: dict[str, Any] = field(default_factory=dict)  # SkippedRows.to_dict() of every file; {} = none
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # in English, for logs, the CLI and tests
+    # The same warnings as notes, {"code": progress.NOTE_CODES, "params": {...}} in the same order, so the
+    # run's reporter can send each one for the web to say in the user's language.
+    warning_notes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def warn(self, code: str, **params: Any) -> None:
+        self.warnings.append(note_text(code, params))
+        self.warning_notes.append({"code": code, "params": params})
 
 
 @dataclass
@@ -176,8 +184,7 @@ def _prepare(train: Iterable[Example], dev: Iterable[Example] | None, test: Iter
             given = parts[name].kept
             unlabeled = int((given.label_ids == NO_LABEL).sum())
             if unlabeled:
-                report.warnings.append(
-                    f"{unlabeled:,} {name} rows have no label and were set aside, since they cannot be scored.")
+                report.warn(f"corpus_{name}_unlabeled", count=unlabeled)
             held_out[name] = given.take(given.label_ids != NO_LABEL)
             before = len(train_rows.rows)
             train_rows = train_rows.take(~np.isin(train_rows.keys, held_out[name].keys))
@@ -219,7 +226,7 @@ def _report_skipped(report: CorpusReport, skipped: list[SkippedRows | None]) -> 
         merged.by_reason.update(rows.by_reason)
         merged.rows.extend(rows.rows[:SKIPPED_SHOWN])
     report.skipped = merged.to_dict(first=SKIPPED_SHOWN)
-    report.warnings.append(merged.summary(report.rows))
+    report.warn("corpus_rows_skipped", **merged.summary_params(report.rows))
 
 
 def _split_off(selection: _Selection, fractions: dict[str, float],
@@ -292,27 +299,22 @@ def _fill_counts(splits: Splits) -> None:
 
 def _write_warnings(report: CorpusReport, ties: int, splits: Splits) -> None:
     if report.duplicate_rows:
-        report.warnings.append(
-            f"{report.duplicate_rows:,} of {report.rows:,} rows repeat an earlier text; duplicates were removed "
-            "before splitting so scores do not measure memorisation.")
+        report.warn("corpus_duplicates", duplicates=report.duplicate_rows, rows=report.rows)
     if report.conflicting_texts:
-        report.warnings.append(
-            f"{report.conflicting_texts:,} texts appear with different labels; the most frequent label was kept"
-            + (f", and {ties:,} ties were left unlabeled." if ties else "."))
+        if ties:
+            report.warn("corpus_conflicts_ties", count=report.conflicting_texts, ties=ties)
+        else:
+            report.warn("corpus_conflicts", count=report.conflicting_texts)
     for name in ("dev", "test"):
         removed = getattr(report, f"{name}_overlap_removed")
         if removed:
-            report.warnings.append(
-                f"{removed:,} training texts also appear in the {name} file and were removed from training, "
-                f"so the {name} score is not inflated by texts the model has seen.")
+            report.warn(f"corpus_{name}_overlap", count=removed)
     shared = int(np.isin(splits.dev.keys, splits.test.keys).sum())
     if shared:
-        report.warnings.append(f"{shared:,} texts are in both the dev and the test file.")
+        report.warn("corpus_dev_test_shared", count=shared)
     if report.label_counts:
         smallest, largest = min(report.label_counts.values()), max(report.label_counts.values())
         if smallest * 10 < largest:
-            report.warnings.append(
-                f"The classes are unbalanced (largest {largest:,}, smallest {smallest:,} texts); "
-                "accuracy alone may flatter the model.")
+            report.warn("corpus_unbalanced", largest=largest, smallest=smallest)
     if not len(splits.dev):
-        report.warnings.append("There is no dev set, so early stopping and best-checkpoint choice cannot work.")
+        report.warn("corpus_no_dev")

@@ -22,7 +22,7 @@ from ..atomic import write_text_atomically
 from ..config import RunConfig, TeacherConfig
 from ..errors import ConfigError
 from ..evaluate import accuracy_from_logits, cross_entropy_from_logits
-from ..progress import PHASE_TEACHER, STAGE_FINETUNING_TEACHER, NullReporter, Reporter
+from ..progress import PHASE_TEACHER, STAGE_FINETUNING_TEACHER, NullReporter, Reporter, send_note
 from ..training.loop import DevResult, LoopOutcome, LoopSettings, TrainingJob, run_training
 from ..training.losses import IGNORE_INDEX
 from .labelling import labelling_lock, length_order, logits_in_memory, texts_digest, tokenize_batch
@@ -93,13 +93,12 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
     checkpoint_dir = Path(output_dir) / TEACHER_CHECKPOINT_DIR
     if finished_finetune(target, loaded.fingerprint, labels):
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # left by a worker killed between saving and cleaning up
-        reporter.on_message(f"Reusing the teacher fine-tuned earlier on the same rows and settings ({target}).")
+        send_note(reporter, "teacher_finetune_reused_at", folder=str(target))
         return reload_finetuned(cfg.teacher, labels, target)
-    with labelling_lock(target, target / FINETUNE_MARKER, reporter,
-                         "Another worker is fine-tuning this teacher on the same rows; waiting for it."):
+    with labelling_lock(target, target / FINETUNE_MARKER, reporter, waiting_note="teacher_finetune_waiting"):
         if finished_finetune(target, loaded.fingerprint, labels):  # it finished while this worker waited
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-            reporter.on_message(f"Reusing the teacher fine-tuned earlier on the same rows and settings ({target}).")
+            send_note(reporter, "teacher_finetune_reused_at", folder=str(target))
             return reload_finetuned(cfg.teacher, labels, target)
         return _finetune(loaded, train_texts, train_labels, dev_texts, dev_labels, labels, cfg, device, reporter,
                          target, checkpoint_dir)
@@ -173,9 +172,7 @@ def _finetune(loaded: LoadedTeacher, train_texts: Sequence[str], train_labels: n
         steps_per_epoch=steps_per_epoch, forward=forward, loss=batch_loss, evaluate=evaluate,
         checkpoint_dir=checkpoint_dir, signature=signature, config=cfg.to_dict(),
         phase=PHASE_TEACHER, stage=STAGE_FINETUNING_TEACHER,
-        resuming_message="Resuming the teacher fine-tune from step {step} (epoch {epoch}).",
-        stale_message="The teacher fine-tuning checkpoint was written for another teacher, labels, data or "
-                      "settings; fine-tuning from the start.",
+        resuming_note="teacher_finetune_resuming", stale_note="teacher_finetune_stale",
         on_finished=save,
     )
     settings = LoopSettings(epochs=tcfg.finetune_epochs, seed=cfg.train.seed, amp=cfg.train.amp, max_grad_norm=1.0,

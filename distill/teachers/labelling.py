@@ -25,7 +25,7 @@ except ImportError:  # Windows: labelling runs unguarded against a second worker
     fcntl = None  # type: ignore[assignment]
 
 from ..atomic import write_text_atomically
-from ..progress import STAGE_LABELLING, NullReporter, Reporter, RunCancelled
+from ..progress import STAGE_LABELLING, NullReporter, Reporter, RunCancelled, send_note
 from ..corpus.rows import TextView, ordered_digest
 from ..training.precision import autocast
 from .loading import LoadedTeacher
@@ -163,12 +163,12 @@ def reopen_partial(path: Path, shape: tuple[int, ...], dtype: Any) -> np.memmap 
 
 @contextlib.contextmanager
 def labelling_lock(entry: Path, done: Path, reporter: Reporter,
-                    waiting: str = "Another worker is labelling these texts with this teacher; waiting for it.",
-                    ) -> Iterator[None]:
+                   waiting_note: str = "teacher_labelling_waiting") -> Iterator[None]:
     """One labeller per cache entry: two workers on the same texts would write into the same partial files.
 
     ``flock`` is dropped by the kernel when its holder dies, so a killed worker leaves no stale lock.
     The lock file goes once ``done`` exists; a worker still waiting on it then finds the entry complete.
+    ``waiting_note`` (a progress.NOTE_CODES code) is said when another worker holds the lock.
     """
     lock_path = entry.with_name(f".{entry.name}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +177,7 @@ def labelling_lock(entry: Path, done: Path, reporter: Reporter,
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                reporter.on_message(waiting)
+                send_note(reporter, waiting_note)
                 fcntl.flock(handle, fcntl.LOCK_EX)
             except OSError:
                 pass  # a filesystem without locks (some FUSE mounts): label unguarded rather than not at all
@@ -230,8 +230,8 @@ def run_labelling(texts: Sequence[str], order: np.ndarray, batch_size: int, firs
     batches = math.ceil(rows_total / batch_size)
     done = first_batch
     if first_batch:
-        reporter.on_message(f"Resuming teacher labelling at text {min(first_batch * batch_size, rows_total):,} "
-                            f"of {rows_total:,}.")
+        send_note(reporter, "teacher_labelling_resuming", done=min(first_batch * batch_size, rows_total),
+                  total=rows_total)
     start = last_save = time.monotonic()
     try:
         for number in range(first_batch, batches):

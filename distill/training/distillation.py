@@ -251,8 +251,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
         steps_per_epoch=steps_per_epoch, forward=forward, loss=batch_loss, evaluate=evaluate,
         checkpoint_dir=Path(checkpoint_dir), signature=_resume_signature(cfg), config=cfg.to_dict(),
         phase=PHASE_STUDENT, stage=STAGE_DISTILLING,
-        resuming_message="Resuming student training from step {step} (epoch {epoch}).",
-        stale_message="The checkpoint in this folder was written for other settings; training from scratch.",
+        resuming_note="student_resuming", stale_note="student_stale",
         extra_modules={"projection": projection},  # student width -> teacher width; None without hidden matching
     )
     outcome = run_training(job, LoopSettings(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..progress import Reporter, RunCancelled
+from ..progress import Reporter, RunCancelled, send_note
 from .checkpoints import (BEST_NAME, CHECKPOINT_NAME, load_best_weights, load_checkpoint, resumable, rng_state,
                           save_best_weights, save_checkpoint, set_rng_state, set_seed)
 from .precision import autocast, check_amp_supported, grad_scaler, scaled_step
@@ -54,8 +54,8 @@ class TrainingJob:
     config: dict[str, Any]  # saved in the checkpoint beside the position, so a checkpoint explains itself
     phase: str  # progress.PHASE_*: the chart line every step and eval point belongs to
     stage: str  # progress.STAGE_*: the stage whose bar on_progress moves
-    resuming_message: str  # said when a checkpoint is resumed; formatted with step= and epoch= (1-based)
-    stale_message: str  # said when the checkpoint found was written for other settings
+    resuming_note: str  # progress.NOTE_CODES: said when a checkpoint is resumed, with step= and epoch= (1-based)
+    stale_note: str  # progress.NOTE_CODES: said when the checkpoint found was written for other settings
     # Trained beside the model and checkpointed under their names; None (a module these settings do not
     # need) is saved as {}, so the payload's keys do not depend on the settings.
     extra_modules: dict[str, torch.nn.Module | None] = field(default_factory=dict)
@@ -122,10 +122,10 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
         step, epoch, position = saved["step"], saved["epoch"], saved["position"]
         best_score, bad_evals, finished = saved["best_score"], saved["bad_evals"], saved["finished"]
         resumed_from = step
-        reporter.on_message(job.resuming_message.format(step=step, epoch=epoch + 1))
+        send_note(reporter, job.resuming_note, step=step, epoch=epoch + 1)
     else:
         if saved is not None:
-            reporter.on_message(job.stale_message)
+            send_note(reporter, job.stale_note)
         # Best weights without their last.pt are not this run's either.
         last_path.unlink(missing_ok=True)
         best_path.unlink(missing_ok=True)
@@ -196,7 +196,7 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
                 (not settings.eval_every_steps and at_epoch_end)
             if due_eval:
                 if evaluate():
-                    reporter.on_message(f"Early stopping: dev accuracy did not improve for {bad_evals} evaluations.")
+                    send_note(reporter, "early_stopping", evaluations=bad_evals)
                     stopped_early = finished = True
                 finished = finished or step >= total_steps  # the last step's evaluation ends the training
                 checkpoint(done=finished)

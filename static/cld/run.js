@@ -80,15 +80,46 @@
   // trace replaces the tail from that step on, so the chart shows the run that counts.
   var series = emptySeries();
 
-  // A note from the engine: one line in the notes list, translated when its wording is known.
+  // A note's params written as cldweb/messages.py engine_note_param writes them (the engine's naming
+  // rule: *_accuracy a fraction shown as a percentage, *_ms milliseconds, any other number a count).
+  var percents = new Intl.NumberFormat(document.documentElement.lang || undefined,
+                                       { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  var milliseconds = new Intl.NumberFormat(document.documentElement.lang || undefined,
+                                           { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  function noteParam(name, value) {
+    if (value === null || value === undefined) return page.note_words["n/a"];
+    if (typeof value === "string") return name === "device" ? (page.note_words[value] || value) : value;
+    if (/_accuracy$/.test(name)) return percents.format(value);
+    if (/_ms$/.test(name)) return milliseconds.format(value);
+    return numbers.format(Math.round(value));
+  }
+
+  // A note in the page's language: its code's template with the params filled in; the engine's
+  // English when the code is unknown or the template names a param the note lacks.
+  function noteText(values) {
+    var text = values.text || "";
+    var template = page.note_templates[values.code || ""];
+    if (!template) return text;
+    var params = values.params || {};
+    var missing = false;
+    var filled = template.replace(/%\((\w+)\)s/g, function (match, name) {
+      if (!Object.prototype.hasOwnProperty.call(params, name)) {
+        missing = true;
+        return match;
+      }
+      return noteParam(name, params[name]);
+    });
+    return missing ? text : filled;
+  }
+
+  // A note from the engine: one line in the notes list (textContent: a note is never markup).
   // The server already rendered the notes of the page's backlog; a replay never adds one twice.
   function addNote(p) {
     var list = document.getElementById("engine-note-list");
     if (!list || list.querySelector('li[data-seq="' + p.seq + '"]')) return;
-    var text = p.values.text || "";
     var item = document.createElement("li");
     item.setAttribute("data-seq", p.seq);
-    item.textContent = page.note_texts[text] || text;
+    item.textContent = noteText(p.values);
     list.appendChild(item);
     document.getElementById("engine-notes").hidden = false;
   }

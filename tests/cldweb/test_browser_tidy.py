@@ -8,6 +8,7 @@ from django.utils import timezone
 from cldweb import jobs
 from cldweb.models import Run
 from cldweb.reporting import WebReporter
+from distill.progress import send_note
 from tests.cldweb.test_browser import (  # noqa: F401  (fixtures and helpers shared with the other browser tests)
     alice, as_the_worker, browser_marks, browser_page, isolated_storage, sign_in, unqueued_run,
 )
@@ -82,14 +83,23 @@ def test_it_lists_the_engines_notes_live_translated_and_again_after_a_reload(asg
 
     def notes() -> None:
         reporter = WebReporter(running.pk)
-        reporter.on_message("Teacher outputs read from the cache.")  # fixed wording: translated
-        reporter.on_message("Student trained for 1,200 steps.")  # numbers in it: shown as sent
+        send_note(reporter, "teacher_outputs_cached")  # fixed wording
+        send_note(reporter, "teacher_labelling_resuming", done=3000, total=12345)  # numbers in it
+        send_note(reporter, "run_summary", teacher_accuracy=0.9134, student_accuracy=None, student_ms=1.234,
+                  teacher_ms=12.5, student_parameters=1234567, teacher_parameters=102000000, device="cuda")
+        reporter.on_message("A note from a newer engine <b>as text</b>.", code="not_known_here")  # shown as sent
 
+    said = ["教师模型的输出已从缓存读取。", "教师模型标注从第 3,000 条文本继续（共 12,345 条）。",
+            "教师模型测试准确率 91.3%，学生模型 无；学生模型每条文本 1.23 毫秒（批大小 1，中位数），教师模型 12.50 毫秒；"
+            "参数量 1,234,567 对 102,000,000，运行于 GPU。",
+            "A note from a newer engine <b>as text</b>."]
     as_the_worker(notes)
     items = page.locator("#engine-note-list li")
     expect(page.locator("#engine-notes h2")).to_have_text("引擎提示")
-    expect(items).to_have_text(["教师模型的输出已从缓存读取。", "Student trained for 1,200 steps."])
+    expect(items).to_have_text(said)  # live, from run.js
+    expect(page.locator("#engine-note-list b")).to_have_count(0)  # a note is text, never markup
 
-    page.reload()  # from the database: the same notes, each once
-    expect(items).to_have_text(["教师模型的输出已从缓存读取。", "Student trained for 1,200 steps."])
+    page.reload()  # from the database, rendered by the server: the same notes, each once
+    expect(items).to_have_text(said)
+    expect(page.locator("#engine-note-list b")).to_have_count(0)
     assert not page.console_errors, page.console_errors

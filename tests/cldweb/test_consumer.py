@@ -205,7 +205,7 @@ def test_it_sends_the_engines_notes_live_and_replays_them_after_a_reconnect(run,
         await communicator.receive_json_from()  # status
         await sync_to_async(reporter.on_step)("student", {"step": 10, "loss": 0.5})
         await communicator.receive_json_from()
-        await sync_to_async(reporter.on_message)("Teacher outputs read from the cache.")
+        await sync_to_async(reporter.on_message)("Teacher outputs read from the cache.", code="teacher_outputs_cached")
         live = await communicator.receive_json_from()
         await communicator.disconnect()
 
@@ -221,6 +221,7 @@ def test_it_sends_the_engines_notes_live_and_replays_them_after_a_reconnect(run,
 
     live, replayed = async_to_sync(scenario)()
 
-    note = {"seq": 2, "phase": "", "kind": "note", "step": 0, "values": {"text": "Teacher outputs read from the cache."}}
+    note = {"seq": 2, "phase": "", "kind": "note", "step": 0,
+            "values": {"text": "Teacher outputs read from the cache.", "code": "teacher_outputs_cached", "params": {}}}
     assert live == {"type": "points", "points": [note]}
     assert replayed == {"type": "points", "points": [note]}

@@ -43,3 +43,12 @@ def test_it_suggests_bf16_for_an_lstm_only_where_the_cpu_can_run_it():
         unable = describe_error(error.code, {**error.params, "bf16_supported": False}, "fallback")
     assert "fp16" in able and "bf16" in able
     assert "fp16" in unable and "bf16" not in unable and "关闭" in unable
+
+
+def test_it_describes_an_uploaded_teacher_in_the_uploaders_language():
+    from cldweb.messages import uploaded_teacher_description
+
+    with translation.override("zh-hans"):
+        assert uploaded_teacher_description("bert.zip") == "上传自 bert.zip"
+    with translation.override("en"):
+        assert uploaded_teacher_description("bert.zip") == "Uploaded from bert.zip"

@@ -34,12 +34,16 @@ def test_it_stores_every_point_before_sending_and_continues_numbering(run):
 def test_it_stores_the_engines_notes_as_points_in_the_same_numbering(run):
     reporter = WebReporter(run.pk, clock=lambda: 0.0)
     reporter.on_step("student", {"step": 1, "loss": 1.0})
-    reporter.on_message("Student initialised from the teacher's weights.")
+    reporter.on_message("Student initialised from the teacher's weights.", code="student_from_teacher")
+    reporter.on_message("Student trained for 1,200 steps.", code="student_trained", params={"steps": 1200})
     reporter.close()
 
     assert [(p["seq"], p["kind"], p["phase"], p["values"]) for p in run.points_after(0)] == [
         (1, "step", "student", {"step": 1, "loss": 1.0}),
-        (2, "note", "", {"text": "Student initialised from the teacher's weights."})]
+        (2, "note", "", {"text": "Student initialised from the teacher's weights.", "code": "student_from_teacher",
+                         "params": {}}),
+        (3, "note", "", {"text": "Student trained for 1,200 steps.", "code": "student_trained",
+                         "params": {"steps": 1200}})]
 
 
 def test_it_reads_the_cancel_flag_at_most_once_a_second(run):

@@ -13,7 +13,7 @@ from distill.config import RunConfig
 from distill.corpus.reading import CorpusStream
 from distill.corpus.splits import prepare_splits
 from distill.export import load_exported
-from distill.progress import STAGES, RecordingReporter
+from distill.progress import NOTE_CODES, STAGES, RecordingReporter
 from distill.result import RunResult
 
 from .conftest import distinct_rows, small_run_config
@@ -49,6 +49,8 @@ def test_it_distils_a_bilstm_that_beats_chance_and_exports_it(tmp_path: Path) ->
     assert result.status == "done"
     assert reporter.stages() == list(STAGES)
     assert all(info["device"] == "cpu" for kind, _, info in reporter.events if kind == "stage")
+    notes = [info for kind, _, info in reporter.events if kind == "message"]
+    assert notes and all(note["code"] in NOTE_CODES for note in notes)  # every note can be translated
     assert result.teacher_finetuned and not result.teacher_cache_hit
     assert result.labels == ["neg", "pos"]
     assert result.student.test_accuracy >= STUDENT_MIN_TEST_ACCURACY, result.student

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -162,8 +163,8 @@ def test_it_lets_a_second_worker_wait_for_the_first_and_reuse_its_labels(
             return False
 
     class SecondWorker(NullReporter):
-        def on_message(self, message: str) -> None:
-            if message.startswith("Another worker is labelling"):
+        def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
+            if code == "teacher_labelling_waiting" and message.startswith("Another worker is labelling"):
                 second_is_waiting.set()
 
     first: list[tuple[np.ndarray, bool]] = []
