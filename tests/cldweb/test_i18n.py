@@ -125,7 +125,8 @@ def test_it_does_not_call_a_labels_only_student_curve_distillation(owner_client,
 
 def test_it_answers_a_json_client_in_its_language(client):
     refused = client.get("/api/runs/", HTTP_AUTHORIZATION="Bearer not-a-token", HTTP_ACCEPT_LANGUAGE="zh-hans")
-    assert refused.status_code == 401 and refused.json() == {"error": "API 令牌无效或已被吊销。"}
+    assert refused.status_code == 401 and refused.json() == {"error": {"code": "token_invalid",
+                                                                  "message": "API 令牌无效或已被吊销。"}}
 
     missing = client.get("/api/no-such-thing/", HTTP_ACCEPT_LANGUAGE="zh-hans")
-    assert missing.status_code == 404 and missing.json() == {"error": "未找到。"}
+    assert missing.status_code == 404 and missing.json() == {"error": {"code": "not_found", "message": "未找到。"}}
