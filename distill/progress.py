@@ -15,13 +15,16 @@ STAGE_PREPARING = "preparing"  # reading the corpus, building vocabularies
 STAGE_FINETUNING_TEACHER = "finetuning_teacher"  # teacher had no head for these labels
 STAGE_LABELLING = "labelling"  # teacher computes soft labels (or reads them from cache)
 STAGE_DISTILLING = "distilling"  # student training
+STAGE_BASELINE = "baseline"  # the same student trained on labels only (TrainConfig.baseline), for comparison
 STAGE_EVALUATING = "evaluating"  # final dev/test scores, speed, export
-STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, STAGE_DISTILLING, STAGE_EVALUATING)
+STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, STAGE_DISTILLING, STAGE_BASELINE,
+          STAGE_EVALUATING)
 
 # Phases a metric point belongs to, so one chart can tell the teacher's
 # fine-tuning curve from the student's distillation curve.
 PHASE_TEACHER = "teacher"
 PHASE_STUDENT = "student"
+PHASE_BASELINE = "baseline"  # the no-distillation baseline's curve: the student on labels only
 
 
 @runtime_checkable
