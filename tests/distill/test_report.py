@@ -88,7 +88,7 @@ def _report_config(tmp_path: Path, **train: object):
     tmp_path.mkdir(parents=True, exist_ok=True)
     csv = datasets.write_csv(distinct_rows(400), tmp_path / "reviews.csv")
     cfg = small_run_config(tmp_path, csv, **{"mode": "soft", "epochs": 2, "batch_size": 32,
-                                                "early_stopping_patience": 0, **train})
+                                                "early_stopping_patience": 0, "baseline": True, **train})
     cfg.teacher.demo = True
     cfg.teacher.finetune_epochs = 1
     cfg.student.architecture = "textcnn"
