@@ -15,7 +15,7 @@
     // Row i is true label i: reversed on the y axis, so the diagonal runs top-left to bottom-right as people read a matrix.
     var trace = {
       type: "heatmap", z: model.confusion, x: labels, y: labels,
-      colorscale: "Blues", showscale: false, xgap: 2, ygap: 2,
+      colorscale: [[0, "#f1f5f9"], [1, "#1d4ed8"]], showscale: false, xgap: 2, ygap: 2,  // more texts, darker
       texttemplate: "%{z}", hovertemplate: charts.axes.gold + ": %{y}<br>" + charts.axes.predicted + ": %{x}<br>%{z}<extra></extra>"
     };
     var layout = {

@@ -163,6 +163,9 @@
           line: { color: COLORS[phase], width: 2 },
           marker: { size: chart.kind === "eval" ? 6 : 3 }
         };
+      }).filter(function (trace, i) {
+        // Most runs train no baseline, or have not reached it: no empty third trace in the drawing then.
+        return PHASES[i] !== "baseline" || trace.x.length > 0;
       });
       var spec = layout(chart);
       spec.datarevision = revision;
