@@ -25,12 +25,12 @@ import torch
 from . import students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
 from .atomic import write_text_atomically
+from .baselines import classical_probabilities, majority_probabilities
 from .corpus.examples import Example
 from .corpus.reading import CorpusStream
 from .corpus.rows import NO_LABEL, RowView
 from .corpus.splits import Splits, prepare_splits
 from .errors import ConfigError, CorpusError
-from .baselines import classical_probabilities, majority_probabilities
 from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, classification_metrics,
                        count_parameters, disagreements, measure_speeds, safetensors_size)
 from .export import export_student
@@ -292,7 +292,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         set_seed(tcfg.seed)
         baseline_model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
         baseline_dir = out / BASELINE_CHECKPOINTS
-        with _stage(reporter, result, STAGE_BASELINE, {"device": device.type, "resumed": (baseline_dir / CHECKPOINT_NAME).is_file()}):
+        resumed = (baseline_dir / CHECKPOINT_NAME).is_file()
+        with _stage(reporter, result, STAGE_BASELINE, {"device": device.type, "resumed": resumed}):
             reporter.on_message("Training the same student on the labels only, with the same budget, to see what the "
                                 "teacher adds.")
             baseline_outcome = train_student(
@@ -335,8 +336,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                                                 max_length=dcfg.max_length))
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
         # Its own line in the stage times, taken out of evaluating's (added when that stage ends).
-        result.stage_seconds["exporting"] = round(time.perf_counter() - exporting, 3)
-        result.stage_seconds[STAGE_EVALUATING] = result.stage_seconds.get(STAGE_EVALUATING, 0.0) - result.stage_seconds["exporting"]
+        exported_in = result.stage_seconds["exporting"] = round(time.perf_counter() - exporting, 3)
+        result.stage_seconds[STAGE_EVALUATING] = result.stage_seconds.get(STAGE_EVALUATING, 0.0) - exported_in
         shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
         reporter.on_message(
             f"Teacher test accuracy {_pct(result.teacher.test_accuracy)}, student {_pct(result.student.test_accuracy)}; "
