@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 
 from cldweb import messages
 from cldweb.models import Run
-from cldweb.presentation import comparison, speedup, wilson_interval
+from cldweb.presentation import comparison, measurement, speedup, wilson_interval
 
 Z_95 = 1.96  # two-sided 95%: the intervals shown and the test of whether a difference is more than noise
 
@@ -120,7 +120,7 @@ def efficiency(run: Run) -> dict[str, Any]:
         ratios["compression"] = f"{teacher['parameters'] / student['parameters']:.1f}×"
     if teacher.get("size_bytes") and student.get("size_bytes"):
         ratios["size"] = f"{teacher['size_bytes'] / student['size_bytes']:.1f}×"
-    return {"rows": comparison(run), "ratios": ratios, "speedup": speedup(run)}
+    return {"rows": comparison(run), "ratios": ratios, "speedup": speedup(run), "measurement": measurement(run)}
 
 
 def _model_row(key: str, name: str, metrics: dict[str, Any]) -> dict[str, Any]:

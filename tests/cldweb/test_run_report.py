@@ -107,6 +107,8 @@ def test_the_downloadable_report_is_one_file_that_needs_nothing_else(owner_clien
     page = response.content.decode()
     assert "The student keeps 97.8% of the teacher&#x27;s accuracy" in page
     assert "@media print" in page and "plotly.js v" in page  # Plotly inline, no <script src>
+    assert "The student answers a single text 20× faster than the teacher" in page  # the efficiency in words
+    assert "Measured on CPU (test CPU) with 2 threads" in page
     assert not re.search(r"<script[^>]+src=|<link[^>]+stylesheet", page)
     assert "</script" not in page.split("<script>", 1)[1].split("</script>", 1)[0]  # Plotly's text does not end its tag
     assert 'id="report-download"' not in page  # no links back into the app
