@@ -103,6 +103,7 @@ def run_config(train_csv: Path, work: Path, device: str, amp: str, student: str)
     cfg.train.epochs = 1
     cfg.train.warmup_ratio = 0.1  # the transformer student is unstable without warm-up
     cfg.train.early_stopping_patience = 0
+    cfg.train.baseline = False  # a check of GPU training and speed: a second training would only double its time
     cfg.train.device = device
     cfg.train.amp = amp
     return cfg

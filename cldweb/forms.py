@@ -144,6 +144,14 @@ class RunForm(forms.Form):
         help_text=_("Longer texts are cut to this many characters (tokens); shorter is faster."),
     )
 
+    # On by default: without the same student trained on labels only, the report cannot say whether the
+    # teacher helped at all. Unticking saves that second training (about the distillation's time again).
+    baseline = forms.BooleanField(
+        label=_("Also train the student on labels only, to compare"), required=False, initial=True,
+        help_text=_("The same student, epochs and seed without the teacher: the report then says what "
+                    "distillation gained. Takes about as long again as the student's training."),
+    )
+
     # Runs from this form keep the engine's default (Run.build_config sets no teacher knobs); the form
     # says it, so a user knows the teacher trains first and for how long.
     teacher_finetune_epochs = TeacherConfig().finetune_epochs

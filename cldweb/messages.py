@@ -507,6 +507,11 @@ ENGINE_NOTES = {
         "Early stopping: dev accuracy did not improve for %(evaluations)s evaluations."),
     "student_trained": gettext_noop("Student trained for %(steps)s steps."),
     "student_trained_stopped_early": gettext_noop("Student trained for %(steps)s steps (stopped early)."),
+    "baseline_training": gettext_noop(
+        "Training the same student on the labels only, with the same budget, to see what the teacher adds."),
+    "baseline_no_labels": gettext_noop(
+        "No training row has a label, so the student cannot be trained on labels only for comparison; the report "
+        "compares it with the teacher alone."),
 }
 
 
@@ -588,3 +593,87 @@ def authentication_required() -> str:
 def uploaded_teacher_description(filename: str) -> str:
     """The description an uploaded teacher gets, in the uploader's language (it is stored, not re-translated)."""
     return _("Uploaded from %(file)s") % {"file": filename}
+
+
+# -- the evaluation report (cldweb.presentation.report) ---------------------------------------------
+# Numbers come formatted: points and percentages with one decimal ("2.1", "97.8").
+
+def report_model_names() -> dict[str, str]:
+    """distill.result.REPORT_MODELS -> what the report calls each model."""
+    return {
+        "teacher": _("Teacher"),
+        "student": _("Student (distilled)"),
+        "baseline": _("Student on labels only"),
+        "classical": _("Classical: character n-grams + logistic regression"),
+        "majority": _("Always the most common label"),
+    }
+
+
+def report_stage_names() -> dict[str, str]:
+    """RunResult.stage_seconds keys -> the stage as the report's time table names it."""
+    return {
+        "preparing": _("Loading the corpus"),
+        "finetuning_teacher": _("Fine-tuning the teacher"),
+        "labelling": _("Teacher labelling"),
+        "distilling": _("Distilling the student"),
+        "baseline": _("Training the student on labels only"),
+        "evaluating": _("Evaluating"),
+        "exporting": _("Exporting"),
+    }
+
+
+REPORT_SUGGESTION = gettext_noop("Try a stronger teacher, more unlabeled text, or a longer run (more epochs).")
+
+
+def report_not_better_than_baseline(student: str, baseline: str) -> str:
+    return _("The distilled student is not better than the same student trained without the teacher "
+             "(%(student)s%% against %(baseline)s%%): here the teacher did not help. %(suggestion)s") % {
+        "student": student, "baseline": baseline, "suggestion": _(REPORT_SUGGESTION)}
+
+
+def report_not_better_than_classical(student: str, classical: str) -> str:
+    return _("The student is not better than a classical model that trains in seconds (character n-grams with "
+             "logistic regression: %(student)s%% against %(classical)s%%), so it is not worth shipping yet. "
+             "%(suggestion)s") % {"student": student, "classical": classical, "suggestion": _(REPORT_SUGGESTION)}
+
+
+def report_not_better_than_majority(student: str, majority: str, label: str) -> str:
+    return _("The student is no better than always answering “%(label)s”, the most common label (%(student)s%% "
+             "against %(majority)s%%): it has learnt nothing usable. %(suggestion)s") % {
+        "student": student, "majority": majority, "label": label, "suggestion": _(REPORT_SUGGESTION)}
+
+
+def report_keeps(keeps: str) -> str:
+    return _("The student keeps %(keeps)s%% of the teacher's accuracy.") % {"keeps": keeps}
+
+
+def report_keeps_and_beats_baseline(keeps: str, points: str) -> str:
+    return _("The student keeps %(keeps)s%% of the teacher's accuracy and is %(points)s points better than the "
+             "same student trained without the teacher.") % {"keeps": keeps, "points": points}
+
+
+def report_keeps_baseline_in_noise(keeps: str, points: str, size: str) -> str:
+    return _("The student keeps %(keeps)s%% of the teacher's accuracy. It is %(points)s points above the same "
+             "student trained without the teacher, but with %(size)s test texts that is inside the noise: it may "
+             "be chance, not a gain from the teacher.") % {"keeps": keeps, "points": points, "size": size}
+
+
+def report_beats_classical(points: str) -> str:
+    return _("It is %(points)s points better than the classical model (character n-grams with logistic "
+             "regression).") % {"points": points}
+
+
+def report_classical_in_noise(points: str) -> str:
+    return _("It is %(points)s points above the classical model (character n-grams with logistic regression), "
+             "which is inside the noise.") % {"points": points}
+
+
+def report_scored_on(split: str, size: str) -> str:
+    if split == "dev":
+        return _("Scored on %(size)s dev texts (the test rows have no labels); each accuracy comes with its 95%% "
+                 "interval.") % {"size": size}
+    return _("Scored on %(size)s test texts; each accuracy comes with its 95%% interval.") % {"size": size}
+
+
+def report_no_disagreements() -> str:
+    return _("The student and the teacher agree on every dev text.")

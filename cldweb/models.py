@@ -515,13 +515,14 @@ class Run(models.Model):
         FINETUNING_TEACHER = "finetuning_teacher", _("Fine-tuning the teacher")
         LABELLING = "labelling", _("Teacher labelling")
         DISTILLING = "distilling", _("Distilling the student")
+        BASELINE = "baseline", _("Training the student on labels only")
         EVALUATING = "evaluating", _("Evaluating")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    ACTIVE_STATUSES = ("queued", "preparing", "finetuning_teacher", "labelling", "distilling", "evaluating")
-    STAGE_STATUSES = ("preparing", "finetuning_teacher", "labelling", "distilling", "evaluating")
+    ACTIVE_STATUSES = ("queued", "preparing", "finetuning_teacher", "labelling", "distilling", "baseline", "evaluating")
+    STAGE_STATUSES = ("preparing", "finetuning_teacher", "labelling", "distilling", "baseline", "evaluating")
     TERMINAL_STATUSES = ("done", "failed", "cancelled")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
@@ -572,14 +573,18 @@ class Run(models.Model):
         mode: str = "soft",
         epochs: int = 5,
         max_length: int = 128,
+        baseline: bool = True,
     ) -> "Run":
-        """Create a queued run with its resolved config and enqueue it once the transaction commits."""
+        """Create a queued run with its resolved config and enqueue it once the transaction commits.
+
+        ``baseline``: also train the student on labels only, for the report (TrainConfig.baseline).
+        """
         run = cls.objects.create(
             owner=owner,
             corpus=corpus,
             teacher=teacher,
             student_architecture=student_architecture,
-            config={"data": {"max_length": max_length}, "train": {"mode": mode, "epochs": epochs},
+            config={"data": {"max_length": max_length}, "train": {"mode": mode, "epochs": epochs, "baseline": baseline},
                     "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")}},
         )
         run.config = run.build_config().to_dict()

@@ -28,6 +28,7 @@ urlpatterns = [
     path("runs/<int:pk>/delete/", views.run_delete, name="run-delete"),
     path("runs/<int:pk>/download/", views.run_download, name="run-download"),
     path("runs/<int:pk>/points/", views.run_points, name="run-points"),
+    path("runs/<int:pk>/report.html", views.run_report, name="run-report"),
     path("runs/<int:pk>/predict/", api.run_predict, name="run-predict"),
     path("api/runs/", api.api_runs, name="api-runs"),
     path("api/runs/<int:pk>/", api.api_run, name="api-run"),

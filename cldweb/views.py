@@ -22,6 +22,7 @@ from cldweb.forms import (
     ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, RunForm, TeacherHubForm, TeacherUploadForm,
 )
 from cldweb import presentation
+from cldweb import report as report_views
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import (
     corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
@@ -263,6 +264,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
             mode=data["mode"],
             epochs=data["epochs"],
             max_length=data["max_length"],
+            baseline=data["baseline"],
         )
         return redirect("run-detail", pk=run.pk)
     return render(request, "cldweb/run_create.html", {"form": form})
@@ -281,6 +283,7 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "error": error,
         "device": presentation.run_device(run),
         "results": presentation.results(run) if run.status == Run.Status.DONE else None,
+        "report": report_views.report(run) if run.status == Run.Status.DONE else None,
         "runs_ahead": run.runs_ahead(),
         "playground": playground or playground_context(run),
         "points": run.points_after(0),
@@ -304,6 +307,7 @@ def run_page_settings(run: Run) -> dict:
             "teacher": _("Teacher fine-tuning"),
             # A labels-only baseline run learns nothing from the teacher: calling it distillation would mislead.
             "student": _("Student on labels only") if run.trains_on_labels_only else _("Student distillation"),
+            "baseline": _("Student on labels only"),  # the no-distillation baseline trained beside it
             "step": _("Step within the stage"),
             "teacher_loss": _("Teacher's loss"),
             "student_loss": _("Student's loss"),
@@ -317,7 +321,7 @@ def run_page_settings(run: Run) -> dict:
             "under_a_minute": _("%(stage)s: %(done)s of %(total)s texts, less than a minute left"),
         },
         # Teacher fine-tuning and student distillation report training steps, not texts.
-        "step_stages": [Run.Status.FINETUNING_TEACHER.value, Run.Status.DISTILLING.value],
+        "step_stages": [Run.Status.FINETUNING_TEACHER.value, Run.Status.DISTILLING.value, Run.Status.BASELINE.value],
         # The engine's notes arrive with a code and params: run.js fills the code's template in.
         "note_templates": engine_note_templates(),
         "note_words": engine_note_words(),
@@ -386,6 +390,21 @@ def run_download(request: HttpRequest, pk: int) -> FileResponse:
         raise Http404(_("This run has no trained student to download."))
     return FileResponse(path.open("rb"), as_attachment=True, filename=run.download_name,
                         content_type="application/zip")
+
+
+@login_required
+@require_GET
+def run_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """The evaluation report as one standalone HTML file (CSS, Plotly and report.js inline): printable
+    here, and with ?download=1 saved as a file that opens anywhere, offline."""
+    run = get_owned_run_or_404(request, pk)
+    context = report_views.standalone_context(run)
+    if context is None:
+        raise Http404(_("This run has no evaluation report yet."))
+    response = render(request, "cldweb/run_report.html", {**context, "device": presentation.run_device(run)})
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="cld-run-{run.pk}-report.html"'
+    return response
 
 
 @token_or_login_required

@@ -207,6 +207,9 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"student: dev {_fmt(result.student.dev_accuracy)} test {_fmt(result.student.test_accuracy)} "
           f"params {result.student.parameters:,} latency p50 {result.student.latency_p50_ms:.2f} ms "
           f"p95 {result.student.latency_p95_ms:.2f} ms (batch 1) {result.student.samples_per_second:,.0f} samples/s (batch 32)")
+    for name, metrics in result.metrics.items():  # the report's quality table: the baseline and the floors too
+        print(f"{name} on {result.metrics_split} ({metrics['size']:,} texts): accuracy {metrics['accuracy']:.4f} "
+              f"macro-F1 {metrics['macro_f1']:.4f}")
     print(f"export: {result.export_path}")
     return 0
 

@@ -105,6 +105,10 @@ class TrainConfig:
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     amp: str = "auto"  # "auto" (bf16 on CUDA if supported, float32 on CPU), "bf16", "fp16" (also on CPU, if asked) or "off"
     num_threads: int = 0  # CPU threads for torch; 0 = physical cores
+    # Also train the same student on the labels only (mode "hard"), same budget and seed, so the report can
+    # say what the teacher added; without it a user cannot tell distillation's gain from the student's own.
+    # Skipped when the run's mode is already "hard" (it is that baseline) or no training row has a label.
+    baseline: bool = True
 
 
 @dataclass

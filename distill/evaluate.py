@@ -1,4 +1,4 @@
-"""Scoring and speed: accuracy, logits, latency and throughput, sizes.
+"""Scoring and speed: accuracy, logits, the report's metrics and disagreements, latency and throughput, sizes.
 
 Where a model runs and under which autocast is decided once, in ``training.precision``;
 the final report runs models through it like the training loop does.
@@ -154,3 +154,68 @@ def safetensors_size(path: str | Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+
+
+def classification_metrics(scores: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> dict | None:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of the labeled rows.
+
+    ``scores`` (N, C) are logits or probabilities (only their argmax counts); ``labels`` (N,) class
+    indices, < 0 where a row has no label. The confusion matrix is [gold][predicted] in label order.
+    None when no row is labeled. Macro-F1 averages over every label, so a class the model never
+    predicts counts as 0 there instead of vanishing from the mean.
+    """
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    mask = labels >= 0
+    if not mask.any():
+        return None
+    gold = labels[mask]
+    predicted = np.asarray(scores)[mask].argmax(axis=-1)
+    classes = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(gold, predicted, labels=classes, zero_division=0)
+    return {
+        "size": int(mask.sum()),
+        "accuracy": float((predicted == gold).mean()),
+        "macro_f1": float(f1_score(gold, predicted, labels=classes, average="macro", zero_division=0)),
+        "per_class": [{"label": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for name, p, r, f, s in zip(label_names, precision, recall, f1, support)],
+        "confusion": confusion_matrix(gold, predicted, labels=classes).tolist(),
+    }
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise probabilities (N, C) from logits, in float64 so large logits do not overflow."""
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+DISAGREEMENTS_SHOWN = 20  # dev texts listed where student and teacher disagree most
+DISAGREEMENT_TEXT_CHARS = 300  # a listed text is cut to this many characters: enough to read, small in result.json
+
+
+def disagreements(teacher_logits: np.ndarray, student_logits: np.ndarray, labels: np.ndarray,
+                  texts: Sequence[str], label_names: Sequence[str], count: int = DISAGREEMENTS_SHOWN) -> list[dict]:
+    """The ``count`` texts whose teacher and student probabilities differ most (total variation,
+    ½·Σ|p_t − p_s|, between 0 and 1), largest first, with both predictions and the gold label by name.
+
+    Total variation rather than KL: it is bounded and symmetric, so one near-zero probability does
+    not put a text at the top that both models in fact call the same.
+    """
+    if not len(texts):
+        return []
+    teacher_p, student_p = softmax(teacher_logits), softmax(student_logits)  # (N, C) each
+    distance = 0.5 * np.abs(teacher_p - student_p).sum(axis=-1)  # (N,)
+    order = np.argsort(-distance, kind="stable")[:count]
+    rows = []
+    for i in order.tolist():
+        teacher_class, student_class = int(teacher_p[i].argmax()), int(student_p[i].argmax())
+        rows.append({
+            "text": texts[i][:DISAGREEMENT_TEXT_CHARS],
+            "gold": label_names[int(labels[i])] if labels[i] >= 0 else "",
+            "teacher": label_names[teacher_class], "teacher_probability": float(teacher_p[i, teacher_class]),
+            "student": label_names[student_class], "student_probability": float(student_p[i, student_class]),
+            "distance": float(distance[i]),
+        })
+    return rows

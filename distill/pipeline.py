@@ -1,4 +1,4 @@
-"""One run end to end: prepare → fine-tune the teacher if needed → label → distil → evaluate → export.
+"""One run end to end: prepare → fine-tune the teacher if needed → label → distil → baseline → evaluate → export.
 
 The teacher is in memory only while it is fine-tuned or labels texts; its
 outputs for train, dev and test all go through the on-disk cache, so a rerun
@@ -25,17 +25,17 @@ import torch
 from . import students, teachers
 from .config import MODES, STUDENT_TOKENIZERS, RunConfig
 from .atomic import write_text_atomically
+from .baselines import classical_probabilities, majority_probabilities
 from .corpus.examples import Example
 from .corpus.reading import CorpusStream
 from .corpus.rows import NO_LABEL, RowView
 from .corpus.splits import Splits, prepare_splits
 from .errors import ConfigError, CorpusError
-from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, count_parameters, measure_speeds,
-                       safetensors_size)
+from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, classification_metrics,
+                       count_parameters, disagreements, measure_speeds, safetensors_size)
 from .export import export_student
-from .progress import (STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING,
-                       STAGE_PREPARING, Reporter, RunCancelled)
-from .progress import send_note
+from .progress import (PHASE_BASELINE, STAGE_BASELINE, STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER,
+                       STAGE_LABELLING, STAGE_PREPARING, Reporter, RunCancelled, send_note)
 from .result import ModelReport, RunResult
 from .training.checkpoints import CHECKPOINT_NAME, set_seed
 from .training.distillation import (EvalSet, TransferSet, resolve_layer_mapping, student_logits, teacher_layers_needed,
@@ -50,7 +50,9 @@ TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a TokenSt
 ROW_STORES = "rows"  # the corpus rows on disk (a RowStore per file), rebuilt at every start
 SPLIT_STAMP = "split.json"  # the digest of the split the work in this folder was done on
 # Work that saw the training texts: done for another split, it would have trained on today's dev/test texts.
-SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "checkpoints", "student_tokenizer.json")
+SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "checkpoints", "student_tokenizer.json",
+                   "baseline_checkpoints")
+BASELINE_CHECKPOINTS = "baseline_checkpoints"  # the labels-only baseline's own last.pt/best, so it resumes too
 
 
 @dataclass
@@ -282,14 +284,38 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         send_note(reporter, "student_trained_stopped_early" if outcome.stopped_early else "student_trained",
                   steps=outcome.steps)
 
+    # --- the baseline: the same student on labels only, same budget and seed ------------------------
+    baseline_model = None
+    if _wants_baseline(cfg, transfer, reporter):
+        baseline_cfg = _baseline_config(cfg)
+        set_seed(tcfg.seed)
+        baseline_model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
+        baseline_dir = out / BASELINE_CHECKPOINTS
+        resumed = (baseline_dir / CHECKPOINT_NAME).is_file()
+        with _stage(reporter, result, STAGE_BASELINE, {"device": device.type, "resumed": resumed}):
+            send_note(reporter, "baseline_training")
+            baseline_outcome = train_student(
+                baseline_model, TransferSet(transfer.token_ids, None, transfer.labels), dev_set, baseline_cfg,
+                pad_id=tokenizer.pad_id, device=device, checkpoint_dir=baseline_dir, reporter=reporter,
+                phase=PHASE_BASELINE, stage=STAGE_BASELINE)
+            result.baseline_training = {"steps": baseline_outcome.steps,
+                                        "epochs_completed": baseline_outcome.epochs_completed,
+                                        "stopped_early": baseline_outcome.stopped_early,
+                                        "resumed_from_step": baseline_outcome.resumed_from_step,
+                                        "best_dev_accuracy": baseline_outcome.best_dev_accuracy}
+
     # --- evaluating and export --------------------------------------------------------------------
     with _stage(reporter, result, STAGE_EVALUATING, {"device": device.type}):
         batch = tcfg.batch_size * 2
+        student_dev = student_logits(model, dev_set, batch, tokenizer.pad_id, device, tcfg.amp)  # (N_dev, C)
+        student_test = student_logits(model, test_set, batch, tokenizer.pad_id, device, tcfg.amp)  # (N_test, C)
         result.student = ModelReport(
-            dev_accuracy=accuracy_from_logits(student_logits(model, dev_set, batch, tokenizer.pad_id, device, tcfg.amp), dev_set.labels),
-            test_accuracy=accuracy_from_logits(student_logits(model, test_set, batch, tokenizer.pad_id, device, tcfg.amp), test_set.labels),
+            dev_accuracy=accuracy_from_logits(student_dev, dev_set.labels),
+            test_accuracy=accuracy_from_logits(student_test, test_set.labels),
             parameters=count_parameters(model),
         )
+        _report_quality(result, splits, labels, logits, (student_dev, student_test), baseline_model, dev_set, test_set,
+                        batch, tokenizer.pad_id, device, cfg)
         model.eval()
         speeds, teacher_size = _measure_speeds(model, tokenizer, teacher, dev_texts or train_texts, dcfg.max_length,
                                                device, tcfg.amp)
@@ -303,14 +329,64 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             latency_p50_ms=speeds["teacher"].latency_p50_ms, latency_p95_ms=speeds["teacher"].latency_p95_ms,
             samples_per_second=speeds["teacher"].samples_per_second,
         )
+        exporting = time.perf_counter()
         result.export_path = str(export_student(model, tokenizer, labels, None, out / "student", out / "student.zip",
                                                 max_length=dcfg.max_length))
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
+        # Its own line in the stage times, taken out of evaluating's (added when that stage ends).
+        exported_in = result.stage_seconds["exporting"] = round(time.perf_counter() - exporting, 3)
+        result.stage_seconds[STAGE_EVALUATING] = result.stage_seconds.get(STAGE_EVALUATING, 0.0) - exported_in
         shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
         send_note(reporter, "run_summary", teacher_accuracy=result.teacher.test_accuracy,
                   student_accuracy=result.student.test_accuracy, student_ms=result.student.latency_p50_ms,
                   teacher_ms=result.teacher.latency_p50_ms, student_parameters=result.student.parameters,
                   teacher_parameters=result.teacher.parameters, device=device.type)
+
+
+def _wants_baseline(cfg: RunConfig, transfer: TransferSet, reporter: Reporter) -> bool:
+    """Whether to train the labels-only baseline: asked for, not already the run itself, and possible."""
+    if not cfg.train.baseline or cfg.train.mode == "hard":
+        return False
+    if not (np.asarray(transfer.labels) != IGNORE_INDEX).any():
+        send_note(reporter, "baseline_no_labels")
+        return False
+    return True
+
+
+def _baseline_config(cfg: RunConfig) -> RunConfig:
+    """The run's settings in mode "hard": same student, epochs, batches, seed and early stopping; no teacher signal."""
+    train = dataclasses.replace(cfg.train, mode="hard", hidden_weight=0.0, attention_weight=0.0, layer_mapping=[])
+    return dataclasses.replace(cfg, train=train)
+
+
+def _report_quality(result: RunResult, splits: Splits, labels: list[str], teacher_logits: dict[str, np.ndarray],
+                    student_outputs: tuple[np.ndarray, np.ndarray], baseline_model: torch.nn.Module | None,
+                    dev_set: EvalSet, test_set: EvalSet, batch: int, pad_id: int, device: torch.device,
+                    cfg: RunConfig) -> None:
+    """Fill result.metrics for every model of the report (on test, or dev when test has no labels),
+    and the dev texts where student and teacher disagree most."""
+    scored = "test" if (test_set.labels >= 0).any() else "dev" if (dev_set.labels >= 0).any() else ""
+    result.metrics_split = scored
+    train_labels = class_targets(splits.train)
+    outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {  # model -> (dev scores, test scores)
+        "teacher": (np.asarray(teacher_logits["dev"]), np.asarray(teacher_logits["test"])),
+        "student": student_outputs,
+    }
+    if baseline_model is not None:
+        outputs["baseline"] = tuple(student_logits(baseline_model, part, batch, pad_id, device, cfg.train.amp)
+                                    for part in (dev_set, test_set))
+    if (train_labels >= 0).any():
+        outputs["classical"] = tuple(classical_probabilities(splits.train.texts, train_labels, len(labels),
+                                                             [splits.dev.texts, splits.test.texts], seed=cfg.train.seed))
+        outputs["majority"] = tuple(majority_probabilities(train_labels, len(labels), len(part.labels))
+                                    for part in (dev_set, test_set))
+    for name, (dev_scores, test_scores) in outputs.items():
+        metrics = classification_metrics(test_scores if scored == "test" else dev_scores,
+                                         (test_set if scored == "test" else dev_set).labels, labels) if scored else None
+        if metrics is not None:
+            result.metrics[name] = {**metrics, "dev_accuracy": accuracy_from_logits(dev_scores, dev_set.labels)}
+    result.disagreements = disagreements(outputs["teacher"][0], student_outputs[0], dev_set.labels, splits.dev.texts,
+                                         labels)
 
 
 def _environment(device: torch.device, amp: str) -> dict[str, Any]:

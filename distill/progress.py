@@ -17,13 +17,16 @@ STAGE_PREPARING = "preparing"  # reading the corpus, building vocabularies
 STAGE_FINETUNING_TEACHER = "finetuning_teacher"  # teacher had no head for these labels
 STAGE_LABELLING = "labelling"  # teacher computes soft labels (or reads them from cache)
 STAGE_DISTILLING = "distilling"  # student training
+STAGE_BASELINE = "baseline"  # the same student trained on labels only (TrainConfig.baseline), for comparison
 STAGE_EVALUATING = "evaluating"  # final dev/test scores, speed, export
-STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, STAGE_DISTILLING, STAGE_EVALUATING)
+STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, STAGE_DISTILLING, STAGE_BASELINE,
+          STAGE_EVALUATING)
 
 # Phases a metric point belongs to, so one chart can tell the teacher's
 # fine-tuning curve from the student's distillation curve.
 PHASE_TEACHER = "teacher"
 PHASE_STUDENT = "student"
+PHASE_BASELINE = "baseline"  # the no-distillation baseline's curve: the student on labels only
 
 # Every note the engine sends (Reporter.on_message): a stable code -> its English wording, a
 # ``str.format`` template whose fields are the note's params. The code is what a reporter in another
@@ -87,6 +90,11 @@ NOTE_TEXTS: dict[str, str] = {
     "early_stopping": "Early stopping: dev accuracy did not improve for {evaluations} evaluations.",
     "student_trained": "Student trained for {steps} steps.",
     "student_trained_stopped_early": "Student trained for {steps} steps (stopped early).",
+    # the labels-only baseline the report compares the student with
+    "baseline_training": "Training the same student on the labels only, with the same budget, to see what the "
+                         "teacher adds.",
+    "baseline_no_labels": "No training row has a label, so the student cannot be trained on labels only for "
+                          "comparison; the report compares it with the teacher alone.",
 }
 NOTE_CODES = tuple(NOTE_TEXTS)
 

@@ -1,4 +1,4 @@
-"""What a finished run hands back: scores of both models, sizes, speeds, where the export is."""
+"""What a finished run hands back: scores of every model in the report, sizes, speeds, where the export is."""
 from __future__ import annotations
 
 import json
@@ -20,6 +20,11 @@ class ModelReport:
     samples_per_second: float = 0.0  # inference throughput in batches of 32 (batch 64 before latency was measured)
 
 
+# The models the report compares, in the order it lists them: the teacher, the distilled student,
+# the same student trained on labels only, and the two floors (evaluate / baselines).
+REPORT_MODELS = ("teacher", "student", "baseline", "classical", "majority")
+
+
 @dataclass
 class RunResult:
     status: str = "done"  # "done" or "cancelled"
@@ -38,6 +43,18 @@ class RunResult:
     # What the numbers were measured with: library versions, device name, CPU threads, precision.
     environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved RunConfig
+    # The report's quality table, one entry per model in REPORT_MODELS that was scored:
+    # evaluate.classification_metrics (size, accuracy, macro_f1, per_class, confusion [gold][predicted])
+    # on ``metrics_split``, plus "dev_accuracy". The floors and the baseline are what make the
+    # student's number mean something; empty for a run finished by an older release.
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics_split: str = ""  # "test", or "dev" when the test rows have no labels; "" when neither has
+    # How the labels-only baseline trained (steps, epochs_completed, stopped_early, resumed_from_step,
+    # best_dev_accuracy); empty when it was switched off or not needed (mode "hard").
+    baseline_training: dict[str, Any] = field(default_factory=dict)
+    # The dev texts where student and teacher disagree most (evaluate.disagreements): where distillation
+    # lost something, for a user to read before shipping.
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,7 +28,8 @@ from .loop import DevResult, LoopSettings, TrainingJob, run_training
 
 # Config sections whose change makes an old checkpoint meaningless for this run.
 RESUME_SECTIONS = ("data", "student", "train")
-RESUME_IGNORED_TRAIN_KEYS = ("device", "num_threads", "log_every_steps")  # do not change the maths
+# Do not change the maths (baseline only says whether a second, separate training follows).
+RESUME_IGNORED_TRAIN_KEYS = ("device", "num_threads", "log_every_steps", "baseline")
 # Only part of the maths when intermediate matching is on; left out otherwise so checkpoints
 # written before these settings existed still resume.
 INTERMEDIATE_TRAIN_KEYS = ("hidden_weight", "attention_weight", "layer_mapping")
@@ -175,8 +176,12 @@ def _build_matcher(model: torch.nn.Module, transfer: TransferSet, cfg: RunConfig
 
 
 def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, cfg: RunConfig, *, pad_id: int,
-                  device: torch.device, checkpoint_dir: str | Path, reporter: Reporter | None = None) -> TrainOutcome:
+                  device: torch.device, checkpoint_dir: str | Path, reporter: Reporter | None = None,
+                  phase: str = PHASE_STUDENT, stage: str = STAGE_DISTILLING) -> TrainOutcome:
     """Distil into ``model`` in place, through the one loop; on return it holds the best-dev weights.
+
+    ``phase`` and ``stage`` name its chart line and progress bar: the labels-only baseline trains
+    through here too, as PHASE_BASELINE in STAGE_BASELINE.
 
     Resumes from ``checkpoint_dir/last.pt`` when it exists and was written for the same
     data/student/train settings. ``reporter.should_stop()`` is polled before every step;
@@ -250,7 +255,7 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
         epoch_batches=lambda epoch: _epoch_batches(lengths, tcfg.batch_size, tcfg.seed, epoch),
         steps_per_epoch=steps_per_epoch, forward=forward, loss=batch_loss, evaluate=evaluate,
         checkpoint_dir=Path(checkpoint_dir), signature=_resume_signature(cfg), config=cfg.to_dict(),
-        phase=PHASE_STUDENT, stage=STAGE_DISTILLING,
+        phase=phase, stage=stage,
         resuming_note="student_resuming", stale_note="student_stale",
         extra_modules={"projection": projection},  # student width -> teacher width; None without hidden matching
     )

@@ -13,9 +13,10 @@
   var status = page.status;
   var initiallyActive = isActive(status);
 
-  // Trace order is fixed: 0 = teacher fine-tuning, 1 = student distillation.
-  var PHASES = ["teacher", "student"];
-  var COLORS = { teacher: "#b45309", student: "#2563eb" };
+  // Trace order is fixed: 0 = teacher fine-tuning, 1 = student distillation, 2 = the same student
+  // trained on labels only (the no-distillation baseline, when the run trains one).
+  var PHASES = ["teacher", "student", "baseline"];
+  var COLORS = { teacher: "#b45309", student: "#2563eb", baseline: "#059669" };
   var CHARTS = {
     // Each stage minimises its own loss (the teacher's cross-entropy, the student's distillation
     // loss, often ten times smaller): one axis each, or the student's curve lies flat on zero.
@@ -188,10 +189,14 @@
           // A stage that reported nothing (a teacher that needed no fine-tuning) gets no legend entry;
           // an explicit true shows the legend even when only one stage has points.
           showlegend: line.x.length > 0,
+          // The baseline minimises cross-entropy on labels, like the teacher: it shares the teacher's axis.
           yaxis: chart.studentAxis && phase === "student" ? "y2" : "y",
           line: { color: COLORS[phase], width: 2 },
           marker: { size: chart.kind === "eval" ? 6 : 3 }
         };
+      }).filter(function (trace, i) {
+        // Most runs train no baseline, or have not reached it: no empty third trace in the drawing then.
+        return PHASES[i] !== "baseline" || trace.x.length > 0;
       });
       var spec = layout(chart);
       spec.datarevision = revision;

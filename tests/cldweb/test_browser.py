@@ -230,14 +230,19 @@ def test_it_walks_a_user_from_upload_to_download(asgi_server, celery_worker, rev
                 stored.setdefault((point.kind, point.phase), []).append(point.step)
 
     as_the_worker(read_points)
+    # The form trains the labels-only baseline by default: its curve is the third.
     for chart, kind in (("#loss-chart", MetricPoint.KIND_STEP), ("#accuracy-chart", MetricPoint.KIND_EVAL)):
         final = drawn(page, chart)
-        teacher, student = stored[(kind, "teacher")], stored[(kind, "student")]
-        assert final["markers"] == [len(teacher), len(student)], (chart, final, stored)
-        assert final["legend"] == ["Teacher fine-tuning", "Student distillation"]
+        teacher, student, baseline = (stored[(kind, phase)] for phase in ("teacher", "student", "baseline"))
+        # Plotly draws the traces of each y-axis together (the loss chart's student has its own axis),
+        # so the drawn groups are compared without their order; the legend keeps the trace order.
+        assert sorted(final["markers"]) == sorted([len(teacher), len(student), len(baseline)]), (chart, final, stored)
+        assert final["legend"] == ["Teacher fine-tuning", "Student distillation", "Student on labels only"]
         assert final["xTitle"] == "Step within the stage"
-        assert final["xRange"][0] <= min(teacher + student) and final["xRange"][1] >= max(teacher + student)
+        steps = teacher + student + baseline
+        assert final["xRange"][0] <= min(steps) and final["xRange"][1] >= max(steps)
     assert len(stored[(MetricPoint.KIND_EVAL, "student")]) >= 1
+    assert page.locator("#report-quality tr[data-model=baseline]").count() == 1  # the report compares with it
     page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
 
     with page.expect_download() as download_info:

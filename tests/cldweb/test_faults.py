@@ -42,7 +42,8 @@ TINY_CONFIG = {
     "teacher": {"demo_hidden_size": 32, "demo_layers": 1, "demo_heads": 2, "finetune_epochs": 1},
     "student": {"embedding_dim": 32, "hidden_size": 32},
     "train": {"mode": "soft", "batch_size": 16, "log_every_steps": LOG_EVERY_STEPS, "checkpoint_every_steps": 10,
-              "early_stopping_patience": 0, "num_threads": 1},
+              "early_stopping_patience": 0, "num_threads": 1,
+              "baseline": False},  # these tests kill and resume the distillation; a second training only adds time
 }
 
 

@@ -63,7 +63,7 @@ def test_it_counts_training_stages_in_steps_in_both_languages(owner_client, run)
     chinese = owner_client.get(f"/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").context["run_page"]
 
     assert english["progress"] == {"stage": "distilling", "done": 120, "total": 300, "eta_s": 150.0}
-    assert english["step_stages"] == ["finetuning_teacher", "distilling"]  # labelling stays in texts
+    assert english["step_stages"] == ["finetuning_teacher", "distilling", "baseline"]  # labelling stays in texts
     assert english["step_progress_formats"] == {
         "no_eta": "%(stage)s: %(done)s of %(total)s steps",
         "minutes": "%(stage)s: %(done)s of %(total)s steps, about %(minutes)s min left",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -70,3 +71,16 @@ def test_it_says_not_pretrained_next_to_the_demo_teacher(owner_client, demo_teac
     assert "not pretrained" in page
     page = owner_client.get(reverse("teachers")).content.decode()
     assert "not pretrained" in page
+
+
+def test_the_baseline_box_is_ticked_by_default_and_unticking_it_switches_the_baseline_off(owner_client, corpus,
+                                                                                          demo_teacher):
+    page = owner_client.get(reverse("run-create")).content.decode()
+    assert 'type="checkbox" name="baseline"' in page and re.search(r'name="baseline"[^>]*checked', page)
+    form = {"corpus": corpus.pk, "teacher": demo_teacher.pk, "student_architecture": "bilstm", "mode": "soft",
+            "epochs": 1, "max_length": 64}
+    owner_client.post(reverse("run-create"), {**form, "baseline": "on"})
+    owner_client.post(reverse("run-create"), form)  # a browser sends nothing for an unticked box
+    ticked, unticked = Run.objects.order_by("pk")
+    assert ticked.config["train"]["baseline"] is True and ticked.build_config().train.baseline is True
+    assert unticked.config["train"]["baseline"] is False and unticked.build_config().train.baseline is False

@@ -30,6 +30,11 @@ def test_it_trains_a_student_and_stores_the_result(run, owner_client):
     assert run.points.filter(kind="eval", phase="student").exists()
     page = owner_client.get(reverse("run-detail", args=[run.pk])).content.decode()
     assert reverse("run-download", args=[run.pk]) in page
+    # The labels-only baseline (on by default) trained in its own stage and phase, and the report shows every model.
+    assert run.points.filter(kind="step", phase="baseline").exists()
+    assert set(run.result["metrics"]) == {"teacher", "student", "baseline", "classical", "majority"}
+    assert {"baseline", "exporting"} <= set(run.result["stage_seconds"])
+    assert 'id="report"' in page and 'id="confusion-baseline"' in page
 
 
 def test_it_ignores_a_run_that_already_ended(run):

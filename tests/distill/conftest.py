@@ -71,6 +71,7 @@ def small_run_config(tmp_path: Path, train_csv: Path, **train: object) -> RunCon
     cfg.train.log_every_steps = 1
     cfg.train.device = "cpu"
     cfg.train.num_threads = 1  # tiny models gain nothing from more threads, and parallel test workers would fight over cores
+    cfg.train.baseline = False  # a second training per test; test_report.py tests the baseline, with it on
     for key, value in train.items():
         setattr(cfg.train, key, value)
     return cfg

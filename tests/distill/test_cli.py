@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,9 @@ def test_it_fits_then_predicts_and_evaluates_with_the_zip(tiny_corpus: Path, tin
 
     assert fit.returncode == 0, fit.stderr
     assert "student: dev" in fit.stdout and f"export: {out / 'student.zip'}" in fit.stdout
+    # The report's quality table, the labels-only baseline (on by default) and the two floors included.
+    for model in ("teacher", "student", "baseline", "classical", "majority"):
+        assert re.search(rf"^{model} on test \(\d+ texts\): accuracy [01]\.\d{{4}} macro-F1", fit.stdout, re.M), fit.stdout
     assert "finetuning_teacher" in fit.stderr  # the stage lines go to stderr with the progress bars
     assert json.loads((out / "result.json").read_text(encoding="utf-8"))["status"] == "done"
 
