@@ -303,8 +303,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             latency_p50_ms=speeds["teacher"].latency_p50_ms, latency_p95_ms=speeds["teacher"].latency_p95_ms,
             samples_per_second=speeds["teacher"].samples_per_second,
         )
-        result.export_path = str(export_student(model, tokenizer, labels, None, out / "student", out / "student.zip",
-                                                max_length=dcfg.max_length))
+        exported = export_student(model, tokenizer, labels, out / "student", out / "student.zip",
+                                  max_length=dcfg.max_length, check_texts=dev_texts, result=result.to_dict())
+        result.export_path, result.export_check = str(exported.zip_path), exported.check.to_dict()
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
         shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
         reporter.on_message(

@@ -24,7 +24,7 @@ class ModelReport:
 class RunResult:
     status: str = "done"  # "done" or "cancelled"
     output_dir: str = ""
-    export_path: str = ""  # zip holding student weights (safetensors), config, vocabulary, label map
+    export_path: str = ""  # the download: ONNX (fp32, int8) + safetensors, tokenizer, labels, model card, predict.py
     device: str = "cpu"  # where training ran
     labels: list[str] = field(default_factory=list)  # label names in class-index order
     teacher: ModelReport = field(default_factory=ModelReport)
@@ -38,6 +38,9 @@ class RunResult:
     # What the numbers were measured with: library versions, device name, CPU threads, precision.
     environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved RunConfig
+    # The download's ONNX check (distill.export.verify.ExportCheck as a dict): fp32_max_abs_diff and
+    # int8_max_abs_diff (probabilities, vs PyTorch, edge-case batch), int8_agreement over agreement_texts dev texts.
+    export_check: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
