@@ -22,13 +22,10 @@ from ..atomic import atomic_path
 from ..tokens.tokenizer import StudentTokenizer
 from .card import model_card
 from .files import (CARD_FILE, CONFIG_FILE, EXPORT_FILES, LABELS_FILE, ONNX_FILE, ONNX_INT8_FILE, PREDICT_FILE,
-                    VOCAB_FILE)
+                    STANDALONE_PREDICT, VOCAB_FILE)
 from .onnx_graph import export_onnx, quantize_int8
 from .predictor import Predictor, load_exported
 from .verify import ExportCheck, ExportCheckFailed, check_export
-
-STANDALONE_PREDICT = Path(__file__).parent / "standalone" / PREDICT_FILE
-
 
 @dataclass
 class Export:
@@ -56,7 +53,8 @@ def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, la
     (directory / LABELS_FILE).write_text(json.dumps(list(labels), ensure_ascii=False), encoding="utf-8")
     export_onnx(model, directory / ONNX_FILE)
     quantize_int8(directory / ONNX_FILE, directory / ONNX_INT8_FILE)
-    check = check_export(model, tokenizer, max_length, directory / ONNX_FILE, directory / ONNX_INT8_FILE, check_texts)
+    check = check_export(model, tokenizer, max_length, directory / ONNX_FILE, directory / ONNX_INT8_FILE, check_texts,
+                         vocab_path=directory / VOCAB_FILE)
     (directory / CARD_FILE).write_text(model_card(config=config, labels=list(labels), tokenizer_kind=tokenizer.kind,
                                                   parameters=students.count_parameters(model), folder=directory,
                                                   check=check, result=result), encoding="utf-8")

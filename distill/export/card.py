@@ -32,13 +32,20 @@ def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str
     teacher, student = result.get("teacher") or {}, result.get("student") or {}
     corpus = result.get("corpus") or {}
     train = run_config.get("train") or {}
+    if check.standalone_problem:  # said first and plainly: the promise of this download does not hold for it
+        runs_without_cld = [
+            f"**predict.py cannot run this student without cld**: {check.standalone_problem}. The ONNX graphs "
+            "are fine, but they need the token ids of this student's tokenizer (vocab.json); use the PyTorch files "
+            "with cld (`distill.load_student(\"student.zip\")`), or a tokenizer that gives the same ids.", ""]
+    else:
+        runs_without_cld = [
+            "A small text classifier distilled by cld from a larger teacher. "
+            "It runs without cld: `predict.py` needs only `numpy` and `onnxruntime`"
+            + (" (and `jieba`)." if tokenizer_kind == "word" else "."), ""]
     lines = [
         f"# cld student: {config.get('architecture', '?')} ({parameters:,} parameters)",
         "",
-        "A small text classifier distilled by cld from a larger teacher. "
-        "It runs without cld: `predict.py` needs only `numpy` and `onnxruntime`"
-        + (" (and `jieba`)." if tokenizer_kind == "word" else "."),
-        "",
+        *runs_without_cld,
         "```bash",
         "pip install numpy onnxruntime" + (" jieba" if tokenizer_kind == "word" else ""),
         'python predict.py "这家酒店很好"                 # label and every probability',
@@ -97,7 +104,7 @@ def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str
         "- Classifying short texts like the training corpus (same domain, same labels); it knows nothing else.",
         "- It copies its teacher, mistakes included; the test accuracy above is the number to trust, "
         "on texts like the test set. Check it on your own data before relying on it.",
-        f"- Text past {config.get('max_length')} tokens is ignored. Characters never seen in training count as unknown.",
+        f"- Text past {config.get('max_length')} tokens is ignored. Tokens never seen in training count as unknown ([UNK]).",
         "- The int8 model trades a little agreement (above) for size and speed; use model.onnx when in doubt.",
         "",
         "## Files",

@@ -7,6 +7,7 @@ masking is tested too; the int8 graph must also pick PyTorch's label on (up to) 
 from __future__ import annotations
 
 import copy
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..errors import DistillError
 from ..students import StudentModel
 from ..tokens.batches import pad_batch
 from ..tokens.tokenizer import StudentTokenizer
+from .files import STANDALONE_PREDICT
 from .onnx_graph import INPUT_NAMES, OUTPUT_NAME
 
 FP32_TOLERANCE = 1e-4  # max |probability difference| fp32 ONNX vs PyTorch; measured ≤ 1e-6 on every student
@@ -43,6 +45,9 @@ class ExportCheck:
     edge_texts: int  # texts in the edge-case batch
     fp32_tolerance: float = FP32_TOLERANCE
     int8_min_agreement: float = INT8_MIN_AGREEMENT
+    # Why predict.py cannot run this student without cld ("" when its tokenizer gives the engine's ids on
+    # the edge-case and agreement texts): a teacher tokenizer that is not BERT WordPiece, say.
+    standalone_problem: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,8 +64,11 @@ def edge_case_texts(dev_texts: Sequence[str], max_length: int) -> list[str]:
 
 
 def check_export(model: StudentModel, tokenizer: StudentTokenizer, max_length: int, fp32_path: Path, int8_path: Path,
-                 dev_texts: Sequence[str]) -> ExportCheck:
-    """Compare both graphs with PyTorch; raise ExportCheckFailed past a tolerance, else return the numbers."""
+                 dev_texts: Sequence[str], *, vocab_path: Path | None = None) -> ExportCheck:
+    """Compare both graphs with PyTorch; raise ExportCheckFailed past a tolerance, else return the numbers.
+
+    With ``vocab_path`` (the saved tokenizer), also checks that predict.py's tokenizer gives the engine's ids.
+    """
     import onnxruntime
 
     cpu_model = copy.deepcopy(model).cpu().float().eval()
@@ -78,9 +86,11 @@ def check_export(model: StudentModel, tokenizer: StudentTokenizer, max_length: i
         chunk = agreement_ids[begin:begin + 64]
         agree += int((_torch_probabilities(cpu_model, chunk, tokenizer.pad_id).argmax(-1)
                       == _onnx_probabilities(sessions[1], chunk, tokenizer.pad_id).argmax(-1)).sum())
+    agreement_texts = list(dev_texts[:AGREEMENT_TEXTS])
     check = ExportCheck(fp32_max_abs_diff=fp32_diff, int8_max_abs_diff=int8_diff,
                         int8_agreement=agree / len(agreement_ids), agreement_texts=len(agreement_ids),
-                        edge_texts=len(edge))
+                        edge_texts=len(edge), standalone_problem="" if vocab_path is None else
+                        standalone_tokenizer_problem(vocab_path, tokenizer, [*edge, *agreement_texts], max_length))
     if not fp32_diff <= FP32_TOLERANCE:  # "not <=" also catches NaN
         raise ExportCheckFailed(
             f"the ONNX export of the {model.architecture} student differs from PyTorch by up to {fp32_diff:.2e} in a "
@@ -93,6 +103,23 @@ def check_export(model: StudentModel, tokenizer: StudentTokenizer, max_length: i
             f"nothing was exported", code="export_int8_disagrees", architecture=model.architecture,
             agreement=check.int8_agreement, texts=check.agreement_texts, required=INT8_MIN_AGREEMENT)
     return check
+
+
+def standalone_tokenizer_problem(vocab_path: Path, tokenizer: StudentTokenizer, texts: Sequence[str],
+                                 max_length: int) -> str:
+    """Why predict.py's copy of the tokenizer is not the engine's on ``texts``; "" when it gives the same ids."""
+    spec = importlib.util.spec_from_file_location("cld_standalone_predict", STANDALONE_PREDICT)
+    assert spec is not None and spec.loader is not None
+    predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(predict)
+    try:
+        standalone = predict.load_tokenizer(vocab_path)
+    except SystemExit as refusal:  # predict.py refuses what it cannot read exactly, with a sentence
+        return str(refusal)
+    for text in texts:
+        if standalone.encode(text, max_length) != tokenizer.encode(text, max_length):
+            return f"predict.py tokenises {text[:30]!r} differently from the engine"
+    return ""
 
 
 def _torch_probabilities(model: StudentModel, token_ids: list[list[int]], pad_id: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import distill
 from distill import export
 from distill.students import STUDENTS
 
-from .conftest import LABELS, MAX_LENGTH, exported_student, review_texts, student_tokenizer
+from .conftest import LABELS, MAX_LENGTH, exported_student, review_texts, student_tokenizer, trained_student
 
 ALLOWED = ("numpy", "numpy.libs", "onnxruntime", "jieba")  # what the fresh venv can import (jieba for word students)
 # Chinese texts and the edge cases predict.py must tokenise exactly as the engine does.
@@ -139,3 +139,22 @@ def test_predict_py_reads_wordpiece_to_the_same_ids_as_the_tokenizers_package(tm
     for max_length in (4, MAX_LENGTH, 512):
         assert [standalone.encode(text, max_length) for text in tricky] == \
                [engine.encode(text, max_length) for text in tricky]
+
+
+def test_a_tokenizer_predict_py_cannot_read_is_said_first_in_the_model_card(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from distill.tokens.tokenizer import TeacherTokenizer
+
+    spec = json.loads(student_tokenizer("teacher").backend.to_str())
+    spec["normalizer"] = {"type": "Lowercase"}  # not BERT's normaliser: predict.py would tokenise differently
+    tokenizer = TeacherTokenizer(backend=Tokenizer.from_str(json.dumps(spec)))
+    texts, _ = review_texts()
+
+    exported = export.export_student(trained_student("textcnn", "teacher"), tokenizer, LABELS, tmp_path / "student",
+                                     tmp_path / "student.zip", max_length=MAX_LENGTH, check_texts=texts)
+
+    assert "BertNormalizer" not in exported.check.standalone_problem and "Lowercase" in exported.check.standalone_problem
+    card = (tmp_path / "student" / "README.md").read_text(encoding="utf-8")
+    assert card.splitlines()[2].startswith("**predict.py cannot run this student without cld**")
+    assert exported_student("transformer", "teacher").check.standalone_problem == ""
