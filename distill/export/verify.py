@@ -79,14 +79,14 @@ def check_export(model: StudentModel, tokenizer: StudentTokenizer, max_length: i
     fp32_diff, int8_diff = (float(np.abs(_onnx_probabilities(session, edge_ids, tokenizer.pad_id) - reference).max())
                             for session in sessions)
 
-    agreement_ids = sorted((tokenizer.encode(text, max_length) for text in (list(dev_texts[:AGREEMENT_TEXTS]) or edge)),
+    agreement_texts = list(dev_texts[:AGREEMENT_TEXTS]) or edge
+    agreement_ids = sorted((tokenizer.encode(text, max_length) for text in agreement_texts),
                            key=len)  # sorted by length: little padding per batch
     agree = 0
     for begin in range(0, len(agreement_ids), 64):
         chunk = agreement_ids[begin:begin + 64]
         agree += int((_torch_probabilities(cpu_model, chunk, tokenizer.pad_id).argmax(-1)
                       == _onnx_probabilities(sessions[1], chunk, tokenizer.pad_id).argmax(-1)).sum())
-    agreement_texts = list(dev_texts[:AGREEMENT_TEXTS])
     check = ExportCheck(fp32_max_abs_diff=fp32_diff, int8_max_abs_diff=int8_diff,
                         int8_agreement=agree / len(agreement_ids), agreement_texts=len(agreement_ids),
                         edge_texts=len(edge), standalone_problem="" if vocab_path is None else
