@@ -91,3 +91,15 @@ def test_an_int8_graph_that_picks_other_labels_fails_the_export(tmp_path: Path, 
 
     assert failure.value.code == "export_int8_disagrees" and failure.value.params["agreement"] < 0.99
     assert "int8" in str(failure.value) and not (tmp_path / "student.zip").exists()
+
+
+def test_a_download_made_before_the_onnx_export_still_loads(tmp_path: Path) -> None:
+    exported = exported_student("textcnn")
+    old = tmp_path / "old.zip"
+    with zipfile.ZipFile(exported.zip_path) as new, zipfile.ZipFile(old, "w") as archive:
+        for name in ("model.safetensors", "vocab.json", "labels.json"):
+            archive.writestr(name, new.read(name))
+        archive.writestr("student_config.json", new.read("config.json"))  # its name then
+
+    texts, _ = review_texts()
+    np.testing.assert_array_equal(distill.load_student(old).logits(texts), distill.load_student(exported.zip_path).logits(texts))
