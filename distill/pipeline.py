@@ -330,8 +330,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             samples_per_second=speeds["teacher"].samples_per_second,
         )
         exporting = time.perf_counter()
-        result.export_path = str(export_student(model, tokenizer, labels, None, out / "student", out / "student.zip",
-                                                max_length=dcfg.max_length))
+        exported = export_student(model, tokenizer, labels, out / "student", out / "student.zip",
+                                  max_length=dcfg.max_length, check_texts=dev_texts, result=result.to_dict())
+        result.export_path, result.export_check = str(exported.zip_path), exported.check.to_dict()
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
         # Its own line in the stage times, taken out of evaluating's (added when that stage ends).
         exported_in = result.stage_seconds["exporting"] = round(time.perf_counter() - exporting, 3)

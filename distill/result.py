@@ -29,7 +29,7 @@ REPORT_MODELS = ("teacher", "student", "baseline", "classical", "majority")
 class RunResult:
     status: str = "done"  # "done" or "cancelled"
     output_dir: str = ""
-    export_path: str = ""  # zip holding student weights (safetensors), config, vocabulary, label map
+    export_path: str = ""  # the download: ONNX (fp32, int8) + safetensors, tokenizer, labels, model card, predict.py
     device: str = "cpu"  # where training ran
     labels: list[str] = field(default_factory=list)  # label names in class-index order
     teacher: ModelReport = field(default_factory=ModelReport)
@@ -55,6 +55,9 @@ class RunResult:
     # The dev texts where student and teacher disagree most (evaluate.disagreements): where distillation
     # lost something, for a user to read before shipping.
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    # The download's ONNX check (distill.export.verify.ExportCheck as a dict): fp32_max_abs_diff and
+    # int8_max_abs_diff (probabilities, vs PyTorch, edge-case batch), int8_agreement over agreement_texts dev texts.
+    export_check: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

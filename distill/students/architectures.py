@@ -64,13 +64,41 @@ class _RecurrentStudent(StudentModel):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         embedded = self.dropout(self.token_embedding(input_ids))  # (B, T, E)
-        # Packing keeps padding out of the backward direction's state.
-        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()  # (B,)
-        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        output, _ = self.rnn(packed)
-        states, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=input_ids.shape[1])  # (B, T, 2H)
-        pooled = self.pool(states, attention_mask)  # (B, 2H)
+        lengths = attention_mask.sum(dim=1).clamp(min=1)  # (B,)
+        states = embedded
+        for layer in range(self.rnn.num_layers):
+            if layer:  # nn.LSTM/GRU drop out between layers, never after the last one
+                states = F.dropout(states, self.rnn.dropout, self.training)
+            forward = self._run_direction(states, layer, "")  # (B, T, H)
+            # The backward direction reads each text from its own last token: reversed within its length,
+            # padding stays at the end, so padding never enters the state of a real token.
+            backward = reverse_within_length(self._run_direction(reverse_within_length(states, lengths), layer,
+                                                                 "_reverse"), lengths)  # (B, T, H)
+            states = torch.cat([forward, backward], dim=-1)  # (B, T, 2H)
+        pooled = self.pool(states, attention_mask)  # (B, 2H); padded positions are masked out here
         return self.classifier(self.dropout(pooled))  # (B, C)
+
+    def _run_direction(self, states: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        """One direction of one layer of ``self.rnn``, with its own weights, from a zero state: (B, T, H).
+
+        Packing (pack_padded_sequence) did the same, but its batch sizes come from the data, so an
+        exported graph kept the example's lengths; this runs over every position and masks instead.
+        """
+        params = [getattr(self.rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        initial = states.new_zeros(1, states.shape[0], self.rnn.hidden_size)  # (1, B, H)
+        if isinstance(self.rnn, nn.LSTM):
+            output, _, _ = torch.lstm(states, (initial, initial), params, True, 1, 0.0, self.training, False, True)
+        else:
+            output, _ = torch.gru(states, initial, params, True, 1, 0.0, self.training, False, True)
+        return output
+
+
+def reverse_within_length(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's first ``lengths[row]`` positions in reverse order, the rest (padding) where it was: (B, T, H)."""
+    positions = torch.arange(states.shape[1], device=states.device).unsqueeze(0)  # (1, T)
+    ends = lengths.unsqueeze(1)  # (B, 1)
+    source = torch.where(positions < ends, ends - 1 - positions, positions)  # (B, T)
+    return states.gather(1, source.unsqueeze(-1).expand(-1, -1, states.shape[2]))
 
 
 class BiLSTMStudent(_RecurrentStudent):
@@ -102,10 +130,12 @@ class TextCNNStudent(StudentModel):
         self.classifier = nn.Linear(filters * len(self.kernel_sizes), config["num_labels"])
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        widest = max(self.kernel_sizes)
-        if input_ids.shape[1] < widest:  # every kernel needs at least one full window
-            input_ids = F.pad(input_ids, (0, widest - input_ids.shape[1]))
-            attention_mask = F.pad(attention_mask, (0, widest - attention_mask.shape[1]))
+        # Every kernel needs at least one full window. Padding always (not only for short batches) keeps
+        # the forward free of shape-dependent branches, so an exported graph holds for every length; the
+        # extra windows start past every text's end and are masked out below.
+        extra = max(self.kernel_sizes) - 1
+        input_ids = F.pad(input_ids, (0, extra))
+        attention_mask = F.pad(attention_mask, (0, extra))
         embedded = self.token_embedding(input_ids) * attention_mask.unsqueeze(-1)  # (B, T, E)
         embedded = self.dropout(embedded).transpose(1, 2)  # (B, E, T)
         lengths = attention_mask.sum(dim=1)  # (B,)
@@ -198,9 +228,9 @@ class TransformerStudent(StudentModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, output_hidden_states: bool = False,
                 output_attentions: bool = False) -> torch.Tensor | StudentOutput:
         """Logits (B, C); a StudentOutput when hidden states or attentions are asked for."""
-        if input_ids.shape[1] > self.position_embedding.num_embeddings:
-            input_ids = input_ids[:, :self.position_embedding.num_embeddings]
-            attention_mask = attention_mask[:, :self.position_embedding.num_embeddings]
+        # Longer inputs keep their first max_positions tokens; a slice, not a branch, so an export holds for any length.
+        input_ids = input_ids[:, :self.position_embedding.num_embeddings]
+        attention_mask = attention_mask[:, :self.position_embedding.num_embeddings]
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
         states = self.token_embedding(input_ids) + self.position_embedding(positions)  # (B, T, H)
         states = self.dropout(self.embedding_norm(states))

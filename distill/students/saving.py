@@ -25,10 +25,11 @@ def save_student(model: StudentModel, directory: str | Path) -> Path:
     return directory
 
 
-def load_student(directory: str | Path, device: str | torch.device = "cpu") -> StudentModel:
-    """Rebuild a student from its config and weights, in eval mode."""
+def load_student(directory: str | Path, device: str | torch.device = "cpu", *,
+                 config_file: str = CONFIG_FILE) -> StudentModel:
+    """Rebuild a student from its config and weights, in eval mode; a download names its config config.json."""
     directory = Path(directory)
-    config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    config = json.loads((directory / config_file).read_text(encoding="utf-8"))
     architecture = config.get("architecture")
     if architecture not in STUDENTS:
         raise ConfigError(f"{directory} holds an unknown student {architecture!r}", code="unknown_student",

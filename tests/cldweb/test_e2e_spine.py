@@ -158,7 +158,8 @@ def test_it_distills_live_replays_missed_points_and_serves_the_student(owner, ce
     assert response.status_code == 200
     payload = b"".join(response.streaming_content)
     names = set(zipfile.ZipFile(io.BytesIO(payload)).namelist())
-    assert {"model.safetensors", "student_config.json", "vocab.json", "labels.json"} <= names
+    assert names == {"model.onnx", "model.int8.onnx", "model.safetensors", "config.json", "vocab.json", "labels.json",
+                     "README.md", "predict.py"}
     downloaded = run.output_dir / "downloaded.zip"
     downloaded.write_bytes(payload)
 

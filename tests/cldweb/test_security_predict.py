@@ -28,8 +28,8 @@ def export_tiny_student(directory) -> str:
     torch.manual_seed(0)
     model = students.build_student(StudentConfig(architecture="bilstm", embedding_dim=8, hidden_size=8, num_layers=1),
                                    tokenizer.vocab_size, len(LABELS))
-    return str(export.export_student(model, tokenizer, LABELS, None, directory / "student", directory / "student.zip",
-                                     max_length=32))
+    return str(export.export_student(model, tokenizer, LABELS, directory / "student", directory / "student.zip",
+                                     max_length=32).zip_path)
 
 
 @pytest.fixture

@@ -1,9 +1,4 @@
-"""The download: a zip a user can load without cld's training code, and the loader for it.
-
-Contents: model.safetensors (weights, no pickle), student_config.json (what
-rebuilds the architecture), vocab.json (the student tokenizer), labels.json
-(class names in index order) and README.txt with a usage example.
-"""
+"""Loading a downloaded student back into PyTorch: the predictor cld itself uses (CLI, web, API)."""
 from __future__ import annotations
 
 import json
@@ -11,65 +6,18 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from . import students
-from .atomic import atomic_path
-from .errors import ConfigError
-from .teachers.safety import check_model_files
-from .tokens.batches import pad_batch
-from .tokens.tokenizer import StudentTokenizer, load_tokenizer
+from .. import students
+from ..errors import ConfigError
+from ..teachers.safety import check_model_files
+from ..tokens.batches import pad_batch
+from ..tokens.tokenizer import StudentTokenizer, load_tokenizer
+from .files import CONFIG_FILE, LABELS_FILE, OLD_CONFIG_FILE, VOCAB_FILE
 
-VOCAB_FILE = "vocab.json"
-LABELS_FILE = "labels.json"
-README_FILE = "README.txt"
-EXPORT_FILES = (students.WEIGHTS_FILE, students.CONFIG_FILE, VOCAB_FILE, LABELS_FILE, README_FILE)
 PREDICT_BATCH_SIZE = 64  # texts per forward pass when predicting
-
-README = """cld student model ({architecture}, {parameters:,} parameters, labels: {labels})
-
-Usage, from a checkout of cld (its distill/ folder; requirements.txt lists what it needs):
-
-    python -m distill predict --model student.zip "这本书写得真好" "质量太差了"
-    python -m distill evaluate --model student.zip --data test.csv
-
-or from Python:
-
-    from distill.export import load_exported
-    predictor = load_exported("student.zip")
-    print(predictor.predict(["这本书写得真好", "质量太差了"]))  # [(label, probability), ...]
-
-Files: model.safetensors (weights), student_config.json (architecture), vocab.json (tokenizer),
-labels.json (class names in index order). Max length: {max_length} tokens.
-"""
-
-
-def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, labels: list[str],
-                   resolved_student_config: dict[str, Any] | None, directory: str | Path, zip_path: str | Path,
-                   max_length: int = 128) -> Path:
-    """Write the student folder and zip it (atomically, through ``distill.atomic``); returns the zip path.
-
-    ``resolved_student_config`` adds keys the model's own config lacks (it normally has them all).
-    """
-    directory = Path(directory)
-    config = dict(resolved_student_config or {})
-    config.update(model.config)
-    config["max_length"] = int(max_length)
-    model.config = config
-    students.save_student(model, directory)
-    tokenizer.save(directory / VOCAB_FILE)
-    (directory / LABELS_FILE).write_text(json.dumps(list(labels), ensure_ascii=False), encoding="utf-8")
-    (directory / README_FILE).write_text(README.format(
-        architecture=config.get("architecture", "?"), parameters=students.count_parameters(model),
-        labels=", ".join(labels), max_length=max_length), encoding="utf-8")
-    zip_path = Path(zip_path)
-    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in EXPORT_FILES:
-            archive.write(directory / name, arcname=name)
-    return zip_path
 
 
 @dataclass
@@ -115,11 +63,13 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Predi
         with tempfile.TemporaryDirectory(prefix="cld-student-") as folder:
             with zipfile.ZipFile(path) as archive:
                 names = set(archive.namelist())
-                missing = [name for name in EXPORT_FILES[:4] if name not in names]
+                config = CONFIG_FILE if CONFIG_FILE in names else OLD_CONFIG_FILE
+                needed = (students.WEIGHTS_FILE, config, VOCAB_FILE, LABELS_FILE)
+                missing = [name for name in needed if name not in names]
                 if missing:
                     raise ConfigError(f"{path} is not a cld student export (missing {', '.join(missing)})",
                                       code="export_invalid", path=str(path))
-                for name in EXPORT_FILES[:4]:  # only the known flat names: no path traversal from the archive
+                for name in needed:  # only the known flat names: no path traversal from the archive
                     (Path(folder) / name).write_bytes(archive.read(name))
             return _load_folder(Path(folder), torch.device(device), str(path))
     if path.is_dir():
@@ -134,10 +84,12 @@ def _load_folder(folder: Path, device: torch.device, display: str) -> Predictor:
     # The file-safety part of the teacher check: safetensors only, no pickle, no remote code, headers readable.
     if not check_model_files(folder, weight_names=(students.WEIGHTS_FILE,), invalid=invalid):
         raise ConfigError(f"{display} has no model.safetensors", code="export_invalid", path=display)
-    for name in (students.CONFIG_FILE, VOCAB_FILE, LABELS_FILE):
+    # Zips made before the ONNX export called the config student_config.json; they still load.
+    config = CONFIG_FILE if (folder / CONFIG_FILE).is_file() else OLD_CONFIG_FILE
+    for name in (config, VOCAB_FILE, LABELS_FILE):
         if not (folder / name).is_file():
             raise ConfigError(f"{display} has no {name}", code="export_invalid", path=display)
-    model = students.load_student(folder, device)
+    model = students.load_student(folder, device, config_file=config)
     tokenizer = load_tokenizer(folder / VOCAB_FILE)
     labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
     return Predictor(model=model, tokenizer=tokenizer, labels=labels,

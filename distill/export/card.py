@@ -1,0 +1,117 @@
+"""The download's README.md: a model card saying what the student is, how good, how fast, and how to run it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .verify import ExportCheck
+
+_TOKENIZERS = {
+    "char": "one token per character (NFKC-normalised, whitespace dropped)",
+    "word": "jieba words (NFKC-normalised); predict.py needs `pip install jieba`",
+    "teacher": "the teacher's BERT WordPiece tokenizer, read by predict.py without the tokenizers package",
+}
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _size(path: Path) -> str:
+    return f"{path.stat().st_size / 1e6:.2f} MB" if path.is_file() else "–"
+
+
+def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str, parameters: int, folder: Path,
+               check: ExportCheck, result: dict[str, Any] | None) -> str:
+    """Markdown for README.md; ``result`` is the run's RunResult as a dict (what is known at export time)."""
+    result = result or {}
+    run_config = result.get("config") or {}
+    teacher_cfg = run_config.get("teacher") or {}
+    teacher_name = "the demo teacher (a small BERT trained on this corpus)" if teacher_cfg.get("demo") else \
+        (teacher_cfg.get("name_or_path") or "–")
+    teacher, student = result.get("teacher") or {}, result.get("student") or {}
+    corpus = result.get("corpus") or {}
+    train = run_config.get("train") or {}
+    if check.standalone_problem:  # said first and plainly: the promise of this download does not hold for it
+        runs_without_cld = [
+            f"**predict.py cannot run this student without cld**: {check.standalone_problem}. The ONNX graphs "
+            "are fine, but they need the token ids of this student's tokenizer (vocab.json); use the PyTorch files "
+            "with cld (`distill.load_student(\"student.zip\")`), or a tokenizer that gives the same ids.", ""]
+    else:
+        runs_without_cld = [
+            "A small text classifier distilled by cld from a larger teacher. "
+            "It runs without cld: `predict.py` needs only `numpy` and `onnxruntime`"
+            + (" (and `jieba`)." if tokenizer_kind == "word" else "."), ""]
+    lines = [
+        f"# cld student: {config.get('architecture', '?')} ({parameters:,} parameters)",
+        "",
+        *runs_without_cld,
+        "```bash",
+        "pip install numpy onnxruntime" + (" jieba" if tokenizer_kind == "word" else ""),
+        'python predict.py "这家酒店很好"                 # label and every probability',
+        "python predict.py --file texts.txt --out out.csv  # one text a line -> CSV",
+        'python predict.py --int8 "这家酒店很好"          # the int8 model',
+        "```",
+        "",
+        "From Python, with this folder on `sys.path`: `from predict import Predictor; "
+        "Predictor('.').probabilities(['这家酒店很好'])` (columns in `labels.json` order).",
+        "",
+        "## Labels",
+        "",
+        ", ".join(f"`{label}`" for label in labels),
+        "",
+        "## How it was made",
+        "",
+        f"- Teacher: {teacher_name}" + (f", {teacher.get('parameters', 0):,} parameters" if teacher.get("parameters") else "")
+        + ("; fine-tuned on the corpus labels first" if result.get("teacher_finetuned") else ""),
+        f"- Data: {corpus.get('train', '–')} training, {corpus.get('dev', '–')} dev and {corpus.get('test', '–')} test texts",
+        f"- Student: {config.get('architecture')}, preset {config.get('preset', '–')}, embedding {config.get('embedding_dim')}, "
+        f"hidden {config.get('hidden_size')}, {config.get('num_layers')} layer(s), pooling {config.get('pooling')}",
+        f"- Tokenizer: {_TOKENIZERS.get(tokenizer_kind, tokenizer_kind)}; texts are cut to {config.get('max_length')} tokens",
+        f"- Training: mode {train.get('mode', '–')}, {train.get('epochs', '–')} epoch(s), batch {train.get('batch_size', '–')}, "
+        f"learning rate {train.get('learning_rate', '–')}, temperature {train.get('temperature', '–')}, seed {train.get('seed', '–')}",
+        "",
+        "## Quality",
+        "",
+        "| model | dev accuracy | test accuracy |",
+        "|---|---|---|",
+        f"| teacher | {_pct(teacher.get('dev_accuracy'))} | {_pct(teacher.get('test_accuracy'))} |",
+        f"| student | {_pct(student.get('dev_accuracy'))} | {_pct(student.get('test_accuracy'))} |",
+        "",
+        "## Efficiency (measured in the run, on the machine that trained it)",
+        "",
+        "| model | parameters | latency batch 1, p50 / p95 | texts/s at batch 32 |",
+        "|---|---|---|---|",
+        f"| teacher | {teacher.get('parameters', 0):,} | {teacher.get('latency_p50_ms', 0):.2f} / "
+        f"{teacher.get('latency_p95_ms', 0):.2f} ms | {teacher.get('samples_per_second', 0):,.0f} |",
+        f"| student | {parameters:,} | {student.get('latency_p50_ms', 0):.2f} / {student.get('latency_p95_ms', 0):.2f} ms "
+        f"| {student.get('samples_per_second', 0):,.0f} |",
+        "",
+        f"Files: model.onnx {_size(folder / 'model.onnx')}, model.int8.onnx {_size(folder / 'model.int8.onnx')}, "
+        f"model.safetensors {_size(folder / 'model.safetensors')}.",
+        "",
+        "## Export check",
+        "",
+        f"Checked when the zip was made, against the PyTorch student, on a batch of {check.edge_texts} texts "
+        "(an empty text, a one-character text, a text at the maximum length, ordinary texts):",
+        "",
+        f"- model.onnx: max |probability difference| {check.fp32_max_abs_diff:.2e} (allowed {check.fp32_tolerance:.0e})",
+        f"- model.int8.onnx: max |probability difference| {check.int8_max_abs_diff:.2e}; same label as PyTorch on "
+        f"{check.int8_agreement:.2%} of {check.agreement_texts:,} dev texts (required {check.int8_min_agreement:.0%})",
+        "",
+        "## Intended use and limits",
+        "",
+        "- Classifying short texts like the training corpus (same domain, same labels); it knows nothing else.",
+        "- It copies its teacher, mistakes included; the test accuracy above is the number to trust, "
+        "on texts like the test set. Check it on your own data before relying on it.",
+        f"- Text past {config.get('max_length')} tokens is ignored. Tokens never seen in training count as unknown ([UNK]).",
+        "- The int8 model trades a little agreement (above) for size and speed; use model.onnx when in doubt.",
+        "",
+        "## Files",
+        "",
+        "- `model.onnx`, `model.int8.onnx`: inputs `input_ids`, `attention_mask` (int64, batch × length), output `logits`",
+        "- `model.safetensors` + `config.json`: the PyTorch weights and the config that rebuilds the architecture "
+        "(cld: `distill.load_student(\"student.zip\")`)",
+        "- `vocab.json`: the tokenizer; `labels.json`: label names in output order; `predict.py`: the runner",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,283 @@
+"""Label Chinese text with a student distilled by cld: needs only numpy and onnxruntime (jieba for a word student).
+
+    python predict.py "这家酒店很好"                 # the label and every label's probability
+    python predict.py --file texts.txt --out out.csv  # one text a line in, a CSV out (stdout without --out)
+    python predict.py --int8 "这家酒店很好"          # the int8 model: smaller and faster, near-identical answers
+
+or from Python, with this folder on the path:
+
+    from predict import Predictor
+    predictor = Predictor(".")                       # the unpacked zip
+    predictor.probabilities(["这家酒店很好"])         # (N, C) numpy array, columns in predictor.labels order
+    predictor.predict(["这家酒店很好"])               # [(label, probability), ...]
+
+The tokenizer here is a copy of the one the student was trained with (cld's distill/tokens/tokenizer.py):
+same normalisation, same vocabulary, same truncation; cld's tests check both give the same ids. This file
+is copied unchanged into every download, so it reads everything it needs from the files beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+BATCH_SIZE = 64  # texts per forward pass; sorted by length first, so little padding is computed
+
+
+class Predictor:
+    """The student in ``folder`` (model.onnx or model.int8.onnx, vocab.json, labels.json, config.json)."""
+
+    def __init__(self, folder: str | Path = ".", *, int8: bool = False, threads: int = 0) -> None:
+        folder = Path(folder)
+        self.labels: list[str] = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        self.max_length = int(config.get("max_length", 128))
+        self.tokenizer = load_tokenizer(folder / "vocab.json")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        model = folder / ("model.int8.onnx" if int8 else "model.onnx")
+        self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, self.max_length)
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """(N, C) float32, in the order of ``texts``."""
+        token_ids = [self.encode(text) for text in texts]
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        for begin in range(0, len(order), BATCH_SIZE):
+            rows = order[begin:begin + BATCH_SIZE]
+            width = max(len(token_ids[i]) for i in rows)
+            input_ids = np.full((len(rows), width), self.tokenizer.pad_id, dtype=np.int64)  # (B, T)
+            attention_mask = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
+            for row, index in enumerate(rows):
+                input_ids[row, :len(token_ids[index])] = token_ids[index]
+                attention_mask[row, :len(token_ids[index])] = 1
+            out[rows] = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+        return out
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Every label's probability (N, C), columns in the order of ``labels``."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        logits = self.logits(texts)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # minus the row's max: exp never overflows
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    def predict(self, texts: list[str]) -> list[tuple[str, float]]:
+        """(label, probability of that label) per text."""
+        probabilities = self.probabilities(texts)
+        return [(self.labels[int(best)], float(row[best])) for row, best in zip(probabilities, probabilities.argmax(-1))]
+
+
+# --- tokenizers: the same ids as cld's student tokenizers ------------------------------------------------------
+
+class VocabTokenizer:
+    """cld's char and word tokenizers: a token list with [PAD]=0, [UNK]=1."""
+
+    pad_id = 0
+    unk_id = 1
+
+    def __init__(self, kind: str, tokens: list[str]) -> None:
+        self.kind = kind
+        self.token_to_id = {token: index for index, token in enumerate(tokens)}
+        if kind == "word":
+            try:
+                import jieba
+            except ImportError:
+                sys.exit("this student reads jieba words: pip install jieba")
+            import logging
+            jieba.setLogLevel(logging.WARNING)
+            self.jieba = jieba
+
+    def tokenize(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFKC", text)
+        if self.kind == "char":
+            return [char for char in text if not char.isspace()]
+        return [word for word in self.jieba.lcut(text) if word.strip()]
+
+    def encode(self, text: str, max_length: int) -> list[int]:
+        ids = [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)[:max_length]]
+        return ids or [self.unk_id]  # every text keeps one token, as in training
+
+
+class BertWordPieceTokenizer:
+    """The teacher's BERT WordPiece tokenizer (a tokenizer.json), read without the tokenizers package.
+
+    Covers what BERT-style checkpoints use: BertNormalizer, BertPreTokenizer, WordPiece and a
+    [CLS] ... [SEP] post-processor. Anything else is refused rather than tokenised differently.
+    """
+
+    def __init__(self, spec: dict, pad_id: int, unk_id: int) -> None:
+        normalizer, pre_tokenizer, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec["model"]
+        if (normalizer.get("type") != "BertNormalizer" or pre_tokenizer.get("type") != "BertPreTokenizer"
+                or model.get("type") != "WordPiece"):
+            raise SystemExit(f"this predict.py reads BERT WordPiece tokenizers only (found {normalizer.get('type')}, "
+                             f"{pre_tokenizer.get('type')}, {model.get('type')}); use the PyTorch files with cld instead")
+        self.pad_id, self.unk_id = pad_id, unk_id
+        self.clean_text = normalizer.get("clean_text", True)
+        self.chinese_chars = normalizer.get("handle_chinese_chars", True)
+        self.lowercase = normalizer.get("lowercase", True)
+        strip = normalizer.get("strip_accents")
+        self.strip_accents = self.lowercase if strip is None else strip
+        self.vocab: dict[str, int] = model["vocab"]
+        self.unk_token = model.get("unk_token", "[UNK]")
+        self.prefix = model.get("continuing_subword_prefix", "##")
+        self.max_word_chars = model.get("max_input_chars_per_word", 100)
+        self.before, self.after = self._template(spec.get("post_processor"))
+        specials = [token["content"] for token in spec.get("added_tokens", []) if token.get("special")]
+        self.specials = re.compile("(" + "|".join(map(re.escape, sorted(specials, key=len, reverse=True))) + ")") \
+            if specials else None
+
+    def _template(self, processor: dict | None) -> tuple[list[int], list[int]]:
+        """Ids added before and after a single text."""
+        if not processor:
+            return [], []
+        if processor.get("type") == "BertProcessing":
+            return [processor["cls"][1]], [processor["sep"][1]]
+        if processor.get("type") == "TemplateProcessing":
+            before: list[int] = []
+            after: list[int] = []
+            seen_text = False
+            for piece in processor["single"]:
+                if "Sequence" in piece:
+                    seen_text = True
+                    continue
+                ids = processor["special_tokens"][piece["SpecialToken"]["id"]]["ids"]
+                (after if seen_text else before).extend(ids)
+            return before, after
+        raise SystemExit(f"this predict.py does not know the post-processor {processor.get('type')}")
+
+    def encode(self, text: str, max_length: int) -> list[int]:
+        ids: list[int] = []
+        pieces = self.specials.split(text) if self.specials else [text]
+        for index, piece in enumerate(pieces):
+            if index % 2:  # a special token written in the text, matched before normalisation
+                ids.append(self.vocab[piece])
+            else:
+                for word in self._words(self._normalize(piece)):
+                    ids.extend(self._word_pieces(word))
+        room = max(max_length - len(self.before) - len(self.after), 0)
+        return self.before + ids[:room] + self.after
+
+    def _normalize(self, text: str) -> str:
+        out = []
+        for char in text:
+            if self.clean_text:
+                if char in "\x00\ufffd" or (_is_control(char)):
+                    continue
+                if _is_whitespace(char):
+                    char = " "
+            if self.chinese_chars and _is_chinese(char):
+                char = f" {char} "
+            out.append(char)
+        text = "".join(out)
+        if self.strip_accents:
+            text = "".join(char for char in unicodedata.normalize("NFD", text) if unicodedata.category(char) != "Mn")
+        return text.lower() if self.lowercase else text
+
+    @staticmethod
+    def _words(text: str) -> list[str]:
+        words: list[str] = []
+        for chunk in text.split():
+            current = ""
+            for char in chunk:
+                if _is_punctuation(char):
+                    if current:
+                        words.append(current)
+                    words.append(char)
+                    current = ""
+                else:
+                    current += char
+            if current:
+                words.append(current)
+        return words
+
+    def _word_pieces(self, word: str) -> list[int]:
+        if len(word) > self.max_word_chars:
+            return [self.vocab[self.unk_token]]
+        ids: list[int] = []
+        start = 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                candidate = word[start:end] if start == 0 else self.prefix + word[start:end]
+                if candidate in self.vocab:
+                    ids.append(self.vocab[candidate])
+                    break
+                end -= 1
+            else:
+                return [self.vocab[self.unk_token]]  # one piece unknown: the whole word is
+            start = end
+        return ids
+
+
+def _is_whitespace(char: str) -> bool:
+    return char.isspace()  # asked after control characters are gone, as the Rust normalizer does
+
+
+def _is_control(char: str) -> bool:
+    return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn")
+
+
+def _is_punctuation(char: str) -> bool:
+    return (char.isascii() and not char.isalnum() and char.isprintable() and not char.isspace()) \
+        or unicodedata.category(char).startswith("P")
+
+
+def _is_chinese(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in (
+        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+        (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+
+
+def load_tokenizer(path: Path) -> VocabTokenizer | BertWordPieceTokenizer:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("kind") in ("char", "word"):
+        return VocabTokenizer(raw["kind"], raw["tokens"])
+    if raw.get("kind") == "teacher":
+        return BertWordPieceTokenizer(raw["tokenizer"], raw["pad_id"], raw["unk_id"])
+    raise SystemExit(f"{path} is not a cld student tokenizer (kind={raw.get('kind')!r})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Label texts with this cld student.")
+    parser.add_argument("texts", nargs="*", help="texts to label")
+    parser.add_argument("--file", help="a UTF-8 text file, one text a line; writes a CSV")
+    parser.add_argument("--out", help="where the CSV goes (default: stdout)")
+    parser.add_argument("--int8", action="store_true", help="use model.int8.onnx")
+    args = parser.parse_args(argv)
+    if not args.texts and not args.file:
+        parser.error("give texts or --file")
+    predictor = Predictor(Path(__file__).resolve().parent, int8=args.int8)
+    if args.file:
+        texts = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
+        probabilities = predictor.probabilities(texts)
+        stream = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
+        try:
+            writer = csv.writer(stream)
+            writer.writerow(["text", "label", *predictor.labels])
+            for text, row in zip(texts, probabilities):
+                writer.writerow([text, predictor.labels[int(row.argmax())], *(f"{p:.6f}" for p in row)])
+        finally:
+            if args.out:
+                stream.close()
+        return 0
+    for text, row in zip(args.texts, predictor.probabilities(args.texts)):
+        shown = "  ".join(f"{label}={p:.4f}" for label, p in zip(predictor.labels, row))
+        print(f"{predictor.labels[int(row.argmax())]}\t{shown}\t{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
