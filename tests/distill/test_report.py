@@ -156,3 +156,9 @@ def test_a_labels_only_run_trains_no_second_baseline(tmp_path: Path) -> None:
     result = run(_report_config(tmp_path, mode="hard"), reporter)
     assert STAGE_BASELINE not in reporter.stages()
     assert "baseline" not in result.metrics and "student" in result.metrics
+
+
+def test_importing_the_floors_and_the_metrics_costs_no_scikit_learn_until_they_run() -> None:
+    from .test_purity import _modules_loaded_by
+
+    assert _modules_loaded_by("distill, distill.baselines, distill.evaluate, distill.pipeline", ("sklearn",)) == []
