@@ -4,6 +4,10 @@ The teacher is in memory only while it is fine-tuned or labels texts; its
 outputs for train, dev and test all go through the on-disk cache, so a rerun
 (or a resumed run) over the same data never loads it for labelling again, and
 the teacher's accuracy is computed from those cached logits.
+
+One file over 400 lines because it is the run's order: each stage reads what the one before it
+wrote, and a reader follows a run from top to bottom here. The work of each stage lives in its
+package (corpus, teachers, training, evaluate, baselines, export); what stays is the wiring.
 """
 from __future__ import annotations
 
