@@ -162,6 +162,18 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
     if code == "config_no_labels_for_teacher":
         return _("The teacher has no trained head for these labels and the corpus has no labeled rows to "
                  "fine-tune it on. Choose a label column when uploading the corpus.")
+    if code == "export_onnx_differs":
+        return _("The exported ONNX model of the %(architecture)s student gave different answers from the trained "
+                 "one (up to %(difference)s in a probability, allowed %(tolerance)s), so no download was made. "
+                 "Please report this with the run's settings.") % {
+            "architecture": params.get("architecture", ""), "difference": f"{float(params.get('difference', 0)):.1e}",
+            "tolerance": f"{float(params.get('tolerance', 0)):.0e}"}
+    if code == "export_int8_disagrees":
+        return _("The small int8 model of the %(architecture)s student picks the trained student's label on only "
+                 "%(agreement)s of %(texts)s dev texts (at least %(required)s needed), so no download was made. "
+                 "Please report this with the run's settings.") % {
+            "architecture": params.get("architecture", ""), "agreement": f"{float(params.get('agreement', 0)):.1%}",
+            "texts": f"{int(params.get('texts', 0)):,}", "required": f"{float(params.get('required', 0)):.0%}"}
     if code == "time_limit":
         return _("The run took longer than the time limit and was stopped; its last checkpoint is kept.")
     if code == "worker_lost":

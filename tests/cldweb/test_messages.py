@@ -52,3 +52,21 @@ def test_it_describes_an_uploaded_teacher_in_the_uploaders_language():
         assert uploaded_teacher_description("bert.zip") == "上传自 bert.zip"
     with translation.override("en"):
         assert uploaded_teacher_description("bert.zip") == "Uploaded from bert.zip"
+
+
+def test_it_says_in_both_languages_why_a_failed_export_made_no_download():
+    from distill.export.verify import FP32_TOLERANCE, INT8_MIN_AGREEMENT
+
+    onnx = {"architecture": "bilstm", "difference": 0.0031, "tolerance": FP32_TOLERANCE}
+    int8 = {"architecture": "textcnn", "agreement": 0.9712, "texts": 1736, "required": INT8_MIN_AGREEMENT}
+    with translation.override("en"):
+        english = describe_error("export_onnx_differs", onnx, "fallback"), describe_error("export_int8_disagrees",
+                                                                                          int8, "fallback")
+    with translation.override("zh-hans"):
+        chinese = describe_error("export_onnx_differs", onnx, "fallback"), describe_error("export_int8_disagrees",
+                                                                                          int8, "fallback")
+
+    assert "bilstm" in english[0] and "up to 3.1e-03" in english[0] and "allowed 1e-04" in english[0]
+    assert "on only 97.1% of 1,736 dev texts (at least 99% needed)" in english[1]
+    assert "no download was made" in english[0] and "no download was made" in english[1]
+    assert "概率最多相差 3.1e-03" in chinese[0] and "在 1,736 条验证文本中只有 97.1%" in chinese[1]
