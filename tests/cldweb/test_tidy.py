@@ -332,3 +332,15 @@ def test_it_groups_the_thousands_of_a_corpus_counts(owner_client, corpus):
     assert '<td class="num">6,000</td>' in detail
     assert '<td class="num">35,123</td>' in dashboard and "35123" not in dashboard
     assert "<dd>35,123</dd>" in chinese  # grouped as the sentences in cldweb/messages.py are, not Django's zh 35123
+
+
+def test_it_says_beside_the_download_that_the_student_runs_without_cld(owner_client, run):
+    run_folder_with_files(run)
+    finished(run)
+
+    english = owner_client.get(reverse("run-detail", args=[run.pk])).content.decode()
+    owner_client.post(reverse("set_language"), {"language": "zh-hans"})
+    chinese = owner_client.get(reverse("run-detail", args=[run.pk])).content.decode()
+
+    assert "The zip runs without cld: predict.py needs only numpy and onnxruntime" in english
+    assert "这个 zip 不需要 cld 就能运行" in chinese
