@@ -12,6 +12,7 @@ import torch
 
 from .. import students
 from ..errors import ConfigError
+from ..evaluate import softmax
 from ..teachers.safety import check_model_files
 from ..tokens.batches import pad_batch
 from ..tokens.tokenizer import StudentTokenizer, load_tokenizer
@@ -43,15 +44,13 @@ class Predictor:
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Every label's probability (N, C) float32, in the order of ``texts`` and of ``labels``."""
-        logits = self.logits(texts)  # (N, C)
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # minus the row's max: exp never overflows
-        return shifted / shifted.sum(axis=-1, keepdims=True)
+        return softmax(self.logits(texts)).astype(np.float32)  # (N, C)
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """(label, probability of that label) per text."""
         if not texts:
             return []
-        probs = torch.from_numpy(self.logits(texts)).softmax(dim=-1).numpy()  # (N, C)
+        probs = self.probabilities(texts)  # (N, C)
         best = probs.argmax(axis=-1)
         return [(self.labels[int(i)], float(probs[row, i])) for row, i in enumerate(best)]
 

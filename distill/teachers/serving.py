@@ -21,6 +21,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import DistillError, TeacherUnavailable
+from ..evaluate import softmax
 from .finetune import FINETUNED_TEACHERS, finetune_key, finetuned_dir, finished_finetune, reload_finetuned
 from .labelling import tokenize_batch
 from .loading import LoadedTeacher, fingerprint_folder, load_teacher
@@ -53,9 +54,7 @@ class TeacherPredictor:
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Every label's probability (N, C) float32, in the order of ``texts`` and of ``labels``."""
-        logits = self.logits(texts)  # (N, C)
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # minus the row's max: exp never overflows
-        return shifted / shifted.sum(axis=-1, keepdims=True)
+        return softmax(self.logits(texts)).astype(np.float32)  # (N, C)
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """(label, probability of that label) per text."""
