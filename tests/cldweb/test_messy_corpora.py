@@ -263,3 +263,12 @@ def test_it_lists_the_files_of_a_zip_with_chinese_punctuation_in_chinese(owner_c
 
     page = response.content.decode()
     assert "（train.csv、test.csv）" in page and "train.csv, test.csv" not in page
+
+
+def test_it_names_an_excel_utf8_file_in_words_a_user_knows(owner_client, owner, reviews):
+    response = upload(owner_client, "excel.csv", b"\xef\xbb\xbf" + review_csv(reviews[:40]).encode())
+
+    corpus = Corpus.objects.get(owner=owner)
+    page = owner_client.get(response["Location"]).content.decode()
+    assert corpus.encoding == "utf-8-sig"
+    assert "UTF-8 with BOM (saved by Excel)" in page and "UTF-8-SIG" not in page
