@@ -18,6 +18,15 @@ TASKS = ("single",)  # "pair" and "tagging" are designed for (see distill/tasks/
 STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
 STUDENT_TOKENIZERS = ("char", "word", "teacher")
 MODES = ("soft", "semi", "hard")  # "hard" = no distillation: the labels-only baseline
+# Ways to grow the transfer set (distill/transfer): each makes a variant of a training text that the teacher labels.
+TRANSFER_METHODS = ("mask", "pos", "ngram", "mlm")
+# What the run form's "Grow the training set" presets mean. "light" adds cheap variants at ten thousand rows;
+# "heavy" aims at the 50,000 rows of Tang et al. 2019 and adds teacher-MLM sampling where the teacher has a head.
+TRANSFER_PRESETS: dict[str, dict[str, object]] = {
+    "off": {"target_rows": 0, "methods": []},
+    "light": {"target_rows": 10_000, "methods": ["mask", "pos", "ngram"]},
+    "heavy": {"target_rows": 50_000, "methods": ["mask", "pos", "ngram", "mlm"]},
+}
 
 
 @dataclass
@@ -26,6 +35,9 @@ class DataConfig:
     train_path: str = ""  # CSV/TSV/JSONL holding the transfer set (labels optional)
     dev_path: str = ""  # held-out file for early stopping; empty = split off train after dedup
     test_path: str = ""  # held-out file for the final report; empty = split off train after dedup
+    # Plain text, one text per line, any size (streamed): more text for the student to learn the teacher from.
+    # Its rows only ever join training (never dev/test, which need labels) and carry no label.
+    unlabeled_path: str = ""
     text_column: str = "text"  # column (or JSON key) holding the text
     label_column: str = "label"  # column holding the label; rows with an empty label are unlabeled
     dev_fraction: float = 0.1  # share of distinct texts moved to dev when no dev file is given
@@ -112,11 +124,41 @@ class TrainConfig:
 
 
 @dataclass
+class TransferConfig:
+    """Growing the transfer set: variants of the training texts, labelled by the teacher (Tang et al. 2019,
+    "Distilling Task-Specific Knowledge from BERT into Simple Neural Networks"; TinyBERT's augmentation)."""
+
+    preset: str = "off"  # "off", "light" or "heavy" (TRANSFER_PRESETS): fills target_rows and methods left unset
+    target_rows: int = 0  # generated rows wanted; 0 = the preset's; fewer are made when the corpus runs out of variants
+    methods: list[str] = field(default_factory=list)  # subset of TRANSFER_METHODS; empty = the preset's
+    mask_probability: float = 0.1  # share of words replaced by [MASK] (Tang et al.: 0.1)
+    pos_probability: float = 0.1  # share of words replaced by another corpus word of the same POS tag (Tang et al.: 0.1)
+    ngram_min_words: int = 2  # shortest window kept by n-gram sampling, in jieba words
+    ngram_max_words: int = 8  # longest window; Tang et al. used 1-5 English words, Chinese words are shorter
+    mlm_probability: float = 0.4  # share of whole words the teacher's masked-LM re-samples (TinyBERT: 0.4)
+    mlm_top_k: int = 15  # candidates per masked word, sampled by the teacher's probability (TinyBERT: K = 15)
+    mlm_batch_size: int = 32  # texts per teacher-MLM forward pass
+    seed: int = 7  # fixes which variants are made, independent of the training seed
+
+    def resolved(self) -> "TransferConfig":
+        """A copy with the preset's target and methods filled in where they were left at 0 / empty."""
+        preset = TRANSFER_PRESETS.get(self.preset, TRANSFER_PRESETS["off"])
+        return dataclasses.replace(self, target_rows=self.target_rows or int(preset["target_rows"]),  # type: ignore[arg-type]
+                                   methods=list(self.methods or preset["methods"]))  # type: ignore[arg-type]
+
+    @property
+    def enabled(self) -> bool:
+        resolved = self.resolved()
+        return resolved.target_rows > 0 and bool(resolved.methods)
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     output_dir: str = "runs/latest"  # checkpoints, fine-tuned teacher, metrics and the export zip
     cache_dir: str = ".cache/teacher-outputs"  # teacher outputs keyed by content hash, shared across runs
 
@@ -131,6 +173,7 @@ class RunConfig:
             "teacher": TeacherConfig,
             "student": StudentConfig,
             "train": TrainConfig,
+            "transfer": TransferConfig,
         }
         kwargs: dict[str, Any] = {}
         for key, value in raw.items():
@@ -150,7 +193,7 @@ class RunConfig:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-SECTIONS = ("data", "teacher", "student", "train")  # RunConfig's dataclass fields, in the order a reader meets them
+SECTIONS = ("data", "teacher", "student", "train", "transfer")  # RunConfig's dataclass fields, in the order a reader meets them
 
 
 def apply_override(cfg: RunConfig, assignment: str) -> None:

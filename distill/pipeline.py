@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import students, teachers
-from .config import MODES, STUDENT_TOKENIZERS, RunConfig
+from .config import MODES, STUDENT_TOKENIZERS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig
 from .atomic import write_text_atomically
 from .baselines import classical_probabilities, majority_probabilities
 from .corpus.examples import Example
@@ -143,6 +143,7 @@ def validate_config(cfg: RunConfig) -> None:
         raise ConfigError("temperature must be positive", code="config_range")
     if not cfg.data.train_path:
         raise ConfigError("no training file was given", code="config_no_train")
+    _validate_transfer(cfg)
     if cfg.train.hidden_weight < 0 or cfg.train.attention_weight < 0:
         raise ConfigError("hidden_weight and attention_weight must not be negative", code="config_range")
     device = resolve_device(cfg.train.device)
@@ -162,10 +163,32 @@ def validate_config(cfg: RunConfig) -> None:
                               tokenizer=cfg.student.tokenizer)
 
 
+def _validate_transfer(cfg: RunConfig) -> None:
+    grow = cfg.transfer
+    if grow.preset not in TRANSFER_PRESETS:
+        raise ConfigError(f"unknown transfer preset {grow.preset!r}; choose one of {', '.join(TRANSFER_PRESETS)}",
+                          code="config_transfer_preset")
+    unknown = [method for method in grow.methods if method not in TRANSFER_METHODS]
+    if unknown:
+        raise ConfigError(f"unknown transfer method {unknown[0]!r}; choose from {', '.join(TRANSFER_METHODS)}",
+                          code="config_transfer_method")
+    if grow.target_rows < 0 or grow.ngram_min_words < 1 or grow.ngram_max_words < grow.ngram_min_words \
+            or grow.mlm_top_k < 1 or grow.mlm_batch_size < 1:
+        raise ConfigError("transfer target_rows must not be negative, 1 <= ngram_min_words <= ngram_max_words, "
+                          "and mlm_top_k and mlm_batch_size at least 1", code="config_range")
+    for name in ("mask_probability", "pos_probability", "mlm_probability"):
+        if not 0.0 < getattr(grow, name) <= 1.0:
+            raise ConfigError(f"transfer {name} must be above 0 and at most 1", code="config_range")
+    if cfg.transfer.enabled and cfg.train.mode == "hard":
+        raise ConfigError("hard mode trains on labels only, and generated rows have none; grow the training set "
+                          "in soft or semi mode", code="config_transfer_hard")
+
+
 def run_pipeline(config: RunConfig, reporter: Reporter) -> RunResult:
     """See ``distill.run``. Returns status "cancelled" (checkpoint saved) when the reporter asks to stop."""
     _quiet_transformers()
     validate_config(config)
+    config = dataclasses.replace(config, transfer=config.transfer.resolved())  # saved as run: the preset spelled out
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
