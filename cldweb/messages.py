@@ -626,6 +626,7 @@ def report_stage_names() -> dict[str, str]:
     return {
         "preparing": _("Loading the corpus"),
         "finetuning_teacher": _("Fine-tuning the teacher"),
+        "generating": _("Growing the training set"),
         "labelling": _("Teacher labelling"),
         "distilling": _("Distilling the student"),
         "baseline": _("Training the student on labels only"),

@@ -513,6 +513,7 @@ class Run(models.Model):
         QUEUED = "queued", _("Queued")
         PREPARING = "preparing", _("Preparing data")
         FINETUNING_TEACHER = "finetuning_teacher", _("Fine-tuning the teacher")
+        GENERATING = "generating", _("Growing the training set")
         LABELLING = "labelling", _("Teacher labelling")
         DISTILLING = "distilling", _("Distilling the student")
         BASELINE = "baseline", _("Training the student on labels only")
@@ -521,8 +522,8 @@ class Run(models.Model):
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    ACTIVE_STATUSES = ("queued", "preparing", "finetuning_teacher", "labelling", "distilling", "baseline", "evaluating")
-    STAGE_STATUSES = ("preparing", "finetuning_teacher", "labelling", "distilling", "baseline", "evaluating")
+    ACTIVE_STATUSES = ("queued", "preparing", "finetuning_teacher", "generating", "labelling", "distilling", "baseline", "evaluating")
+    STAGE_STATUSES = ("preparing", "finetuning_teacher", "generating", "labelling", "distilling", "baseline", "evaluating")
     TERMINAL_STATUSES = ("done", "failed", "cancelled")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")

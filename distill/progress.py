@@ -15,11 +15,12 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 # Run.status values; keep the names stable.
 STAGE_PREPARING = "preparing"  # reading the corpus, building vocabularies
 STAGE_FINETUNING_TEACHER = "finetuning_teacher"  # teacher had no head for these labels
+STAGE_GENERATING = "generating"  # growing the transfer set: variants of training texts (TransferConfig)
 STAGE_LABELLING = "labelling"  # teacher computes soft labels (or reads them from cache)
 STAGE_DISTILLING = "distilling"  # student training
 STAGE_BASELINE = "baseline"  # the same student trained on labels only (TrainConfig.baseline), for comparison
 STAGE_EVALUATING = "evaluating"  # final dev/test scores, speed, export
-STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_LABELLING, STAGE_DISTILLING, STAGE_BASELINE,
+STAGES = (STAGE_PREPARING, STAGE_FINETUNING_TEACHER, STAGE_GENERATING, STAGE_LABELLING, STAGE_DISTILLING, STAGE_BASELINE,
           STAGE_EVALUATING)
 
 # Phases a metric point belongs to, so one chart can tell the teacher's

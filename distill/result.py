@@ -58,6 +58,12 @@ class RunResult:
     # The download's ONNX check (distill.export.verify.ExportCheck as a dict): fp32_max_abs_diff and
     # int8_max_abs_diff (probabilities, vs PyTorch, edge-case batch), int8_agreement over agreement_texts dev texts.
     export_check: dict[str, Any] = field(default_factory=dict)
+    # What the student learnt from, by kind of row (pipeline._transfer_summary): "rows" {"labelled",
+    # "unlabelled" (in the corpus), "unlabelled_file", "generated" {method: count}}, "target_rows",
+    # "attempts", "methods_skipped" {method: note code}, "examples" (ten generated rows: text, source_text,
+    # method, label, confidence), "virtual_labels" {"threshold", "candidates", "passed", "share"} in semi mode,
+    # and "teacher_texts_per_second" (the labelling speed measured, for estimating the next run).
+    transfer: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
