@@ -1,6 +1,7 @@
 """JSON endpoints usable with an API token (or a browser session), and the playground's form.
 
-* ``GET /api/runs/`` the user's runs; ``GET /api/runs/<id>/`` one run: status, settings, metrics, efficiency.
+* ``GET /api/runs/`` the user's runs; ``POST /api/runs/`` starts one, with the run form's settings and checks;
+  ``GET /api/runs/<id>/`` one run: status, settings, metrics, efficiency, training rows.
 * ``POST /api/runs/<id>/predict/`` the student's (and with ``teacher`` the teacher's) probabilities,
   with the time each model took on the server (cldweb.playground).
 * ``GET /api/runs/<id>/download/`` the student zip.
@@ -15,12 +16,13 @@ from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from cldweb import messages
 from cldweb.access import get_owned_run_or_404, token_or_login_required
 from cldweb.errors import is_api_request, json_error, post_only
-from cldweb.models import Run
+from cldweb.forms import RunForm
+from cldweb.models import Corpus, Run, Teacher
 from cldweb.playground import (PredictRequestError, both_models, playground_context, request_body, student_of,
                                texts_from_body, timed_predictions, wants_teacher)
 from cldweb.views import run_detail
@@ -29,7 +31,13 @@ from cldweb.views import run_detail
 EFFICIENCY_FIELDS = ("parameters", "size_bytes", "latency_p50_ms", "latency_p95_ms", "samples_per_second")
 # Config fields naming server folders and files: of no use to a client, and not its business.
 SERVER_PATH_FIELDS = {"output_dir", "cache_dir"}
-SERVER_DATA_PATH_FIELDS = {"train_path", "dev_path", "test_path"}
+SERVER_DATA_PATH_FIELDS = {"train_path", "dev_path", "test_path", "unlabeled_path"}
+# POST /api/runs/: the JSON body's fields -> the run form's (cldweb.forms.RunForm), whose checks decide.
+CREATE_FIELDS = {"corpus": "corpus", "teacher": "teacher", "student": "student_architecture", "mode": "mode",
+                 "epochs": "epochs", "max_length": "max_length", "baseline": "baseline",
+                 "virtual_label_threshold": "virtual_label_threshold", "start_without_scores": "start_without_scores"}
+CREATE_TRANSFER_FIELDS = {"preset": "grow", "target_rows": "grow_rows", "methods": "grow_methods"}
+FORM_DEFAULTS = {"student_architecture": "bilstm", "mode": "soft", "epochs": 5, "max_length": 128, "baseline": True}
 
 
 @token_or_login_required
@@ -56,9 +64,11 @@ def run_predict(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @token_or_login_required(anonymous="401")
-@require_GET
+@require_http_methods(["GET", "POST"])
 def api_runs(request: HttpRequest) -> JsonResponse:
-    """The user's runs, newest first (at most 200)."""
+    """GET: the user's runs, newest first (at most 200). POST: start a run (``create_run``)."""
+    if request.method == "POST":
+        return create_run(request)
     runs = Run.objects.filter(owner=request.user).select_related("corpus", "teacher")[:200]
     return JsonResponse({"runs": [
         {
@@ -80,12 +90,72 @@ def api_runs(request: HttpRequest) -> JsonResponse:
     ]})
 
 
+def create_run(request: HttpRequest) -> JsonResponse:
+    """A run from a JSON body, made exactly as the run form makes one (RunForm's checks, Run.create): 201 with
+    its id and addresses; 400 with ``fields`` for settings the form refuses; 404 for a corpus or teacher the
+    user cannot see (as for any other user's object, never saying whether it exists)."""
+    try:
+        body = request_body(request)
+    except PredictRequestError as problem:
+        return problem.response()
+    if request.content_type != "application/json":
+        return json_error("body_not_json", messages.api_run_body_invalid(), 400)
+    transfer = body.get("transfer") or {}
+    if not isinstance(transfer, dict):
+        return json_error("invalid", messages.api_run_invalid(), 400,
+                          fields={"transfer": [messages.api_run_body_invalid()]})
+    unknown = sorted(set(body) - set(CREATE_FIELDS) - {"transfer"}) + sorted(
+        f"transfer.{key}" for key in set(transfer) - set(CREATE_TRANSFER_FIELDS))
+    if unknown:
+        return json_error("unknown_fields", messages.api_run_unknown_fields(unknown), 400)
+    if not _visible(Corpus.objects.filter(owner=request.user), body.get("corpus")) or not _visible(
+            Teacher.objects.available_to(request.user), body.get("teacher")):
+        return json_error("not_found", messages.not_found(), 404)
+    data: dict[str, Any] = dict(FORM_DEFAULTS)
+    data.update({CREATE_FIELDS[key]: value for key, value in body.items() if key in CREATE_FIELDS})
+    data.update({CREATE_TRANSFER_FIELDS[key]: value for key, value in transfer.items()})
+    data = {key: value for key, value in data.items() if value is not None}
+    data.setdefault("grow", "off")
+    if data.get("baseline") is False:
+        data.pop("baseline")  # an unticked box is an absent one
+    form = RunForm(data, user=request.user)
+    if not form.is_valid():
+        names = {form_name: api_name for api_name, form_name in CREATE_FIELDS.items()}
+        names.update({form_name: f"transfer.{api_name}" for api_name, form_name in CREATE_TRANSFER_FIELDS.items()})
+        fields = {names.get(name, name or "settings"): [str(error) for error in errors]
+                  for name, errors in form.errors.items()}
+        return json_error("invalid", messages.api_run_invalid(), 400,
+                          fields={("settings" if key == "__all__" else key): value for key, value in fields.items()})
+    run = Run.create(owner=request.user, **form.run_options())
+    return JsonResponse({
+        "id": run.pk,
+        "status": run.status,
+        "settings": client_settings(run.config or {}),
+        "urls": {
+            "page": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
+            "api": request.build_absolute_uri(reverse("api-run", args=[run.pk])),
+            "points": request.build_absolute_uri(reverse("run-points", args=[run.pk])),
+        },
+    }, status=201)
+
+
+def _visible(rows, pk: Any) -> bool:
+    """Whether the id names a row the user may use; a missing id is left to the form ("this field is required")."""
+    if pk is None:
+        return True
+    if isinstance(pk, str) and pk.isdigit():
+        pk = int(pk)
+    return isinstance(pk, int) and not isinstance(pk, bool) and rows.filter(pk=pk).exists()
+
+
 def client_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The run's resolved config without the server's own folders and file paths."""
+    """The run's resolved config without the server's own folders and file paths (whether an unlabelled
+    texts file is read is said as ``data.unlabeled_file``, true or false)."""
     settings_out = {key: value for key, value in config.items() if key not in SERVER_PATH_FIELDS}
     if isinstance(settings_out.get("data"), dict):
-        settings_out["data"] = {key: value for key, value in settings_out["data"].items()
-                                if key not in SERVER_DATA_PATH_FIELDS}
+        data = settings_out["data"]
+        settings_out["data"] = {key: value for key, value in data.items() if key not in SERVER_DATA_PATH_FIELDS}
+        settings_out["data"]["unlabeled_file"] = bool(data.get("unlabeled_path"))
     return settings_out
 
 
@@ -136,6 +206,8 @@ def api_run(request: HttpRequest, pk: int) -> JsonResponse:
         "error": error,
         "settings": client_settings(run.config or {}),
         **run_numbers(run),
+        # What the student learnt from, by kind of row, and ten generated rows (RunResult.transfer); {} without.
+        "transfer": (run.result or {}).get("transfer") or {},
         "urls": {
             "page": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
             "points": request.build_absolute_uri(reverse("run-points", args=[run.pk])),

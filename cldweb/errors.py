@@ -19,9 +19,14 @@ from cldweb import messages
 JSON_URL_NAMES = {"run-points"}
 
 
-def json_error(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
-    """Every JSON error of the app: ``code`` never changes with the language, ``message`` is translated."""
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status, headers=headers)
+def json_error(code: str, message: str, status: int, headers: dict[str, str] | None = None,
+               fields: dict[str, list[str]] | None = None) -> JsonResponse:
+    """Every JSON error of the app: ``code`` never changes with the language, ``message`` is translated;
+    ``fields`` (a request's settings that were refused: name -> what to change) only where there are some."""
+    error: dict[str, object] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return JsonResponse({"error": error}, status=status, headers=headers)
 
 
 def is_api_request(request: HttpRequest) -> bool:

@@ -4,9 +4,10 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from cldweb import messages
 from cldweb.messages import file_too_large
 from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
-from distill import TeacherConfig
+from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TeacherConfig
 
 
 class CorpusUploadForm(forms.Form):
@@ -20,6 +21,23 @@ class CorpusUploadForm(forms.Form):
                     "text per row and optionally a label column."),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json,.zip"}),
         allow_empty_file=True,  # the corpus reader says "<file>: the file is empty", naming the file
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.CLD_MAX_UPLOAD_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(file_too_large(upload.name, limit))
+        return upload
+
+
+class UnlabeledTextsForm(forms.Form):
+    file = forms.FileField(
+        label=_("Unlabelled texts (optional)"),
+        help_text=_("A plain text file with one text per line, any size, in UTF-8, GBK/GB18030 or Big5. The "
+                    "teacher labels these texts too and the student learns from them; they never join dev or test."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".txt,text/plain"}),
+        allow_empty_file=True,  # store_text_lines says "<file>: the file is empty", naming the file
     )
 
     def clean_file(self):
@@ -130,6 +148,26 @@ class CorpusSelect(forms.Select):
         return option
 
 
+# The run form's words for the ways of growing the training set (distill TRANSFER_METHODS).
+GROW_METHOD_CHOICES = [
+    ("mask", _("Masking words")),
+    ("pos", _("Replacing words by others of the same part of speech")),
+    ("ngram", _("Keeping a window of the text")),
+    ("mlm", _("The teacher rewriting words (masked-LM)")),
+]
+assert [value for value, _label in GROW_METHOD_CHOICES] == list(TRANSFER_METHODS)
+GROW_ROWS_MIN, GROW_ROWS_MAX = 100, 500_000  # fewer is not worth a stage; more would label for days on a CPU
+
+
+def grow_choices():
+    rows = {name: f"{int(TRANSFER_PRESETS[name]['target_rows']):,}" for name in ("light", "heavy")}
+    return [
+        ("off", _("Off: train on the corpus rows only")),
+        ("light", _("Light: about %(rows)s more rows (masking, part of speech, windows)") % {"rows": rows["light"]}),
+        ("heavy", _("Heavy: about %(rows)s more rows, also the teacher rewriting words") % {"rows": rows["heavy"]}),
+    ]
+
+
 class RunForm(forms.Form):
     corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), widget=CorpusSelect)
     teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), widget=TeacherSelect)
@@ -162,6 +200,28 @@ class RunForm(forms.Form):
         label=_("Start anyway, without dev/test scores"), required=False,
         help_text=_("Only for a corpus that is too small to hold back rows for checking."),
     )
+
+    # Growing the training set (RunConfig.transfer): variants of the corpus texts that the teacher labels,
+    # so the student sees many more of the teacher's answers than the corpus holds (Tang et al. 2019).
+    grow = forms.ChoiceField(label=_("Grow the training set"), choices=grow_choices, initial="off",
+                             widget=forms.RadioSelect)
+    grow_rows = forms.IntegerField(
+        label=_("Generated rows wanted"), required=False, min_value=GROW_ROWS_MIN, max_value=GROW_ROWS_MAX,
+        help_text=_("Empty: the choice's own number. Fewer are made when the corpus runs out of different variants."),
+    )
+    grow_methods = forms.MultipleChoiceField(
+        label=_("Ways to make new rows"), required=False, choices=GROW_METHOD_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: the choice's own (light: the first three; heavy: all four)."),
+    )
+    virtual_label_threshold = forms.FloatField(
+        label=_("Confidence for virtual labels (semi mode)"), required=False, min_value=0.0, max_value=0.99,
+        widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "0.90"}),
+        help_text=_("Semi mode only: an unlabelled row the teacher is at least this sure about (0.90 = 90%) is "
+                    "also trained on as if it had that label. Empty: off."),
+    )
+    # The fields shown inside the form's "Advanced" part, in this order.
+    advanced_fields = ("grow_methods", "virtual_label_threshold")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -197,7 +257,48 @@ class RunForm(forms.Form):
             self.add_error("start_without_scores", _(
                 "“%(name)s” is too small for dev and test rows (see above): add rows to it, or tick this box "
                 "to start without scores.") % {"name": corpus.name})
+        grow = cleaned.get("grow") or "off"
+        if grow == "off":
+            if cleaned.get("grow_rows") is not None:
+                self.add_error("grow_rows", messages.grow_rows_without_growing())
+            if cleaned.get("grow_methods"):
+                self.add_error("grow_methods", messages.grow_methods_without_growing())
+        elif cleaned.get("mode") == "hard":
+            self.add_error("grow", messages.grow_in_hard_mode())
+        teacher = cleaned.get("teacher")
+        if teacher is not None and teacher.is_demo and "mlm" in (cleaned.get("grow_methods") or []):
+            self.add_error("grow_methods", messages.grow_mlm_without_head(teacher.display_name))
+        threshold = cleaned.get("virtual_label_threshold")
+        if threshold and cleaned.get("mode") not in (None, "semi"):
+            self.add_error("virtual_label_threshold", messages.virtual_labels_outside_semi())
         return cleaned
+
+    def transfer_settings(self) -> dict[str, object]:
+        """RunConfig.transfer as chosen ({} when off): the preset, and the size and methods only when given."""
+        grow = self.cleaned_data.get("grow") or "off"
+        if grow == "off":
+            return {}
+        settings_out: dict[str, object] = {"preset": grow}
+        if self.cleaned_data.get("grow_rows"):
+            settings_out["target_rows"] = self.cleaned_data["grow_rows"]
+        if self.cleaned_data.get("grow_methods"):
+            settings_out["methods"] = [m for m in TRANSFER_METHODS if m in self.cleaned_data["grow_methods"]]
+        return settings_out
+
+    def run_options(self) -> dict[str, object]:
+        """The keyword arguments of Run.create for what was chosen (the form's and the API's one path)."""
+        data = self.cleaned_data
+        return {"corpus": data["corpus"], "teacher": data["teacher"],
+                "student_architecture": data["student_architecture"], "mode": data["mode"],
+                "epochs": data["epochs"], "max_length": data["max_length"], "baseline": data["baseline"],
+                "transfer": self.transfer_settings(),
+                "virtual_label_threshold": data.get("virtual_label_threshold") or 0.0}
+
+    def main_fields(self):
+        return [field for field in self if field.name not in ("start_without_scores", *self.advanced_fields)]
+
+    def advanced(self):
+        return [self[name] for name in self.advanced_fields]
 
 
 class TeacherHubForm(forms.Form):

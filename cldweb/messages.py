@@ -690,3 +690,158 @@ def report_scored_on(split: str, size: str) -> str:
 
 def report_no_disagreements() -> str:
     return _("The student and the teacher agree on every dev text.")
+
+
+# -- growing the training set and more unlabelled text (the run form, the run page, the corpus page) ----------
+
+def grow_rows_without_growing() -> str:
+    return _("Choose light or heavy under “Grow the training set”, or leave the number of generated rows empty.")
+
+
+def grow_methods_without_growing() -> str:
+    return _("Choose light or heavy under “Grow the training set”, or untick the ways to make new rows.")
+
+
+def grow_in_hard_mode() -> str:
+    return _("Generated rows have no label of your own, only the teacher's, and the mode “Your labels only” uses "
+             "none of the teacher's: choose a soft or semi mode, or switch growing the training set off.")
+
+
+def grow_mlm_without_head(teacher: str) -> str:
+    return _("“%(teacher)s” has no masked-LM head, so it cannot rewrite words: untick “The teacher rewriting words "
+             "(masked-LM)”, or choose a pretrained teacher such as bert-base-chinese.") % {"teacher": teacher}
+
+
+def grow_mlm_needs_head() -> str:
+    return _("The teacher rewriting words (masked-LM) needs a teacher with a masked-LM head, such as "
+             "bert-base-chinese. The demo teacher has none: with it this way is skipped, and the run page says so.")
+
+
+def virtual_labels_outside_semi() -> str:
+    return _("Virtual labels are used in semi mode only (“Soft labels plus your labels”): choose that mode, or "
+             "leave the confidence empty.")
+
+
+def grow_estimate_formats() -> dict[str, str]:
+    """The extra teacher time next to the run form's grow choice; %(time)s, %(rows)s, %(speed)s (also for run_form.js)."""
+    return {
+        "measured": _("About %(time)s more teacher time on this machine, to label %(rows)s generated rows at the "
+                      "%(speed)s texts a second this teacher labelled in its last finished run here."),
+        "guess_demo": _("About %(time)s more teacher time, to label %(rows)s generated rows. A rough guess: no "
+                        "finished run of this teacher here recorded its speed, so %(speed)s texts a second is "
+                        "assumed, about what a demo teacher labels on a CPU."),
+        "guess_pretrained": _("About %(time)s more teacher time, to label %(rows)s generated rows. A rough guess: no "
+                              "finished run of this teacher here recorded its speed, so %(speed)s texts a second "
+                              "is assumed, about what a BERT-base-sized teacher labels on a CPU (a GPU is many "
+                              "times faster)."),
+        "mlm": _("The teacher rewriting words also runs the teacher on each text it rewrites, which adds up to as "
+                 "much time again for those rows."),
+        "under_a_minute": _("less than a minute"),
+        "minute": ngettext("%(count)s minute", "%(count)s minutes", 1),
+        "minutes": ngettext("%(count)s minute", "%(count)s minutes", 2),
+        "hour": ngettext("%(count)s hour", "%(count)s hours", 1),
+        "hours": ngettext("%(count)s hour", "%(count)s hours", 2),
+    }
+
+
+def grow_duration(seconds: float) -> str:
+    """A teacher time as the estimate says it: "less than a minute", "4 minutes", "3 hours" (hours from 90 minutes)."""
+    formats = grow_estimate_formats()
+    if seconds < 60:
+        return formats["under_a_minute"]
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": f"{minutes:,}"}
+    hours = round(seconds / 3600)
+    return ngettext("%(count)s hour", "%(count)s hours", hours) % {"count": f"{hours:,}"}
+
+
+def training_row_kinds() -> dict[str, str]:
+    """RunResult.transfer["rows"] keys in words, for the run page's "Training rows" table."""
+    return {
+        "labelled": _("Corpus rows with a label"),
+        "unlabelled": _("Corpus rows without a label"),
+        "unlabelled_file": _("Texts from the unlabelled texts file"),
+    }
+
+
+def grow_generated_kind(method: str) -> str:
+    return _("Generated: %(method)s") % {"method": method}
+
+
+def grow_method_names() -> dict[str, str]:
+    """distill TRANSFER_METHODS in words (the run form's checkboxes and the run page's tables)."""
+    return {
+        "mask": _("Masking words"),
+        "pos": _("Replacing words by others of the same part of speech"),
+        "ngram": _("Keeping a window of the text"),
+        "mlm": _("The teacher rewriting words (masked-LM)"),
+    }
+
+
+# Why the engine left a way of growing out (RunResult.transfer["methods_skipped"]), for the codes the web knows
+# before the engine's note does; a code with an engine note is said as that note, any other by its code.
+GROW_SKIP_REASONS = {
+    "transfer_mlm_no_head": gettext_noop("the teacher has no masked-LM head (the demo teacher has none)"),
+}
+
+
+def grow_method_skipped(method: str, code: str) -> str:
+    name = grow_method_names().get(method, method)
+    if code in GROW_SKIP_REASONS:
+        reason = _(GROW_SKIP_REASONS[code])
+    elif code in ENGINE_NOTES and "%(" not in ENGINE_NOTES[code]:
+        reason = _(ENGINE_NOTES[code])
+    else:
+        reason = code
+    return _("“%(method)s” was not used: %(reason)s.") % {"method": name, "reason": reason.rstrip(".")}
+
+
+def grow_rows_short(made: int, target: int, attempts: int) -> str:
+    return _("%(made)s of the %(target)s generated rows asked for were made: after %(attempts)s tries the corpus "
+             "gave no more different variants.") % {
+        "made": f"{made:,}", "target": f"{target:,}", "attempts": f"{attempts:,}"}
+
+
+def grow_rows_total(total: int, generated: int) -> str:
+    if generated:
+        return _("The student learnt from %(total)s rows, %(generated)s of them generated.") % {
+            "total": f"{total:,}", "generated": f"{generated:,}"}
+    return _("The student learnt from %(total)s rows.") % {"total": f"{total:,}"}
+
+
+def virtual_labels_share(passed: int, candidates: int, threshold: float) -> str:
+    share = passed / candidates * 100 if candidates else 0.0
+    return _("%(passed)s of %(candidates)s unlabelled rows (%(share)s%%) passed the %(threshold)s confidence "
+             "threshold and were used as labels.") % {
+        "passed": f"{passed:,}", "candidates": f"{candidates:,}", "share": f"{share:.1f}",
+        "threshold": f"{threshold:.2f}"}
+
+
+def unlabeled_attached(filename: str, lines: int) -> str:
+    return ngettext("%(file)s: %(count)s text attached.", "%(file)s: %(count)s texts attached.", lines) % {
+        "file": filename, "count": f"{lines:,}"}
+
+
+def unlabeled_removed(filename: str) -> str:
+    return _("%(file)s was removed from the corpus.") % {"file": filename}
+
+
+def unlabeled_runs_still_going(filename: str, count: int) -> str:
+    return ngettext("%(file)s cannot be changed while %(count)s run on this corpus is queued or running: it reads "
+                    "the file. Wait for it to end, or cancel it.",
+                    "%(file)s cannot be changed while %(count)s runs on this corpus are queued or running: they "
+                    "read the file. Wait for them to end, or cancel them.", count) % {
+        "file": filename, "count": f"{count:,}"}
+
+
+def api_run_body_invalid() -> str:
+    return _("The request body must be a JSON object such as {\"corpus\": 1, \"teacher\": 1}.")
+
+
+def api_run_unknown_fields(names: list[str]) -> str:
+    return _("Unknown fields: %(names)s.") % {"names": list_separator().join(names)}
+
+
+def api_run_invalid() -> str:
+    return _("The run settings are not valid; see “fields” for what to change.")

@@ -32,10 +32,11 @@ from cldweb import messages
 from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
-from cldweb.uploads import corpus_upload_to, pretrained_folder, sanitise_filename, unzipped_upload
+from cldweb.uploads import (corpus_upload_to, pretrained_folder, sanitise_filename, stream_upload_to,
+                            unlabeled_upload_to, unzipped_upload)
 from distill import (CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow, StudentConfig,
-                     TeacherConfig, TrainConfig, inspect_corpus, is_zip, list_skipped_rows,
-                     preview_corpus, texts_per_label_for_one_row)
+                     TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
+                     preview_corpus, store_text_lines, texts_per_label_for_one_row)
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -84,6 +85,13 @@ class Corpus(models.Model):
     label_counts = models.JSONField(default=dict)  # label -> rows
     label_names = models.JSONField(default=dict, blank=True)  # raw label -> the name users see; absent = raw value
     report = models.JSONField(default=dict)  # the engine's split report (CorpusReport): duplicates, overlap, warnings
+    # More text without labels, one per line (DataConfig.unlabeled_path): stored as UTF-8 with its usable
+    # lines only (distill.store_text_lines), beside the corpus file; "" when none is attached.
+    unlabeled_file = models.FileField(upload_to=unlabeled_upload_to, max_length=255, blank=True)
+    unlabeled_filename = models.CharField(max_length=200, blank=True)  # display only, sanitised
+    unlabeled_lines = models.PositiveIntegerField(default=0)  # texts kept
+    unlabeled_empty_lines = models.PositiveIntegerField(default=0)  # blank lines left out
+    unlabeled_too_long_lines = models.PositiveIntegerField(default=0)  # lines over CLD_MAX_TEXT_CHARS left out
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -249,6 +257,67 @@ class Corpus(models.Model):
         return list_skipped_rows(self.path, self.text_column, self.label_column, encoding=self.encoding,
                                  max_text_chars=settings.CLD_MAX_TEXT_CHARS)
 
+    # -- the optional file of unlabelled texts ------------------------------------------
+
+    @property
+    def unlabeled_path(self) -> Path | None:
+        return Path(self.unlabeled_file.path) if self.unlabeled_file else None
+
+    def attach_unlabeled(self, upload) -> None:
+        """Check and store an uploaded text file (one text per line) as this corpus's unlabelled texts, saved.
+
+        Replaces the file attached before. Raises CorpusRejected (keeping nothing new) when the file is
+        too large or not readable text, RunStillActive while a run on this corpus may read the old one.
+        """
+        self._refuse_while_runs_are_active()
+        original = sanitise_filename(upload.name or "")
+        if original == "corpus":
+            original = "texts.txt"
+        limit = settings.CLD_MAX_UPLOAD_BYTES
+        incoming = stream_upload_to(upload, Path(settings.MEDIA_ROOT) / corpus_upload_to(None, ".dat"), limit)
+        if incoming is None:
+            raise CorpusRejected(messages.file_too_large(original, limit))
+        stored_name = unlabeled_upload_to(None, original)  # type: ignore[arg-type]
+        destination = Path(settings.MEDIA_ROOT) / stored_name
+        try:
+            stored = store_text_lines(incoming, destination, name=original,
+                                      max_text_chars=settings.CLD_MAX_TEXT_CHARS)
+        except CorpusError as error:
+            raise CorpusRejected(
+                messages.describe_corpus_error(error.code, error.params, error.detail, original)) from error
+        finally:
+            incoming.unlink(missing_ok=True)
+        previous = self.unlabeled_file.name
+        self.unlabeled_file.name = stored_name
+        self.unlabeled_filename = original
+        self.unlabeled_lines = stored.lines
+        self.unlabeled_empty_lines = stored.empty_lines
+        self.unlabeled_too_long_lines = stored.too_long_lines
+        try:
+            self.save()
+        except BaseException:
+            destination.unlink(missing_ok=True)
+            raise
+        if previous:
+            transaction.on_commit(lambda: self.unlabeled_file.storage.delete(previous))
+
+    def remove_unlabeled(self) -> None:
+        """Detach and delete the unlabelled texts file (saved); RunStillActive while a run may read it."""
+        self._refuse_while_runs_are_active()
+        previous = self.unlabeled_file.name
+        self.unlabeled_file.name = ""
+        self.unlabeled_filename = ""
+        self.unlabeled_lines = self.unlabeled_empty_lines = self.unlabeled_too_long_lines = 0
+        self.save()
+        if previous:
+            transaction.on_commit(lambda: self.unlabeled_file.storage.delete(previous))
+
+    def _refuse_while_runs_are_active(self) -> None:
+        # A queued run builds its config again when a worker takes it, and a running one reads the file.
+        active = list(self.runs.filter(status__in=Run.ACTIVE_STATUSES).values_list("pk", flat=True))
+        if active:
+            raise RunStillActive(active)
+
     @classmethod
     def latest_usable(cls, owner) -> "Corpus | None":
         """The owner's newest corpus a run can use: what "New run" offers first."""
@@ -260,13 +329,13 @@ class Corpus(models.Model):
         active = [run.pk for run in runs if run.is_active]
         if active:
             raise RunStillActive(active)
-        stored = self.file.name
+        stored = [name for name in (self.file.name, self.unlabeled_file.name) if name]
         with transaction.atomic():
             for run in runs:
                 run.delete()
             result = super().delete(*args, **kwargs)
-        if stored:
-            transaction.on_commit(lambda: self.file.storage.delete(stored))
+        for name in stored:
+            transaction.on_commit(lambda name=name: self.file.storage.delete(name))
         return result
 
 
@@ -575,18 +644,25 @@ class Run(models.Model):
         epochs: int = 5,
         max_length: int = 128,
         baseline: bool = True,
+        transfer: dict[str, Any] | None = None,
+        virtual_label_threshold: float = 0.0,
     ) -> "Run":
         """Create a queued run with its resolved config and enqueue it once the transaction commits.
 
         ``baseline``: also train the student on labels only, for the report (TrainConfig.baseline).
+        ``transfer``: TransferConfig fields (preset, target_rows, methods) growing the training set;
+        ``virtual_label_threshold``: TrainConfig's, the teacher confidence an unlabelled row needs in semi mode.
         """
         run = cls.objects.create(
             owner=owner,
             corpus=corpus,
             teacher=teacher,
             student_architecture=student_architecture,
-            config={"data": {"max_length": max_length}, "train": {"mode": mode, "epochs": epochs, "baseline": baseline},
-                    "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")}},
+            config={"data": {"max_length": max_length},
+                    "train": {"mode": mode, "epochs": epochs, "baseline": baseline,
+                              "virtual_label_threshold": float(virtual_label_threshold)},
+                    "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")},
+                    "transfer": dict(transfer or {})},
         )
         run.config = run.build_config().to_dict()
         run.save(update_fields=["config"])
@@ -629,6 +705,9 @@ class Run(models.Model):
                 "max_text_chars": settings.CLD_MAX_TEXT_CHARS,
                 "encoding": self.corpus.encoding,  # the codec the corpus was analysed with (detected or chosen)
                 "label_names": dict(self.corpus.label_names or {}),
+                # The corpus's file of unlabelled texts as it is now: attaching or removing one is
+                # refused while a run on the corpus is active, so a queued run reads what it was shown.
+                "unlabeled_path": str(self.corpus.unlabeled_path or ""),
             }
         )
         teacher = self.teacher.teacher_config()
@@ -642,11 +721,13 @@ class Run(models.Model):
         )
         student = StudentConfig(**{**base.student.__dict__, "architecture": self.student_architecture})
         train = TrainConfig(**base.train.__dict__)
+        transfer = TransferConfig(**{**base.transfer.__dict__, "methods": list(base.transfer.methods)})
         return RunConfig(
             data=data,
             teacher=teacher,
             student=student,
             train=train,
+            transfer=transfer,
             output_dir=str(self.output_dir),
             cache_dir=str(settings.CLD_TEACHER_CACHE_DIR),
         )

@@ -118,6 +118,34 @@ def corpus_upload_to(instance: Any, filename: str) -> str:
     return f"uploads/{secrets.token_hex(16)}{suffix}"
 
 
+def unlabeled_upload_to(instance: Any, filename: str) -> str:
+    """Where a corpus's file of unlabelled texts is stored: beside the corpus files, under a random name.
+
+    Corpus.unlabeled_file's ``upload_to``; the stored file is always UTF-8 text, whatever was uploaded.
+    """
+    return f"uploads/{secrets.token_hex(16)}.unlabeled.txt"
+
+
+def stream_upload_to(upload: Any, destination: Path, limit: int) -> Path | None:
+    """Write an uploaded file to ``destination`` chunk by chunk; None (and nothing kept) once it passes ``limit`` bytes."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        with destination.open("xb") as out:
+            for chunk in upload.chunks():
+                written += len(chunk)
+                if written > limit:
+                    break
+                out.write(chunk)
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+    if written > limit:
+        destination.unlink(missing_ok=True)
+        return None
+    return destination
+
+
 def pretrained_folder(root: Path) -> Path | None:
     """The unpacked save_pretrained folder: the archive's root, or its single top-level folder."""
     if (root / "config.json").is_file():

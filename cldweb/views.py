@@ -20,13 +20,15 @@ from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_own
 from cldweb.errors import post_only
 from cldweb.forms import (
     ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, RunForm, TeacherHubForm, TeacherUploadForm,
+    UnlabeledTextsForm,
 )
-from cldweb import presentation
+from cldweb import growing, presentation
 from cldweb import report as report_views
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import (
     corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
-    engine_note_templates, engine_note_words, format_megabytes, run_cancelled_before_it_started, run_deleted, run_still_going,
+    engine_note_templates, engine_note_words, format_megabytes, grow_mlm_needs_head, run_cancelled_before_it_started,
+    run_deleted, run_still_going, unlabeled_attached, unlabeled_removed, unlabeled_runs_still_going,
     teacher_added, teacher_added_unusable, teacher_upload_discarded, token_revoked, upload_too_large,
     write_skipped_rows_csv,
 )
@@ -128,10 +130,58 @@ def corpus_skipped(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def corpus_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def corpus_detail(request: HttpRequest, pk: int, unlabeled_form: UnlabeledTextsForm | None = None,
+                  status: int = 200, unlabeled_error: str = "") -> HttpResponse:
     corpus = get_owned_corpus_or_404(request, pk)
     runs = corpus.runs.filter(owner=request.user).select_related("teacher")
-    return render(request, "cldweb/corpus_detail.html", {"corpus": corpus, "runs": runs})
+    return render(request, "cldweb/corpus_detail.html", {
+        "corpus": corpus, "runs": runs, "unlabeled_form": unlabeled_form or UnlabeledTextsForm(),
+        "unlabeled_error": unlabeled_error, "max_mb": format_megabytes(settings.CLD_MAX_UPLOAD_BYTES),
+    }, status=status)
+
+
+def unlabeled_too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    pk = request.resolver_match.kwargs["pk"]
+    return corpus_detail(request, pk, status=413, unlabeled_error=upload_too_large(limit))
+
+
+@login_required
+@post_only("corpus-detail", with_pk=True)
+@capped_upload("CLD_MAX_UPLOAD_BYTES", refuse=unlabeled_too_large)
+def corpus_unlabeled(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach (or replace) the corpus's file of unlabelled texts, one per line."""
+    corpus = get_owned_corpus_or_404(request, pk)
+    if upload_refused(request):
+        return unlabeled_too_large(request, settings.CLD_MAX_UPLOAD_BYTES)
+    form = UnlabeledTextsForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            corpus.attach_unlabeled(upload)
+        except CorpusRejected as rejected:
+            form.add_error("file", rejected.message)
+        except RunStillActive as still:
+            form.add_error("file", unlabeled_runs_still_going(corpus.unlabeled_filename or upload.name,
+                                                              len(still.run_ids)))
+        else:
+            messages.success(request, unlabeled_attached(corpus.unlabeled_filename, corpus.unlabeled_lines))
+            return redirect("corpus-detail", pk=corpus.pk)
+    return corpus_detail(request, pk, unlabeled_form=form, status=400)
+
+
+@login_required
+@post_only("corpus-detail", with_pk=True)
+def corpus_unlabeled_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = get_owned_corpus_or_404(request, pk)
+    filename = corpus.unlabeled_filename
+    if corpus.unlabeled_file:
+        try:
+            corpus.remove_unlabeled()
+        except RunStillActive as still:
+            messages.error(request, unlabeled_runs_still_going(filename, len(still.run_ids)))
+        else:
+            messages.info(request, unlabeled_removed(filename))
+    return redirect("corpus-detail", pk=corpus.pk)
 
 
 @login_required
@@ -255,19 +305,12 @@ def run_create(request: HttpRequest) -> HttpResponse:
         initial["teacher"] = demo.pk  # works offline; the hub teachers may need importing first
     form = RunForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        run = Run.create(
-            owner=request.user,
-            corpus=data["corpus"],
-            teacher=data["teacher"],
-            student_architecture=data["student_architecture"],
-            mode=data["mode"],
-            epochs=data["epochs"],
-            max_length=data["max_length"],
-            baseline=data["baseline"],
-        )
+        run = Run.create(owner=request.user, **form.run_options())
         return redirect("run-detail", pk=run.pk)
-    return render(request, "cldweb/run_create.html", {"form": form})
+    return render(request, "cldweb/run_create.html", {
+        "form": form, "grow_settings": growing.form_settings(form), "grow_estimate": growing.initial_estimate(form),
+        "mlm_needs_head": grow_mlm_needs_head(),
+    })
 
 
 @login_required
@@ -284,6 +327,7 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "device": presentation.run_device(run),
         "results": presentation.results(run) if run.status == Run.Status.DONE else None,
         "report": report_views.report(run) if run.status == Run.Status.DONE else None,
+        "training_rows": growing.training_rows(run.result) if run.status == Run.Status.DONE else None,
         "runs_ahead": run.runs_ahead(),
         "playground": playground or playground_context(run),
         "points": run.points_after(0),
@@ -401,7 +445,8 @@ def run_report(request: HttpRequest, pk: int) -> HttpResponse:
     context = report_views.standalone_context(run)
     if context is None:
         raise Http404(_("This run has no evaluation report yet."))
-    response = render(request, "cldweb/run_report.html", {**context, "device": presentation.run_device(run)})
+    response = render(request, "cldweb/run_report.html", {**context, "device": presentation.run_device(run),
+                                                          "training_rows": growing.training_rows(run.result)})
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="cld-run-{run.pk}-report.html"'
     return response

