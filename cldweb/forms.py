@@ -203,7 +203,8 @@ class RunForm(forms.Form):
 
     # Growing the training set (RunConfig.transfer): variants of the corpus texts that the teacher labels,
     # so the student sees many more of the teacher's answers than the corpus holds (Tang et al. 2019).
-    grow = forms.ChoiceField(label=_("Grow the training set"), choices=grow_choices, initial="off",
+    # Not required: a form (or API body) that does not mention it grows nothing, as before this choice existed.
+    grow = forms.ChoiceField(label=_("Grow the training set"), choices=grow_choices, initial="off", required=False,
                              widget=forms.RadioSelect)
     grow_rows = forms.IntegerField(
         label=_("Generated rows wanted"), required=False, min_value=GROW_ROWS_MIN, max_value=GROW_ROWS_MAX,

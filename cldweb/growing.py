@@ -12,7 +12,7 @@ from typing import Any
 
 from cldweb import messages
 from cldweb.models import Run, Teacher
-from distill import TRANSFER_METHODS, TRANSFER_PRESETS
+from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TransferConfig
 
 # Rough labelling speeds on a CPU, texts a second, used only when no finished run measured one here. The demo
 # teacher (256 wide, 2 layers) labelled 17,363 texts in 36 s on 2 cores (docs/benchmarks.md "demo"): ~480/s,
@@ -91,6 +91,18 @@ def initial_estimate(form) -> str:
 
 
 # -- the run page ------------------------------------------------------------------------------
+
+
+def grow_setting(config: dict[str, Any]) -> str:
+    """What the run was asked to generate, in words ("" when growing was off)."""
+    try:
+        transfer = TransferConfig(**(config or {}).get("transfer") or {}).resolved()
+    except TypeError:
+        return ""
+    if not transfer.enabled:
+        return ""
+    return messages.grow_setting(transfer.preset, transfer.target_rows, list(transfer.methods))
+
 
 
 def training_rows(result: dict[str, Any]) -> dict[str, Any] | None:

@@ -725,35 +725,35 @@ def virtual_labels_outside_semi() -> str:
 def grow_estimate_formats() -> dict[str, str]:
     """The extra teacher time next to the run form's grow choice; %(time)s, %(rows)s, %(speed)s (also for run_form.js)."""
     return {
-        "measured": _("About %(time)s more teacher time on this machine, to label %(rows)s generated rows at the "
-                      "%(speed)s texts a second this teacher labelled in its last finished run here."),
-        "guess_demo": _("About %(time)s more teacher time, to label %(rows)s generated rows. A rough guess: no "
+        "measured": _("Growing adds %(time)s of teacher time on this machine, to label %(rows)s generated rows at "
+                      "the %(speed)s texts a second this teacher labelled in its last finished run here."),
+        "guess_demo": _("Growing adds %(time)s of teacher time, to label %(rows)s generated rows. A rough guess: no "
                         "finished run of this teacher here recorded its speed, so %(speed)s texts a second is "
                         "assumed, about what a demo teacher labels on a CPU."),
-        "guess_pretrained": _("About %(time)s more teacher time, to label %(rows)s generated rows. A rough guess: no "
+        "guess_pretrained": _("Growing adds %(time)s of teacher time, to label %(rows)s generated rows. A rough guess: no "
                               "finished run of this teacher here recorded its speed, so %(speed)s texts a second "
                               "is assumed, about what a BERT-base-sized teacher labels on a CPU (a GPU is many "
                               "times faster)."),
         "mlm": _("The teacher rewriting words also runs the teacher on each text it rewrites, which adds up to as "
                  "much time again for those rows."),
         "under_a_minute": _("less than a minute"),
-        "minute": ngettext("%(count)s minute", "%(count)s minutes", 1),
-        "minutes": ngettext("%(count)s minute", "%(count)s minutes", 2),
-        "hour": ngettext("%(count)s hour", "%(count)s hours", 1),
-        "hours": ngettext("%(count)s hour", "%(count)s hours", 2),
+        "minute": ngettext("about %(count)s minute", "about %(count)s minutes", 1),
+        "minutes": ngettext("about %(count)s minute", "about %(count)s minutes", 2),
+        "hour": ngettext("about %(count)s hour", "about %(count)s hours", 1),
+        "hours": ngettext("about %(count)s hour", "about %(count)s hours", 2),
     }
 
 
 def grow_duration(seconds: float) -> str:
-    """A teacher time as the estimate says it: "less than a minute", "4 minutes", "3 hours" (hours from 90 minutes)."""
+    """A teacher time as the estimate says it: "less than a minute", "about 4 minutes", "about 3 hours" (from 90 minutes)."""
     formats = grow_estimate_formats()
     if seconds < 60:
         return formats["under_a_minute"]
     minutes = round(seconds / 60)
     if minutes < 90:
-        return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": f"{minutes:,}"}
+        return ngettext("about %(count)s minute", "about %(count)s minutes", minutes) % {"count": f"{minutes:,}"}
     hours = round(seconds / 3600)
-    return ngettext("%(count)s hour", "%(count)s hours", hours) % {"count": f"{hours:,}"}
+    return ngettext("about %(count)s hour", "about %(count)s hours", hours) % {"count": f"{hours:,}"}
 
 
 def training_row_kinds() -> dict[str, str]:
@@ -763,6 +763,15 @@ def training_row_kinds() -> dict[str, str]:
         "unlabelled": _("Corpus rows without a label"),
         "unlabelled_file": _("Texts from the unlabelled texts file"),
     }
+
+
+def grow_setting(preset: str, rows: int, methods: list[str]) -> str:
+    """A run's growing choice as its page lists it: "Light: 20,000 generated rows wanted (Masking words, …)"."""
+    names = grow_method_names()
+    preset_name = {"light": _("Light"), "heavy": _("Heavy")}.get(preset, preset)
+    return _("%(preset)s: %(rows)s generated rows wanted (%(methods)s)") % {
+        "preset": preset_name, "rows": f"{rows:,}",
+        "methods": list_separator().join(names.get(method, method) for method in methods)}
 
 
 def grow_generated_kind(method: str) -> str:

@@ -328,6 +328,7 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "results": presentation.results(run) if run.status == Run.Status.DONE else None,
         "report": report_views.report(run) if run.status == Run.Status.DONE else None,
         "training_rows": growing.training_rows(run.result) if run.status == Run.Status.DONE else None,
+        "grow_setting": growing.grow_setting(run.config),
         "runs_ahead": run.runs_ahead(),
         "playground": playground or playground_context(run),
         "points": run.points_after(0),

@@ -116,7 +116,7 @@ def test_the_estimate_uses_the_teachers_last_measured_speed_then_its_labelling_t
     guess = growing.teacher_speed(hub_teacher)
     assert guess == {"texts_per_second": 5.0, "measured": False, "kind": "pretrained"}
     assert growing.estimate(guess, 10_000, ["mask", "pos", "ngram"]) == (
-        "About 33 minutes more teacher time, to label 10,000 generated rows. A rough guess: no finished run of this "
+        "Growing adds about 33 minutes of teacher time, to label 10,000 generated rows. A rough guess: no finished run of this "
         "teacher here recorded its speed, so 5.0 texts a second is assumed, about what a BERT-base-sized teacher "
         "labels on a CPU (a GPU is many times faster).")
     # A run that labelled 12,000 texts in 60 s, without the cache: 200 texts a second.
@@ -132,7 +132,7 @@ def test_the_estimate_uses_the_teachers_last_measured_speed_then_its_labelling_t
     measured = growing.teacher_speed(demo_teacher)
     assert measured["texts_per_second"] == 41.5 and measured["measured"]
     assert growing.estimate(measured, 10_000, ["mask"]) == (
-        "About 4 minutes more teacher time on this machine, to label 10,000 generated rows at the 42 texts a "
+        "Growing adds about 4 minutes of teacher time on this machine, to label 10,000 generated rows at the 42 texts a "
         "second this teacher labelled in its last finished run here.")
 
 
@@ -140,7 +140,7 @@ def test_a_refused_form_shows_the_estimate_for_what_was_chosen(owner_client, own
     finished_run(owner, corpus, demo_teacher, {"transfer": {"teacher_texts_per_second": 250.0}})
     response = owner_client.post(reverse("run-create"), run_form(corpus, demo_teacher, mode="hard", grow="heavy"))
     assert response.context["grow_estimate"] == (
-        "About 3 minutes more teacher time on this machine, to label 50,000 generated rows at the 250 texts a "
+        "Growing adds about 3 minutes of teacher time on this machine, to label 50,000 generated rows at the 250 texts a "
         "second this teacher labelled in its last finished run here.")
     assert response.context["grow_estimate"] in text_of(response)
     settings_json = json.loads(re.search(r'id="grow-settings"[^>]*>(.*?)</script>', response.content.decode(),
@@ -334,3 +334,19 @@ def test_the_run_page_shows_no_training_rows_without_a_transfer_result(owner_cli
     Run.objects.filter(pk=run.pk).update(status=Run.Status.DONE, result={**finished_result(), "transfer": {}})
     page = text_of(owner_client.get(reverse("run-detail", args=[run.pk])))
     assert "Training rows" not in page and "Evaluation report" in page
+
+
+def test_the_run_page_and_the_form_say_it_in_chinese(owner_client, run, demo_teacher):
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.DONE, result={**finished_result(), "transfer": TRANSFER_RESULT},
+        config={**run.config, "transfer": {"preset": "light", "target_rows": 20_000, "methods": []}})
+    owner_client.post(reverse("set_language"), {"language": "zh-hans"})
+    page = text_of(owner_client.get(reverse("run-detail", args=[run.pk])))
+    assert "扩充训练集 轻度：希望生成 20,000 行（遮盖词语、用同词性的其他词替换词语、截取文本的一段）" in page
+    assert "训练数据行 学生模型从 37,000 行中学习，其中 20,000 行是生成的。" in page
+    assert "生成：截取文本的一段 8,800" in page
+    assert "没有使用“教师模型改写词语（掩码语言模型）”：教师模型没有掩码语言模型头（演示教师模型没有）。" in page
+    assert "5,000 行无标签数据中有 412 行（8.2%）达到 0.90 的置信度阈值，被当作标签使用。" in page
+    form = text_of(owner_client.get(reverse("run-create")))
+    assert "扩充训练集 关闭：只用语料中的行训练 轻度：多出约 10,000 行" in form
+    assert "高级设置 生成新行的方式 遮盖词语" in form
