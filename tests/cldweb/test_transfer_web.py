@@ -204,6 +204,22 @@ def test_it_refuses_a_file_over_the_upload_limit_naming_it(owner_client, corpus,
     assert not corpus.unlabeled_file
 
 
+def test_replacing_or_deleting_the_corpus_deletes_the_stored_texts(owner_client, corpus,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(owner_client, corpus, "a.txt", "第一条\n".encode("utf-8"))
+        corpus.refresh_from_db()
+        first = corpus.unlabeled_path
+        upload(owner_client, corpus, "b.txt", "第二条\n第三条\n".encode("utf-8"))
+    corpus.refresh_from_db()
+    second = corpus.unlabeled_path
+    assert not first.exists() and second.read_text(encoding="utf-8") == "第二条\n第三条\n"
+    assert (corpus.unlabeled_filename, corpus.unlabeled_lines) == ("b.txt", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        corpus.delete()
+    assert not second.exists()
+
+
 def test_another_user_cannot_attach_to_a_corpus(other_client, corpus):
     assert upload(other_client, corpus, "x.txt", "一\n".encode("utf-8")).status_code == 404
 
