@@ -394,6 +394,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         exported = export_student(model, tokenizer, labels, out / "student", out / "student.zip",
                                   max_length=dcfg.max_length, check_texts=dev_texts, result=result.to_dict())
         result.export_path, result.export_check = str(exported.zip_path), exported.check.to_dict()
+        if not exported.check.int8_included:
+            send_note(reporter, "export_int8_left_out", agreement_accuracy=exported.check.int8_agreement,
+                      texts=exported.check.agreement_texts)
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
         # Its own line in the stage times, taken out of evaluating's (added when that stage ends).
         exported_in = result.stage_seconds["exporting"] = round(time.perf_counter() - exporting, 3)
