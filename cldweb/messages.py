@@ -447,6 +447,9 @@ def predict_student_unloadable() -> str:
 ENGINE_NOTES = {
     "run_cancelled": gettext_noop(
         "Run cancelled; the last checkpoint is kept, rerun with the same output folder to resume."),
+    "export_int8_left_out": gettext_noop(
+        "The int8 model picked the trained student's label on only %(agreement_accuracy)s of %(texts)s dev texts "
+        "(99 in 100 needed), so the download holds model.onnx without it."),
     "split_changed": gettext_noop(
         "The corpus or its train/dev/test split differs from the one this run folder was built with, "
         "so the teacher fine-tune and the student training start over."),

@@ -97,7 +97,9 @@ class TrainConfig:
     soft_weight: float = 1.0  # weight of the soft loss
     hard_weight: float = 0.5  # weight of hard cross-entropy on labeled rows (semi mode)
     hard_weight_schedule: str = "constant"  # "constant" or "linear_decay" (to 0 by the last step)
-    virtual_label_threshold: float = 0.0  # >0: unlabeled rows whose teacher confidence passes it get a virtual label
+    # Semi mode: an unlabelled row whose top teacher probability reaches this gets the teacher's label as a
+    # hard target too (0 = true labels only). 0.9 keeps the teacher's confident calls, where it is rarely wrong.
+    virtual_label_threshold: float = 0.9
     hidden_weight: float = 0.0  # >0: TinyBERT hidden-state MSE (transformer student reading with the teacher's tokenizer)
     attention_weight: float = 0.0  # >0: TinyBERT attention-map MSE, same requirement as hidden_weight
     # [[student_layer, teacher_layer], ...] for intermediate matching; 0 = embeddings, k = output of layer k

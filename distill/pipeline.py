@@ -27,19 +27,21 @@ import numpy as np
 import torch
 
 from . import students, teachers
-from .config import MODES, STUDENT_TOKENIZERS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig
+from .config import MODES, STUDENT_TOKENIZERS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig, TransferConfig
 from .atomic import write_text_atomically
 from .baselines import classical_probabilities, majority_probabilities
 from .corpus.examples import Example
+from .corpus.lines import TextLinesStream
 from .corpus.reading import CorpusStream
 from .corpus.rows import NO_LABEL, RowView
+from .corpus.sequences import Chained, Subset
 from .corpus.splits import Splits, prepare_splits
 from .errors import ConfigError, CorpusError
 from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, classification_metrics,
-                       count_parameters, disagreements, measure_speeds, safetensors_size)
+                       count_parameters, disagreements, measure_speeds, safetensors_size, softmax)
 from .export import export_student
 from .progress import (PHASE_BASELINE, STAGE_BASELINE, STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER,
-                       STAGE_LABELLING, STAGE_PREPARING, Reporter, RunCancelled, send_note)
+                       STAGE_GENERATING, STAGE_LABELLING, STAGE_PREPARING, Reporter, RunCancelled, send_note)
 from .result import ModelReport, RunResult
 from .training.checkpoints import CHECKPOINT_NAME, set_seed
 from .training.distillation import (EvalSet, TransferSet, resolve_layer_mapping, student_logits, teacher_layers_needed,
@@ -57,6 +59,9 @@ SPLIT_STAMP = "split.json"  # the digest of the split the work in this folder wa
 SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "checkpoints", "student_tokenizer.json",
                    "baseline_checkpoints")
 BASELINE_CHECKPOINTS = "baseline_checkpoints"  # the labels-only baseline's own last.pt/best, so it resumes too
+GENERATED_ROWS = "generated_rows"  # the grown transfer set (distill.transfer): texts + provenance, keyed by what made it
+GENERATED_FORMAT = 1  # part of the generated rows' key: bump it when generation changes what a seed makes
+TRANSFER_EXAMPLES_SHOWN = 10  # generated rows shown on the run page with the teacher's label
 
 
 @dataclass
@@ -67,6 +72,9 @@ class _TeacherHandle:
     labels: list[str]
     directory: str = ""
     fingerprint: str = ""
+    # The checkpoint as given, before any fine-tune: the folder a masked-LM head can be read from
+    # (fine-tuning for classification drops it). "" for the demo teacher, which never had one.
+    source_directory: str = ""
     loaded: teachers.LoadedTeacher | None = None
     finetuned: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -250,48 +258,70 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             teacher.finetuned = True
     result.teacher_finetuned = teacher.finetuned
 
+    # --- generating: variants of the training texts, for the teacher to label (cfg.transfer) -------
+    generated = None
+    if cfg.transfer.enabled:
+        with _stage(reporter, result, STAGE_GENERATING, {"device": device.type}):
+            generated = _grow_transfer_set(cfg, splits, teacher, out, device, reporter)
+
     # --- labelling: teacher logits for train/dev/test, from the cache when possible ---------------
     # Lazy views: each text is read from the row store on disk when asked for.
     train_texts, dev_texts, test_texts = splits.train.texts, splits.dev.texts, splits.test.texts
+    to_label = {"train": train_texts, "dev": dev_texts, "test": test_texts}
+    if generated is not None and len(generated.texts):
+        to_label["generated"] = generated.texts
+    # What the student reads: the corpus's training rows, then the generated ones.
+    transfer_texts = Chained(train_texts, to_label["generated"]) if "generated" in to_label else train_texts
     hidden_layers, attention_layers = _teacher_layers_to_cache(cfg, teacher)
     all_cached = all(teachers.cached_logits_available(teacher.fingerprint, texts, dcfg.max_length, cfg.cache_dir)
-                     for texts in (train_texts, dev_texts, test_texts)) if teacher.fingerprint else False
+                     for texts in to_label.values()) if teacher.fingerprint else False
     if all_cached and (hidden_layers or attention_layers):
-        all_cached = teachers.cached_intermediates_available(teacher.fingerprint, train_texts, dcfg.max_length,
+        all_cached = teachers.cached_intermediates_available(teacher.fingerprint, transfer_texts, dcfg.max_length,
                                                              cfg.cache_dir, hidden_layers, attention_layers)
     with _stage(reporter, result, STAGE_LABELLING, {"device": device.type, "cached": all_cached}):
+        labelling_started = time.perf_counter()
         loaded = None if all_cached else teacher.load()
         logits: dict[str, np.ndarray] = {}
         hits: list[bool] = []
         intermediates = None
-        labelling = _OverallProgress(reporter, {"train": len(train_texts), "dev": len(dev_texts),
-                                                "test": len(test_texts)})
+        labelling = _OverallProgress(reporter, {name: len(texts) for name, texts in to_label.items()})
         if hidden_layers or attention_layers:
-            # First, so the same teacher pass also fills the train logits below.
+            # First, so the same teacher pass also fills the train logits below (without generated rows).
             labelling.split = "train"
             intermediates, hit = teachers.teacher_intermediates(
-                loaded, train_texts, dcfg.max_length, cfg.cache_dir, cfg.teacher.inference_batch_size, device,
+                loaded, transfer_texts, dcfg.max_length, cfg.cache_dir, cfg.teacher.inference_batch_size, device,
                 labelling, hidden_layers=hidden_layers, attention_layers=attention_layers,
                 fingerprint=teacher.fingerprint)
             hits.append(hit)
-        for name, texts in (("train", train_texts), ("dev", dev_texts), ("test", test_texts)):
+        labelled_now = 0
+        for name, texts in to_label.items():
             labelling.split = name
             logits[name], hit = teachers.teacher_logits(loaded, texts, dcfg.max_length, cfg.cache_dir,
                                                         cfg.teacher.inference_batch_size, device, labelling,
                                                         fingerprint=teacher.fingerprint)
             hits.append(hit)
+            labelled_now += 0 if hit else len(texts)
         result.teacher_cache_hit = all(hits)
         if result.teacher_cache_hit:
             send_note(reporter, "teacher_outputs_cached")
         else:
-            send_note(reporter, "teacher_labelled", count=len(train_texts) + len(dev_texts) + len(test_texts))
+            send_note(reporter, "teacher_labelled", count=sum(len(texts) for texts in to_label.values()))
+        labelling_seconds = time.perf_counter() - labelling_started
         teacher.free()
 
     # --- distilling -----------------------------------------------------------------------------
     tokenizer = _student_tokenizer(cfg, train_texts, teacher, out)
-    transfer = TransferSet(_token_store(tokenizer, train_texts, dcfg.max_length, out, TRANSFER_TOKENS),
-                           None if tcfg.mode == "hard" else logits["train"], class_targets(splits.train),
+    train_targets = class_targets(splits.train)  # (N_train,)
+    transfer_logits = logits["train"]  # (N, C): train rows, then generated rows
+    transfer_targets = train_targets  # (N,) generated rows carry no label (IGNORE_INDEX)
+    if "generated" in logits:
+        transfer_logits = np.concatenate([np.asarray(logits["train"]), np.asarray(logits["generated"])])
+        transfer_targets = np.concatenate([train_targets, np.full(len(logits["generated"]), IGNORE_INDEX, np.int64)])
+    transfer = TransferSet(_token_store(tokenizer, transfer_texts, dcfg.max_length, out, TRANSFER_TOKENS),
+                           None if tcfg.mode == "hard" else transfer_logits, transfer_targets,
                            intermediates=intermediates)
+    result.transfer = _transfer_summary(cfg, splits, generated, logits, labels,
+                                        labelled_now / labelling_seconds if labelled_now and labelling_seconds else 0.0)
     dev_set = EvalSet(_token_store(tokenizer, dev_texts, dcfg.max_length, out, "dev_tokens"),
                       class_targets(splits.dev))
     test_set = EvalSet(_token_store(tokenizer, test_texts, dcfg.max_length, out, "test_tokens"),
@@ -321,8 +351,12 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         resumed = (baseline_dir / CHECKPOINT_NAME).is_file()
         with _stage(reporter, result, STAGE_BASELINE, {"device": device.type, "resumed": resumed}):
             send_note(reporter, "baseline_training")
+            # The labelled rows only: unlabelled and generated rows carry nothing for a labels-only student,
+            # and in its batches they would only dilute the ones that do.
+            labelled = np.flatnonzero(train_targets != IGNORE_INDEX)  # (N_labelled,)
             baseline_outcome = train_student(
-                baseline_model, TransferSet(transfer.token_ids, None, transfer.labels), dev_set, baseline_cfg,
+                baseline_model, TransferSet(Subset(transfer.token_ids, labelled), None, train_targets[labelled]),
+                dev_set, baseline_cfg,
                 pad_id=tokenizer.pad_id, device=device, checkpoint_dir=baseline_dir, reporter=reporter,
                 phase=PHASE_BASELINE, stage=STAGE_BASELINE)
             result.baseline_training = {"steps": baseline_outcome.steps,
@@ -360,6 +394,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         exported = export_student(model, tokenizer, labels, out / "student", out / "student.zip",
                                   max_length=dcfg.max_length, check_texts=dev_texts, result=result.to_dict())
         result.export_path, result.export_check = str(exported.zip_path), exported.check.to_dict()
+        if not exported.check.int8_included:
+            send_note(reporter, "export_int8_left_out", agreement_accuracy=exported.check.int8_agreement,
+                      texts=exported.check.agreement_texts)
         result.student.size_bytes = safetensors_size(out / "student" / "model.safetensors")
         # Its own line in the stage times, taken out of evaluating's (added when that stage ends).
         exported_in = result.stage_seconds["exporting"] = round(time.perf_counter() - exporting, 3)
@@ -369,6 +406,96 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                   student_accuracy=result.student.test_accuracy, student_ms=result.student.latency_p50_ms,
                   teacher_ms=result.teacher.latency_p50_ms, student_parameters=result.student.parameters,
                   teacher_parameters=result.teacher.parameters, device=device.type)
+
+
+def _grow_transfer_set(cfg: RunConfig, splits: Splits, teacher: _TeacherHandle, out: Path, device: torch.device,
+                       reporter: Reporter) -> Any:
+    """Variants of the training texts (distill.transfer), made once and kept in ``out/generated_rows``.
+
+    Only training texts are sources, and no variant equals any corpus text (train, dev or test), so
+    nothing generated carries a dev or test text into training. The rows are keyed by what made them
+    (the training texts, the held-out texts, the settings and the masked-LM teacher), so a resumed run
+    reads the same rows and provenance back instead of making them again.
+    """
+    from . import transfer as growing
+    from .tasks import get_task
+
+    grow = cfg.transfer
+    sampler = None
+    mlm_identity = ""
+    if "mlm" in grow.methods:
+        source = teacher.source_directory
+        if source and growing.mlm_head_available(source):
+            sampler = growing.MlmSampler.from_folder(source, device)
+            mlm_identity = teachers.fingerprint_folder(source)
+    held_out = np.sort(np.concatenate([splits.dev.keys, splits.test.keys]))
+    key = hashlib.sha256(json.dumps({
+        "format": GENERATED_FORMAT, "task": cfg.data.task, "train": teachers.texts_digest(splits.train.texts),
+        "held_out": hashlib.sha256(held_out.tobytes()).hexdigest(), "transfer": dataclasses.asdict(grow),
+        "mlm": mlm_identity,
+    }, sort_keys=True).encode()).hexdigest()
+    exclude = np.concatenate([splits.train.keys, splits.dev.keys, splits.test.keys])
+    try:
+        generated = growing.generate_transfer_rows(splits.train.texts, grow, task=get_task(cfg.data.task),
+                                                   exclude_keys=exclude, directory=out / GENERATED_ROWS,
+                                                   mlm=sampler, reporter=reporter, key=key)
+    finally:
+        del sampler
+        gc.collect()
+    for method, code in generated.skipped_methods.items():
+        send_note(reporter, code)
+    counts = generated.counts()
+    made = sum(counts.values())
+    send_note(reporter, "transfer_generated", count=made,
+              methods=", ".join(f"{method} {count:,}" for method, count in counts.items() if count))
+    if made < grow.target_rows:
+        send_note(reporter, "transfer_ran_out", count=made, target=grow.target_rows)
+    return generated
+
+
+def _transfer_summary(cfg: RunConfig, splits: Splits, generated: Any, logits: Mapping[str, np.ndarray],
+                      labels: list[str], teacher_texts_per_second: float) -> dict[str, Any]:
+    """RunResult.transfer: the rows the student learnt from, by kind, and what the teacher said of some generated ones."""
+    train_labelled = int((splits.train.label_ids != NO_LABEL).sum())
+    from_file = splits.report.unlabeled_file
+    unlabelled = len(splits.train) - train_labelled - from_file
+    counts = generated.counts() if generated is not None else {}
+    if not (counts or unlabelled or from_file):
+        return {}
+    summary: dict[str, Any] = {
+        "rows": {"labelled": train_labelled, "unlabelled": unlabelled, "unlabelled_file": from_file,
+                 "generated": {method: int(counts.get(method, 0)) for method in TRANSFER_METHODS}},
+        "target_rows": cfg.transfer.target_rows if generated is not None else 0,
+        "attempts": int(generated.attempts) if generated is not None else 0,
+        "methods_skipped": dict(generated.skipped_methods) if generated is not None else {},
+        "examples": [], "virtual_labels": {},
+        "teacher_texts_per_second": round(teacher_texts_per_second, 2),
+    }
+    if generated is not None and len(generated.texts):
+        probabilities = softmax(np.asarray(logits["generated"]))  # (N_generated, C)
+        methods = np.asarray(generated.methods)  # (N_generated,)
+        shown: list[int] = []
+        # Round-robin over the methods used, so each method shows what it makes.
+        by_method = [np.flatnonzero(methods == index) for index in range(len(TRANSFER_METHODS))]
+        for position in range(TRANSFER_EXAMPLES_SHOWN):
+            for rows in by_method:
+                if position < len(rows) and len(shown) < TRANSFER_EXAMPLES_SHOWN:
+                    shown.append(int(rows[position]))
+        for row in sorted(shown):
+            summary["examples"].append({
+                "text": generated.texts[row], "source_text": splits.train.texts[int(generated.sources[row])],
+                "method": TRANSFER_METHODS[int(methods[row])], "label": labels[int(probabilities[row].argmax())],
+                "confidence": round(float(probabilities[row].max()), 4)})
+    if cfg.train.mode == "semi" and cfg.train.virtual_label_threshold > 0:
+        # The same rule as losses.apply_virtual_labels: an unlabelled row's top teacher probability at T = 1.
+        candidates = [np.asarray(logits["train"])[splits.train.label_ids == NO_LABEL]]
+        if "generated" in logits:
+            candidates.append(np.asarray(logits["generated"]))
+        pooled = np.concatenate(candidates) if candidates else np.zeros((0, len(labels)), np.float32)  # (M, C)
+        passed = int((softmax(pooled).max(axis=-1) >= cfg.train.virtual_label_threshold).sum()) if len(pooled) else 0
+        summary["virtual_labels"] = {"threshold": cfg.train.virtual_label_threshold, "candidates": len(pooled),
+                                     "passed": passed, "share": round(passed / len(pooled), 4) if len(pooled) else 0.0}
+    return summary
 
 
 def _wants_baseline(cfg: RunConfig, transfer: TransferSet, reporter: Reporter) -> bool:
@@ -384,7 +511,7 @@ def _wants_baseline(cfg: RunConfig, transfer: TransferSet, reporter: Reporter) -
 def _baseline_config(cfg: RunConfig) -> RunConfig:
     """The run's settings in mode "hard": same student, epochs, batches, seed and early stopping; no teacher signal."""
     train = dataclasses.replace(cfg.train, mode="hard", hidden_weight=0.0, attention_weight=0.0, layer_mapping=[])
-    return dataclasses.replace(cfg, train=train)
+    return dataclasses.replace(cfg, train=train, transfer=TransferConfig())
 
 
 def _report_quality(result: RunResult, splits: Splits, labels: list[str], teacher_logits: dict[str, np.ndarray],
@@ -466,10 +593,13 @@ def _read_splits(cfg: RunConfig, out: Path) -> Splits:
     train = _named_labels(read(dcfg.train_path, dcfg.max_rows), dcfg.label_names)
     dev = _named_labels(read(dcfg.dev_path), dcfg.label_names) if dcfg.dev_path else None
     test = _named_labels(read(dcfg.test_path), dcfg.label_names) if dcfg.test_path else None
+    unlabeled = (TextLinesStream(dcfg.unlabeled_path, max_text_chars=dcfg.max_text_chars,
+                                 max_bad_row_share=dcfg.max_bad_row_share) if dcfg.unlabeled_path else None)
     directory = out / ROW_STORES
     shutil.rmtree(directory, ignore_errors=True)
     return prepare_splits(train, dev, test, dev_fraction=dcfg.dev_fraction, test_fraction=dcfg.test_fraction,
-                               seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path, directory=directory)
+                          seed=dcfg.split_seed, task=dcfg.task, path=dcfg.train_path, directory=directory,
+                          unlabeled=unlabeled)
 
 
 def _named_labels(examples: Iterable[Example], names: dict[str, str]) -> Iterable[Example]:
@@ -526,6 +656,8 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
             source_fingerprint, labels, splits.train.texts, class_targets(splits.train), splits.dev.texts,
             class_targets(splits.dev), cfg))
 
+    if not cfg.teacher.demo and Path(source).is_dir():
+        handle.source_directory = source
     if Path(source).is_dir():
         teachers.check_teacher_folder(Path(source))
         source_fingerprint = teachers.fingerprint_folder(source)
@@ -536,6 +668,8 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
             return handle
     handle.directory = source
     loaded = handle.load()
+    if not cfg.teacher.demo:
+        handle.source_directory = loaded.directory  # a hub id resolved to its downloaded folder
     if loaded.needs_finetune:
         done = finetuned(loaded.fingerprint)
         if teachers.finished_finetune(done, loaded.fingerprint, labels):

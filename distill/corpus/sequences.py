@@ -25,3 +25,40 @@ class RowSequence(Sequence[T]):
     def __iter__(self) -> Iterator[T]:
         for index in range(len(self)):
             yield self.row(index)
+
+
+class Chained(RowSequence[T]):
+    """Several sequences read as one, end to end: the corpus's training texts, then the generated ones."""
+
+    def __init__(self, *parts: Sequence[T]) -> None:
+        self.parts = parts
+        self._starts = [0]
+        for part in parts:
+            self._starts.append(self._starts[-1] + len(part))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def row(self, index: int) -> T:
+        for part, start, end in zip(self.parts, self._starts, self._starts[1:]):
+            if index < end:
+                return part[index - start]
+        raise IndexError(index)
+
+    def __iter__(self) -> Iterator[T]:
+        for part in self.parts:
+            yield from part
+
+
+class Subset(RowSequence[T]):
+    """Some rows of a sequence, in the given order: the labelled rows the labels-only baseline trains on."""
+
+    def __init__(self, source: Sequence[T], rows: Sequence[int]) -> None:
+        self.source = source
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def row(self, index: int) -> T:
+        return self.source[int(self.rows[index])]

@@ -9,8 +9,8 @@ import hashlib
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ class CorpusReport:
     test: int = 0
     dev_overlap_removed: int = 0  # train texts dropped because they are also in the given dev file
     test_overlap_removed: int = 0  # train texts dropped because they are also in the given test file
+    # Distinct texts of the unlabelled text file (DataConfig.unlabeled_path) kept in train: not already in the
+    # corpus (a text both labelled and in that file keeps its label) nor in a dev/test file.
+    unlabeled_file: int = 0
     skipped: dict[str, Any] = field(default_factory=dict)  # SkippedRows.to_dict() of every file; {} = none
     warnings: list[str] = field(default_factory=list)  # in English, for logs, the CLI and tests
     # The same warnings as notes, {"code": progress.NOTE_CODES, "params": {...}} in the same order, so the
@@ -133,7 +136,8 @@ def _deduplicate(store: RowStore, label_count: int) -> _Deduped:
 
 def prepare_splits(train: Iterable[Example], dev: Iterable[Example] | None, test: Iterable[Example] | None, *,
                    dev_fraction: float, test_fraction: float, seed: int, task: str = "single",
-                   path: str = "train", directory: str | Path | None = None) -> Splits:
+                   path: str = "train", directory: str | Path | None = None,
+                   unlabeled: Iterable[Example] | None = None) -> Splits:
     """Deduplicate, then split (or de-overlap) train/dev/test so scores measure generalisation.
 
     Each input is streamed once into a row store under ``directory`` (a temporary
@@ -142,7 +146,9 @@ def prepare_splits(train: Iterable[Example], dev: Iterable[Example] | None, test
     in ``report.skipped`` and the warnings. Without a dev/test
     file, labeled distinct texts are split per label with ``seed`` (unlabeled ones
     always stay in train). With one, every train text that also appears in it is
-    removed from train. ``path`` names the training file in errors.
+    removed from train. ``path`` names the training file in errors. ``unlabeled`` (a text file's rows,
+    none labelled) joins the training store after the training file's rows, so it is deduplicated with
+    them and, having no labels, never moved into dev or test.
     """
     if not 0 <= dev_fraction < 1 or not 0 <= test_fraction < 1 or dev_fraction + test_fraction >= 1:
         raise ConfigError(f"dev_fraction + test_fraction must be below 1 (got {dev_fraction} + {test_fraction})",
@@ -151,7 +157,8 @@ def prepare_splits(train: Iterable[Example], dev: Iterable[Example] | None, test
     temporary = directory is None
     directory = Path(tempfile.mkdtemp(prefix="cld-rows-") if directory is None else directory)
     try:
-        splits = _prepare(train, dev, test, dev_fraction, test_fraction, seed, reader_task, path, directory)
+        splits = _prepare(train, dev, test, dev_fraction, test_fraction, seed, reader_task, path, directory,
+                          unlabeled)
     except BaseException:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
@@ -163,16 +170,26 @@ def prepare_splits(train: Iterable[Example], dev: Iterable[Example] | None, test
 
 
 def _prepare(train: Iterable[Example], dev: Iterable[Example] | None, test: Iterable[Example] | None,
-             dev_fraction: float, test_fraction: float, seed: int, task: Task, path: str, directory: Path) -> Splits:
+             dev_fraction: float, test_fraction: float, seed: int, task: Task, path: str, directory: Path,
+             unlabeled: Iterable[Example] | None = None) -> Splits:
     label_names: dict[str, int] = {}
-    stores = {"train": write_row_store(train, directory / "train", task, label_names, path)}
+    train_file_rows = [0]  # rows of the training file; the store's rows after them are the unlabelled file's
+
+    def train_then_unlabeled() -> Iterator[Example]:
+        for example in train:
+            train_file_rows[0] += 1
+            yield example
+        if unlabeled is not None:
+            yield from (example if example.label is None else replace(example, label=None) for example in unlabeled)
+
+    stores = {"train": write_row_store(train_then_unlabeled(), directory / "train", task, label_names, path)}
     for name, given in (("dev", dev), ("test", test)):
         if given is not None:
             stores[name] = write_row_store(given, directory / name, task, label_names, name)
     label_count = max(len(label_names), 1)
     parts = {name: _deduplicate(store, label_count) for name, store in stores.items()}
     report = CorpusReport(rows=sum(len(store) for store in stores.values()))
-    _report_skipped(report, [getattr(source, "skipped", None) for source in (train, dev, test)])
+    _report_skipped(report, [getattr(source, "skipped", None) for source in (train, dev, test, unlabeled)])
     report.duplicate_rows = sum(part.duplicates for part in parts.values())
     report.conflicting_texts = sum(part.conflicting for part in parts.values())
     ties = sum(part.ties for part in parts.values())
@@ -210,6 +227,7 @@ def _prepare(train: Iterable[Example], dev: Iterable[Example] | None, test: Iter
 
     splits = Splits(train=view(train_rows), dev=view(held_out["dev"]), test=view(held_out["test"]),
                     report=report, labels=labels)
+    report.unlabeled_file = int((train_rows.rows >= train_file_rows[0]).sum())
     _check_labels(splits, path)
     _fill_counts(splits)
     _write_warnings(report, ties, splits)

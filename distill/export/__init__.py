@@ -40,7 +40,8 @@ def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, la
 
     ``check_texts`` (the dev texts) measure the int8 graph's agreement; ``result`` (the run's
     RunResult as a dict, as far as it is known) fills the model card. Raises ExportCheckFailed
-    when a graph does not give the student's answers.
+    when the fp32 graph does not give the student's answers; an int8 graph that disagrees too often
+    is left out of the zip, and the card says why.
     """
     directory = Path(directory)
     config = dict(model.config)
@@ -55,6 +56,8 @@ def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, la
     quantize_int8(directory / ONNX_FILE, directory / ONNX_INT8_FILE)
     check = check_export(model, tokenizer, max_length, directory / ONNX_FILE, directory / ONNX_INT8_FILE, check_texts,
                          vocab_path=directory / VOCAB_FILE)
+    if not check.int8_included:
+        (directory / ONNX_INT8_FILE).unlink()
     (directory / CARD_FILE).write_text(model_card(config=config, labels=list(labels), tokenizer_kind=tokenizer.kind,
                                                   parameters=students.count_parameters(model), folder=directory,
                                                   check=check, result=result), encoding="utf-8")
@@ -62,7 +65,8 @@ def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, la
     zip_path = Path(zip_path)
     with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in EXPORT_FILES:
-            archive.write(directory / name, arcname=name)
+            if name != ONNX_INT8_FILE or check.int8_included:
+                archive.write(directory / name, arcname=name)
     return Export(zip_path=zip_path, check=check)
 
 

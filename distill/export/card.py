@@ -87,8 +87,9 @@ def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str
         f"| student | {parameters:,} | {student.get('latency_p50_ms', 0):.2f} / {student.get('latency_p95_ms', 0):.2f} ms "
         f"| {student.get('samples_per_second', 0):,.0f} |",
         "",
-        f"Files: model.onnx {_size(folder / 'model.onnx')}, model.int8.onnx {_size(folder / 'model.int8.onnx')}, "
-        f"model.safetensors {_size(folder / 'model.safetensors')}.",
+        f"Files: model.onnx {_size(folder / 'model.onnx')}, "
+        + (f"model.int8.onnx {_size(folder / 'model.int8.onnx')}, " if check.int8_included else "")
+        + f"model.safetensors {_size(folder / 'model.safetensors')}.",
         "",
         "## Export check",
         "",
@@ -96,8 +97,11 @@ def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str
         "(an empty text, a one-character text, a text at the maximum length, ordinary texts):",
         "",
         f"- model.onnx: max |probability difference| {check.fp32_max_abs_diff:.2e} (allowed {check.fp32_tolerance:.0e})",
-        f"- model.int8.onnx: max |probability difference| {check.int8_max_abs_diff:.2e}; same label as PyTorch on "
-        f"{check.int8_agreement:.2%} of {check.agreement_texts:,} dev texts (required {check.int8_min_agreement:.0%})",
+        (f"- model.int8.onnx: max |probability difference| {check.int8_max_abs_diff:.2e}; same label as PyTorch on "
+         f"{check.int8_agreement:.2%} of {check.agreement_texts:,} dev texts (required {check.int8_min_agreement:.0%})"
+         if check.int8_included else
+         f"- model.int8.onnx is **not included**: it picked PyTorch's label on only {check.int8_agreement:.2%} of "
+         f"{check.agreement_texts:,} dev texts (required {check.int8_min_agreement:.0%}); use model.onnx"),
         "",
         "## Intended use and limits",
         "",

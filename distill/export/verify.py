@@ -45,6 +45,7 @@ class ExportCheck:
     edge_texts: int  # texts in the edge-case batch
     fp32_tolerance: float = FP32_TOLERANCE
     int8_min_agreement: float = INT8_MIN_AGREEMENT
+    int8_included: bool = True  # False: the int8 graph disagreed too often and is not in the download
     # Why predict.py cannot run this student without cld ("" when its tokenizer gives the engine's ids on
     # the edge-case and agreement texts): a teacher tokenizer that is not BERT WordPiece, say.
     standalone_problem: str = ""
@@ -65,7 +66,8 @@ def edge_case_texts(dev_texts: Sequence[str], max_length: int) -> list[str]:
 
 def check_export(model: StudentModel, tokenizer: StudentTokenizer, max_length: int, fp32_path: Path, int8_path: Path,
                  dev_texts: Sequence[str], *, vocab_path: Path | None = None) -> ExportCheck:
-    """Compare both graphs with PyTorch; raise ExportCheckFailed past a tolerance, else return the numbers.
+    """Compare both graphs with PyTorch; raise ExportCheckFailed when the fp32 graph is off, else return the numbers
+    (``int8_included`` False when the int8 graph picks PyTorch's label on too few dev texts).
 
     With ``vocab_path`` (the saved tokenizer), also checks that predict.py's tokenizer gives the engine's ids.
     """
@@ -96,12 +98,10 @@ def check_export(model: StudentModel, tokenizer: StudentTokenizer, max_length: i
             f"the ONNX export of the {model.architecture} student differs from PyTorch by up to {fp32_diff:.2e} in a "
             f"probability (allowed {FP32_TOLERANCE:.0e}); nothing was exported", code="export_onnx_differs",
             architecture=model.architecture, difference=fp32_diff, tolerance=FP32_TOLERANCE)
-    if check.int8_agreement < INT8_MIN_AGREEMENT:
-        raise ExportCheckFailed(
-            f"the int8 ONNX model of the {model.architecture} student picks PyTorch's label on only "
-            f"{check.int8_agreement:.1%} of {check.agreement_texts:,} dev texts (needed {INT8_MIN_AGREEMENT:.0%}); "
-            f"nothing was exported", code="export_int8_disagrees", architecture=model.architecture,
-            agreement=check.int8_agreement, texts=check.agreement_texts, required=INT8_MIN_AGREEMENT)
+    # An int8 graph below the agreement bar is left out of the download (export_student), not shipped and
+    # not fatal: the fp32 graph is exact, and a run of hours should not be lost to quantisation flipping a
+    # student's near-ties (one of 40 dev texts was enough for a barely trained TextCNN).
+    check.int8_included = check.int8_agreement >= INT8_MIN_AGREEMENT
     return check
 
 

@@ -99,6 +99,10 @@ def _resume_signature(cfg: RunConfig) -> dict[str, Any]:
     ignored = RESUME_IGNORED_TRAIN_KEYS + (() if uses_intermediates(cfg) else INTERMEDIATE_TRAIN_KEYS)
     for key in ignored:
         signature["train"].pop(key, None)
+    if cfg.transfer.enabled:
+        # Which rows were generated is part of what the student learnt from; off, it is left out so that
+        # checkpoints written before transfer sets existed still resume.
+        signature["transfer"] = dict(raw["transfer"])
     return signature
 
 

@@ -44,6 +44,9 @@ class Predictor:
         if threads:
             options.intra_op_num_threads = threads
         model = folder / ("model.int8.onnx" if int8 else "model.onnx")
+        if int8 and not model.is_file():
+            # Left out when it disagreed with the trained student too often (README.md, "Export check").
+            raise FileNotFoundError(f"{model} is not in this download (see README.md, Export check); use model.onnx")
         self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def encode(self, text: str) -> list[int]:
@@ -259,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.texts and not args.file:
         parser.error("give texts or --file")
-    predictor = Predictor(Path(__file__).resolve().parent, int8=args.int8)
+    try:
+        predictor = Predictor(Path(__file__).resolve().parent, int8=args.int8)
+    except FileNotFoundError as missing:
+        parser.error(str(missing))
     if args.file:
         texts = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
         probabilities = predictor.probabilities(texts)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -78,19 +80,29 @@ def test_a_graph_that_differs_from_pytorch_fails_the_export_and_writes_no_zip(tm
     assert not (tmp_path / "student.zip").exists()
 
 
-def test_an_int8_graph_that_picks_other_labels_fails_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_int8_graph_that_picks_other_labels_is_left_out_of_the_download(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     texts, _ = review_texts()
     tokenizer = student_tokenizer("char")
     model = trained_student("textcnn")
     opposite = trained_student("textcnn", flipped=True)  # trained on the opposite labels
     monkeypatch.setattr(export, "quantize_int8", lambda _source, destination: export.export_onnx(opposite, destination))
 
-    with pytest.raises(verify.ExportCheckFailed) as failure:
-        export.export_student(model, tokenizer, LABELS, tmp_path / "student", tmp_path / "student.zip",
-                              max_length=MAX_LENGTH, check_texts=texts)
+    exported = export.export_student(model, tokenizer, LABELS, tmp_path / "student", tmp_path / "student.zip",
+                                     max_length=MAX_LENGTH, check_texts=texts)
 
-    assert failure.value.code == "export_int8_disagrees" and failure.value.params["agreement"] < 0.99
-    assert "int8" in str(failure.value) and not (tmp_path / "student.zip").exists()
+    check = exported.check
+    assert not check.int8_included and check.int8_agreement < 0.99
+    names = zipfile.ZipFile(exported.zip_path).namelist()
+    assert "model.int8.onnx" not in names and "model.onnx" in names
+    assert sorted(names) == sorted(name for name in EXPORT_FILES if name != "model.int8.onnx")
+    card = zipfile.ZipFile(exported.zip_path).read("README.md").decode("utf-8")
+    assert "model.int8.onnx is **not included**" in card and f"{check.int8_agreement:.2%}" in card
+    unpacked = tmp_path / "unpacked"
+    zipfile.ZipFile(exported.zip_path).extractall(unpacked)
+    asked = subprocess.run([sys.executable, str(unpacked / "predict.py"), "--int8", "很好"], capture_output=True,
+                           text=True, timeout=120)
+    assert asked.returncode == 2 and "model.int8.onnx is not in this download" in asked.stderr
 
 
 def test_a_download_made_before_the_onnx_export_still_loads(tmp_path: Path) -> None:
