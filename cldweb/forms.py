@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from cldweb import messages
 from cldweb.messages import file_too_large
 from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
-from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TeacherConfig
+from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TeacherConfig, TrainConfig
 
 
 class CorpusUploadForm(forms.Form):
@@ -217,9 +217,9 @@ class RunForm(forms.Form):
     )
     virtual_label_threshold = forms.FloatField(
         label=_("Confidence for virtual labels (semi mode)"), required=False, min_value=0.0, max_value=0.99,
-        widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "0.90"}),
+        initial=TrainConfig().virtual_label_threshold, widget=forms.NumberInput(attrs={"step": "0.01"}),
         help_text=_("Semi mode only: an unlabelled row the teacher is at least this sure about (0.90 = 90%) is "
-                    "also trained on as if it had that label. Empty: off."),
+                    "also trained on as if it had that label; 0 uses your labels only."),
     )
     # The fields shown inside the form's "Advanced" part, in this order.
     advanced_fields = ("grow_methods", "virtual_label_threshold")
@@ -269,9 +269,6 @@ class RunForm(forms.Form):
         teacher = cleaned.get("teacher")
         if teacher is not None and teacher.is_demo and "mlm" in (cleaned.get("grow_methods") or []):
             self.add_error("grow_methods", messages.grow_mlm_without_head(teacher.display_name))
-        threshold = cleaned.get("virtual_label_threshold")
-        if threshold and cleaned.get("mode") not in (None, "semi"):
-            self.add_error("virtual_label_threshold", messages.virtual_labels_outside_semi())
         return cleaned
 
     def transfer_settings(self) -> dict[str, object]:
@@ -293,7 +290,7 @@ class RunForm(forms.Form):
                 "student_architecture": data["student_architecture"], "mode": data["mode"],
                 "epochs": data["epochs"], "max_length": data["max_length"], "baseline": data["baseline"],
                 "transfer": self.transfer_settings(),
-                "virtual_label_threshold": data.get("virtual_label_threshold") or 0.0}
+                "virtual_label_threshold": data.get("virtual_label_threshold")}  # None: the engine's default
 
     def main_fields(self):
         return [field for field in self if field.name not in ("start_without_scores", *self.advanced_fields)]

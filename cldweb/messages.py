@@ -720,11 +720,6 @@ def grow_mlm_needs_head() -> str:
              "bert-base-chinese. The demo teacher has none: with it this way is skipped, and the run page says so.")
 
 
-def virtual_labels_outside_semi() -> str:
-    return _("Virtual labels are used in semi mode only (“Soft labels plus your labels”): choose that mode, or "
-             "leave the confidence empty.")
-
-
 def grow_estimate_formats() -> dict[str, str]:
     """The extra teacher time next to the run form's grow choice; %(time)s, %(rows)s, %(speed)s (also for run_form.js)."""
     return {

@@ -645,22 +645,24 @@ class Run(models.Model):
         max_length: int = 128,
         baseline: bool = True,
         transfer: dict[str, Any] | None = None,
-        virtual_label_threshold: float = 0.0,
+        virtual_label_threshold: float | None = None,
     ) -> "Run":
         """Create a queued run with its resolved config and enqueue it once the transaction commits.
 
         ``baseline``: also train the student on labels only, for the report (TrainConfig.baseline).
         ``transfer``: TransferConfig fields (preset, target_rows, methods) growing the training set;
-        ``virtual_label_threshold``: TrainConfig's, the teacher confidence an unlabelled row needs in semi mode.
+        ``virtual_label_threshold``: TrainConfig's, the teacher confidence an unlabelled row needs in semi mode
+        to count as labelled (None: the engine's default).
         """
+        train: dict[str, Any] = {"mode": mode, "epochs": epochs, "baseline": baseline}
+        if virtual_label_threshold is not None:
+            train["virtual_label_threshold"] = float(virtual_label_threshold)
         run = cls.objects.create(
             owner=owner,
             corpus=corpus,
             teacher=teacher,
             student_architecture=student_architecture,
-            config={"data": {"max_length": max_length},
-                    "train": {"mode": mode, "epochs": epochs, "baseline": baseline,
-                              "virtual_label_threshold": float(virtual_label_threshold)},
+            config={"data": {"max_length": max_length}, "train": train,
                     "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")},
                     "transfer": dict(transfer or {})},
         )

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from cldweb import growing
 from cldweb.models import ApiToken, Run, Teacher
+from distill import TrainConfig
 from tests.report_results import finished_result
 
 pytestmark = pytest.mark.django_db
@@ -74,10 +75,16 @@ def test_it_carries_the_grow_choice_size_methods_and_threshold_into_the_run_conf
     assert run.build_config().to_dict() == run.config  # idempotent, as Run.config is what the worker builds from
 
 
-def test_a_run_with_growing_off_keeps_the_engines_defaults(owner_client, corpus, demo_teacher):
+def test_a_run_with_growing_off_and_no_threshold_keeps_the_engines_defaults(owner_client, corpus, demo_teacher):
     owner_client.post(reverse("run-create"), run_form(corpus, demo_teacher))
     config = Run.objects.get().build_config()
-    assert not config.transfer.enabled and config.transfer.preset == "off" and config.train.virtual_label_threshold == 0
+    assert not config.transfer.enabled and config.transfer.preset == "off"
+    assert config.train.virtual_label_threshold == TrainConfig().virtual_label_threshold == 0.9
+
+
+def test_a_threshold_of_zero_means_true_labels_only(owner_client, corpus, demo_teacher):
+    owner_client.post(reverse("run-create"), run_form(corpus, demo_teacher, mode="semi", virtual_label_threshold="0"))
+    assert Run.objects.get().build_config().train.virtual_label_threshold == 0.0
 
 
 @pytest.mark.parametrize("extra, field, words", [
@@ -86,7 +93,7 @@ def test_a_run_with_growing_off_keeps_the_engines_defaults(owner_client, corpus,
     ({"grow": "light", "grow_rows": "500001"}, "grow_rows", "less than or equal to 500000"),
     ({"grow_rows": "5000"}, "grow_rows", "Choose light or heavy"),
     ({"grow": "light", "grow_methods": ["mlm"]}, "grow_methods", "has no masked-LM head"),
-    ({"virtual_label_threshold": "0.9"}, "virtual_label_threshold", "semi mode only"),
+    ({"mode": "semi", "virtual_label_threshold": "1.5"}, "virtual_label_threshold", "less than or equal to 0.99"),
 ])
 def test_it_refuses_settings_that_cannot_work_saying_why(owner_client, corpus, demo_teacher, extra, field, words):
     response = owner_client.post(reverse("run-create"), run_form(corpus, demo_teacher, **extra))
@@ -366,3 +373,33 @@ def test_the_run_page_and_the_form_say_it_in_chinese(owner_client, run, demo_tea
     form = text_of(owner_client.get(reverse("run-create")))
     assert "扩充训练集 关闭：只用语料中的行训练 轻度：多出约 10,000 行" in form
     assert "高级设置 生成新行的方式 遮盖词语" in form
+
+
+def test_a_real_run_reads_the_corpus_file_of_unlabelled_texts_and_the_run_page_counts_them(owner_client, owner, corpus,
+                                                                                         demo_teacher):
+    """Through the Celery task and the engine, in seconds (a tiny teacher and student): the file attached on the
+    corpus page joins training, and the run page's block says so with the engine's own numbers."""
+    from cldweb.tasks import run_distillation
+    from tests.cldweb.test_api_runs import TINY_CONFIG
+
+    texts = ["这个手机壳很好看", "电池不耐用，很失望", "快递三天就到了", "颜色和图片一样", "声音太小了"]
+    upload(owner_client, corpus, "更多.txt", ("\n".join(texts) + "\n\n").encode("gb18030"))
+    corpus.refresh_from_db()
+    config = {section: dict(values) for section, values in TINY_CONFIG.items()}
+    config["train"].update(mode="semi", virtual_label_threshold=0.5)  # two labels: every unlabelled row passes
+    run = Run.objects.create(owner=owner, corpus=corpus, teacher=demo_teacher, config=config)
+    run.config = run.build_config().to_dict()
+    run.save(update_fields=["config"])
+    run_distillation.apply(args=(run.pk,))
+    run.refresh_from_db()
+    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
+    rows = run.result["transfer"]["rows"]
+    assert rows["unlabelled_file"] == len(texts)
+    page = text_of(owner_client.get(reverse("run-detail", args=[run.pk])))
+    assert f"Texts from the unlabelled texts file {len(texts):,}" in page
+    total = rows["labelled"] + rows["unlabelled"] + rows["unlabelled_file"]
+    assert f"Training rows The student learnt from {total:,} rows." in page
+    virtual = run.result["transfer"]["virtual_labels"]
+    assert virtual["candidates"] == virtual["passed"] == len(texts) + rows["unlabelled"]
+    assert (f"{virtual['passed']:,} of {virtual['candidates']:,} unlabelled rows (100.0%) passed the 0.50 confidence "
+            "threshold and were used as labels.") in page
