@@ -293,10 +293,8 @@ class RunForm(forms.Form):
                 "virtual_label_threshold": data.get("virtual_label_threshold")}  # None: the engine's default
 
     def main_fields(self):
+        """The fields shown in the form's body: not the "Advanced" ones, nor the small-corpus box (shown with its warning)."""
         return [field for field in self if field.name not in ("start_without_scores", *self.advanced_fields)]
-
-    def advanced(self):
-        return [self[name] for name in self.advanced_fields]
 
 
 class TeacherHubForm(forms.Form):
