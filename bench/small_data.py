@@ -20,7 +20,8 @@ on the N labels once per cell; every variant of a cell shares one cache folder, 
 reuse that fine-tune and the teacher's outputs. With --work DIR, a rerun reuses every finished run
 whose settings match, so adding (c) later costs only (c).
 
-Prints a Markdown report and writes it to docs/benchmarks.md (unless --no-write).
+--quick (one seed, dataset and size; about 3 minutes) is the smoke test. Prints a Markdown report and
+writes it to docs/benchmarks.md, section "small-data" (unless --no-write or --quick).
 """
 from __future__ import annotations
 
@@ -56,8 +57,12 @@ SEEDS = (1, 2, 3)  # each changes the labelled sample, the unlabelled rows and t
 DATASETS = ("reviews", "inews")
 SIZES = (500, 1000)  # labelled training rows, the issue's two sizes
 VARIANTS = ("a", "b", "c", "d")
-UNLABELLED = 2000  # unlabelled pool rows per cell; chosen from the smoke run's timing so the whole bench fits ~40 min
-GENERATED = 2000  # generated transfer rows asked of variant (c); the "light" preset's 10,000 would not fit the machine
+# Unlabelled rows per cell. Measured on 1 thread (2026-12-03, 2-core machine shared with other work): a
+# reviews-500 cell took 97 s of CPU (180 s wall) for all four variants, an inews-500 cell 222 s of CPU (345 s
+# wall) for (a), (b), (d); so 3 seeds x 2 datasets x 2 sizes x 4 variants is ~40 min of one quiet core
+# (~65 min wall when the machine is as busy as it was). The teacher fine-tunes dominate; U scales the rest.
+UNLABELLED = 2000
+GENERATED = 2000  # generated rows asked of (c); the "light" preset's 10,000 would not fit the machine (not yet timed)
 THREADS = 1  # torch CPU threads; on a shared 2-core machine 2 threads were far slower than 1 (bench/students.py)
 SPLIT_SEED = 13  # which rows form the fixed dev/test splits; never changes with --seeds
 DEV_ROWS = 500  # dev rows (early stopping for teacher and student); a sample of inews's own dev split
@@ -144,9 +149,9 @@ def _one_label_per_text(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(text, next(iter(labels))) for text, labels in labels_of.items() if len(labels) == 1]
 
 
-def write_cells(dataset: str, sizes: list[int], seeds: list[int], unlabelled: int, work: Path) -> list[Cell]:
+def write_cells(dataset: str, pool: list[tuple[str, str]], dev: list[tuple[str, str]], test: list[tuple[str, str]],
+                sizes: list[int], seeds: list[int], unlabelled: int, work: Path) -> list[Cell]:
     """The CSVs of every cell of one dataset: one dev/test pair for all, a labelled and a mixed file per cell."""
-    pool, dev, test = fixed_splits(dataset)
     folder = work / dataset
     folder.mkdir(parents=True, exist_ok=True)
     dev_csv, test_csv = datasets.write_csv(dev, folder / "dev.csv"), datasets.write_csv(test, folder / "test.csv")
@@ -213,9 +218,12 @@ def run_order(variants: list[str]) -> list[str]:
 
 
 def run_variant(args: argparse.Namespace, cell: Cell, variant: str) -> Outcome:
-    teacher_dir = finetuned_teacher(cell) if variant == "a" else None
-    if variant == "a" and teacher_dir is None:
-        raise SystemExit(f"{cell.folder}: no fine-tuned teacher in the cell's cache for (a) to report")
+    teacher_dir = None
+    if variant == "a":
+        # A --teacher that already has a head for these labels is used as it is: nothing was fine-tuned.
+        teacher_dir = finetuned_teacher(cell) or (Path(args.teacher) if args.teacher else None)
+        if teacher_dir is None:
+            raise SystemExit(f"{cell.folder}: no fine-tuned teacher in the cell's cache for (a) to report")
     cfg = variant_config(args, cell, variant, teacher_dir)
     result, reporter, seconds, reused_run = previous_run(cfg, variant), None, 0.0, True
     if result is None:
@@ -482,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", help="a local teacher folder (save_pretrained, e.g. bert-base-chinese) instead of the demo one")
     parser.add_argument("--threads", type=int, default=THREADS, help=f"torch CPU threads (default {THREADS})")
     parser.add_argument("--work", help="folder for data, runs and caches, reused by a rerun (default: a temporary folder)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: the first seed, dataset and size only")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: the first seed, dataset and size only; never writes docs/benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print the report without writing docs/benchmarks.md")
     args = parser.parse_args(argv)
     args.command_line = list(argv if argv is not None else sys.argv[1:])
@@ -512,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         for dataset in args.dataset_list:
             pool, dev, test = fixed_splits(dataset)
             corpus[dataset] = {"pool": len(pool), "dev": len(dev), "test": len(test)}
-            for cell in write_cells(dataset, args.size_list, args.seed_list, args.unlabelled, work):
+            for cell in write_cells(dataset, pool, dev, test, args.size_list, args.seed_list, args.unlabelled, work):
                 for variant in run_order(args.variant_list):
                     outcomes.append(run_variant(args, cell, variant))
         if args.work:
@@ -521,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(args, outcomes, corpus, time.perf_counter() - started)
     print()
     print(text)
-    if not args.no_write:
+    if not (args.no_write or args.quick):  # a one-seed smoke table must not replace the evidence
         print(f"written to {write_section('small-data', text)}")
     return 0
 
