@@ -395,7 +395,8 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], corpus: dict[str, 
         lines.append(
             f"* {dataset}: {DATASET_WORDS[dataset]}; fixed dev {sizes['dev']:,} / test {sizes['test']:,} rows "
             f"(split seed {SPLIT_SEED}), training pool {sizes['pool']:,} rows, max length {MAX_LENGTH[dataset]} "
-            f"characters. Per cell: N labelled rows + {args.unlabelled:,} unlabelled rows (capped to fit the machine).")
+            f"characters. Per cell: N labelled rows + {args.unlabelled:,} unlabelled rows (capped to fit the machine). "
+            "The dev labels serve early stopping (teacher and student) and choosing the best weights, for every variant.")
     lines += [
         f"* Teacher: {teacher}. One fine-tune per dataset x size x seed, shared by every variant through the cell's "
         "cache (the other runs reuse it and its outputs).",
