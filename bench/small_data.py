@@ -82,12 +82,9 @@ VARIANT_NAMES = {
 T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
 
 
-# The engine refuses to finish a run whose int8 ONNX student picks PyTorch's label on under 99% of dev
-# texts (issue 10); a weak student near a class boundary (100 labels: 98.8%) then loses its score and the
-# whole bench stops. This bench scores the PyTorch student, not the download, so it lowers that gate in
-# its own process only and reports each run's agreement instead (a run under 99% is flagged).
-INT8_GATE = 0.0
-INT8_MIN_AGREEMENT = export_verify.INT8_MIN_AGREEMENT  # the engine's own gate, kept for the flag
+# A run whose int8 ONNX student picks PyTorch's label on under 99% of dev texts ships without the int8 file
+# (issue 10); this bench scores the PyTorch student, so such a run still counts and is only flagged.
+INT8_MIN_AGREEMENT = export_verify.INT8_MIN_AGREEMENT
 
 
 @dataclass
@@ -424,12 +421,12 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], corpus: dict[str, 
 
 def export_sentence(outcomes: list[Outcome]) -> str:
     low = [o for o in outcomes if o.int8_agreement < INT8_MIN_AGREEMENT]
-    sentence = (f"* Export: the engine's int8 check (int8 ONNX must agree with PyTorch on {INT8_MIN_AGREEMENT:.0%} of "
-                "dev texts) is not enforced in this bench's process, since it scores the PyTorch student; ")
+    sentence = (f"* Export: the int8 ONNX student must agree with PyTorch on {INT8_MIN_AGREEMENT:.0%} of dev texts to "
+                "be shipped (the scores here are the PyTorch student's either way); ")
     if not low:
-        return sentence + "every run passed it anyway."
+        return sentence + "every run passed it."
     worst = min(low, key=lambda o: o.int8_agreement)
-    return sentence + (f"{len(low)} of {len(outcomes)} runs fell under it (lowest {worst.int8_agreement:.1%}: "
+    return sentence + (f"{len(low)} of {len(outcomes)} runs fell under it and ship without it (lowest {worst.int8_agreement:.1%}: "
                        f"{worst.dataset} {worst.size} seed {worst.seed} ({worst.variant})).")
 
 
@@ -507,7 +504,6 @@ def main(argv: list[str] | None = None) -> int:
     if not {"b", "c", "d"} & set(args.variant_list):
         parser.error("at least one of b, c, d is needed: they fine-tune the teacher that (a) and the table use")
     torch.set_num_threads(args.threads)
-    export_verify.INT8_MIN_AGREEMENT = INT8_GATE
     started = time.perf_counter()
     outcomes: list[Outcome] = []
     corpus: dict[str, dict] = {}
