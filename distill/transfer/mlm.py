@@ -159,11 +159,10 @@ class MlmSampler:
         for batch_row, ids in enumerate(sequences):
             input_ids[batch_row, :len(ids)] = torch.tensor(ids)
             attention_mask[batch_row, :len(ids)] = 1
-        logits = self.model(input_ids=input_ids.to(self.device),
-                            attention_mask=attention_mask.to(self.device)).logits  # (B, T, V)
         batch_rows = torch.tensor([entry[0] for entry in masked_at], device=self.device)
         positions = torch.tensor([entry[1] for entry in masked_at], device=self.device)
-        scores = logits[batch_rows, positions].float()  # (M, V) one row a masked piece
+        scores = self._masked_scores(input_ids.to(self.device), attention_mask.to(self.device), batch_rows,
+                                     positions).float()  # (M, V) one row a masked piece
         scores = scores.masked_fill(self._banned, float("-inf"))
         scores[torch.arange(len(masked_at), device=self.device),
                torch.tensor(originals, device=self.device)] = float("-inf")  # the piece that was there: left out
@@ -174,15 +173,33 @@ class MlmSampler:
         draws = rng.random(len(masked_at))[:, None]  # (M, 1)
         picked = np.minimum((cumulative < draws).sum(axis=-1), cumulative.shape[-1] - 1)  # (M,)
         tokens = self.tokenizer.convert_ids_to_tokens(top_ids.cpu().numpy()[np.arange(len(masked_at)), picked].tolist())
-        replacements: dict[tuple[int, int], list[str]] = {}
-        for (batch_row, _, index), token in zip(masked_at, tokens):
-            replacements.setdefault((planned[batch_row][0], index), []).append(token)
+        drawable = torch.isfinite(top_scores[:, 0]).tolist()  # (M,) False: every token of the vocabulary banned
+        replacements: dict[tuple[int, int], list[str | None]] = {}
+        for (batch_row, _, index), token, ok in zip(masked_at, tokens, drawable):
+            replacements.setdefault((planned[batch_row][0], index), []).append(token if ok else None)
         for (row, index), word_tokens in replacements.items():
-            filled[row][index] = "".join(word_tokens)
+            if all(token is not None for token in word_tokens):  # else the word stays as it was
+                filled[row][index] = "".join(word_tokens)  # type: ignore[arg-type]
+
+    def _masked_scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_rows: torch.Tensor,
+                       positions: torch.Tensor) -> torch.Tensor:
+        """Vocabulary scores at the masked positions (M, V).
+
+        Where the model's head is one module over the encoder's output (BERT's ``cls``, RoBERTa's
+        ``lm_head``), only the masked positions go through it: the vocabulary projection of every
+        position would cost a (B, T, V) tensor, 0.7 GB for 32 texts of 256 tokens over BERT's 21k tokens.
+        """
+        head = next((getattr(self.model, name) for name in ("cls", "lm_head") if hasattr(self.model, name)), None)
+        encoder = getattr(self.model, "base_model", None)
+        if head is not None and encoder is not None and encoder is not self.model:
+            hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+            return head(hidden[batch_rows, positions])  # (M, V)
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
+        return logits[batch_rows, positions]
 
     def sample(self, word_lists: Sequence[Sequence[str]], probability: float, top_k: int, rng: np.random.Generator,
                batch_size: int = 32) -> list[list[str] | None]:
         """``plan`` then ``fill``: the re-sampled words of each text, None where no word could be chosen."""
         plans = self.plan(word_lists, probability, rng)
         filled = self.fill(word_lists, plans, top_k, rng, batch_size)
-        return [words if plan else None for words, plan in zip(filled, plans)]
+        return [new if list(new) != list(words) else None for words, new in zip(word_lists, filled)]
