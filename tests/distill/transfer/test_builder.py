@@ -143,3 +143,14 @@ def test_it_makes_an_empty_set_when_there_is_nothing_to_do(tmp_path: Path) -> No
     assert len(rows) == 0 and list(rows.texts) == [] and rows.counts()["mask"] == 0
     only_mlm = _generate(tmp_path / "mlm", _config(methods=["mlm"]))
     assert len(only_mlm) == 0 and only_mlm.skipped_methods == {"mlm": "transfer_mlm_no_head"}
+
+
+def test_it_never_makes_a_row_the_corpus_already_has(tmp_path: Path) -> None:
+    cfg = _config(target_rows=60, methods=["ngram"])
+    made = list(_generate(tmp_path / "first", cfg).texts)
+    # The same draws again, now with those windows among the corpus's rows (as dev rows would be), written
+    # with spaces around: rows are the same input by the task's dedup key, not by their raw text.
+    corpus = [*TRAIN, *HELD_OUT, *(f" {text} " for text in made)]
+    rows = generate_transfer_rows(TRAIN, cfg, task=TASK, exclude_keys=_keys(corpus), directory=tmp_path / "second")
+
+    assert len(rows) == 60 and not set(rows.texts) & set(made)

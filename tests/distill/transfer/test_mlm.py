@@ -91,3 +91,17 @@ def test_it_draws_only_from_the_masked_lms_top_k(tiny_mlm_folder: Path) -> None:
              for seed in range(40)}
 
     assert drawn <= allowed and len(drawn) > 1
+
+
+def test_it_never_draws_the_token_that_was_there(tiny_mlm_folder: Path) -> None:
+    sampler = MlmSampler.from_folder(tiny_mlm_folder, "cpu")
+    favourite = sampler.tokenizer.convert_tokens_to_ids("好")
+    with torch.no_grad():
+        sampler.model.cls.predictions.bias[favourite] = 50.0  # the masked-LM now all but always says "好"
+    words = ["这", "好", "吃", "。"]
+
+    elsewhere = sampler.fill([words], [[0]], top_k=5, rng=np.random.default_rng(0))[0]
+    in_its_place = [sampler.fill([words], [[1]], top_k=5, rng=np.random.default_rng(seed))[0] for seed in range(20)]
+
+    assert elsewhere == ["好", "好", "吃", "。"]  # the model's favourite is drawn where it was not
+    assert all(new[1] != "好" and new[0::2] == ["这", "吃"] for new in in_its_place)  # but never where it was
