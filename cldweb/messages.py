@@ -512,6 +512,14 @@ ENGINE_NOTES = {
     "teacher_labelling_resuming": gettext_noop("Resuming teacher labelling at text %(done)s of %(total)s."),
     "teacher_outputs_cached": gettext_noop("Teacher outputs read from the cache."),
     "teacher_labelled": gettext_noop("Teacher labelled %(count)s texts."),
+    "transfer_mlm_no_head": gettext_noop(
+        "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS replacement and "
+        "n-gram sampling still work."),
+    "transfer_generated": gettext_noop(
+        "%(count)s new training rows were generated (%(methods)s); the teacher labels them next."),
+    "transfer_ran_out": gettext_noop(
+        "Only %(count)s distinct variants could be made of the %(target)s asked for: the corpus is small or its "
+        "texts short."),
     "student_from_teacher": gettext_noop("Student initialised from the teacher's weights."),
     "student_embeddings_from_teacher": gettext_noop(
         "Student embeddings initialised from the teacher's (%(known)s tokens known to the teacher)."),

@@ -84,6 +84,12 @@ NOTE_TEXTS: dict[str, str] = {
     "teacher_labelling_resuming": "Resuming teacher labelling at text {done} of {total}.",
     "teacher_outputs_cached": "Teacher outputs read from the cache.",
     "teacher_labelled": "Teacher labelled {count} texts.",
+    # growing the transfer set (distill/transfer)
+    "transfer_mlm_no_head": "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS "
+                            "replacement and n-gram sampling still work.",
+    "transfer_generated": "{count} new training rows were generated ({methods}); the teacher labels them next.",
+    "transfer_ran_out": "Only {count} distinct variants could be made of the {target} asked for: the corpus is small "
+                        "or its texts short.",
     # the student
     "student_from_teacher": "Student initialised from the teacher's weights.",
     "student_embeddings_from_teacher": "Student embeddings initialised from the teacher's ({known} tokens known "

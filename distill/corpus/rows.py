@@ -57,7 +57,9 @@ class StringColumn(RowSequence[str]):
         return self._data[self.offsets[index]:self.offsets[index + 1]].decode("utf-8")
 
 
-class _StringColumnWriter:
+class StringColumnWriter:
+    """Appends strings to a ``StringColumn`` file; ``close`` gives the column, ``abandon`` removes the file."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle = path.open("wb")
@@ -87,14 +89,14 @@ class _OptionalColumnWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._rows_before = 0  # rows seen before the first value; they are written as empty strings
-        self._writer: _StringColumnWriter | None = None
+        self._writer: StringColumnWriter | None = None
 
     def append(self, text: str | None) -> None:
         if self._writer is None:
             if text is None:
                 self._rows_before += 1
                 return
-            self._writer = _StringColumnWriter(self.path)
+            self._writer = StringColumnWriter(self.path)
             for _ in range(self._rows_before):
                 self._writer.append("")
         self._writer.append(text or "")
@@ -108,6 +110,11 @@ class _OptionalColumnWriter:
 
 
 # --------------------------------------------------------------------------- one file's rows
+
+
+def row_key(task: Task, example: Example) -> bytes:
+    """The 16-byte key of a row (KEY_DTYPE): blake2b-128 of the task's dedup key."""
+    return hashlib.blake2b(task.dedup_key(example).encode("utf-8"), digest_size=16).digest()
 
 
 @dataclass
@@ -134,7 +141,7 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
     place, so the stores of one corpus's train, dev and test files share ids.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    texts = _StringColumnWriter(directory / "texts.utf8")
+    texts = StringColumnWriter(directory / "texts.utf8")
     pairs = _OptionalColumnWriter(directory / "pairs.utf8")
     tags = _OptionalColumnWriter(directory / "tags.json.utf8")
     keys = bytearray()
@@ -145,7 +152,7 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
             texts.append(example.text)
             pairs.append(example.text_pair)
             tags.append(None if example.tags is None else json.dumps(list(example.tags), ensure_ascii=False))
-            keys += hashlib.blake2b(task.dedup_key(example).encode("utf-8"), digest_size=16).digest()
+            keys += row_key(task, example)
             for label in task.labels_of(example):
                 label_names.setdefault(label, len(label_names))
             label_ids.append(NO_LABEL if example.label is None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -32,6 +33,9 @@ class StudentTokenizer(Protocol):
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
+# Literal markers a transfer-set text may hold where a word was masked (distill/transfer): each is one
+# unknown token, not six characters, so a masked text reads as the sentence with a gap.
+UNK_MARKERS = re.compile(r"(\[MASK\]|\[UNK\])")
 
 
 class _VocabTokenizer:
@@ -52,6 +56,18 @@ class _VocabTokenizer:
         return len(self.tokens)
 
     def tokenize(self, text: str) -> list[str]:
+        """Tokens of ``text`` (NFKC-normalised); a "[MASK]" or "[UNK]" in it is one UNK_TOKEN."""
+        text = unicodedata.normalize("NFKC", text)
+        if "[" not in text:  # the common case: no marker, the text is one piece
+            return self.tokenize_piece(text)
+        tokens: list[str] = []
+        for index, piece in enumerate(UNK_MARKERS.split(text)):
+            # split() with a group alternates text and marker: the odd pieces are the markers.
+            tokens.extend([UNK_TOKEN] if index % 2 else self.tokenize_piece(piece))
+        return tokens
+
+    def tokenize_piece(self, text: str) -> list[str]:
+        """Tokens of normalised text without markers."""
         raise NotImplementedError
 
     def encode(self, text: str, max_length: int) -> list[int]:
@@ -66,7 +82,8 @@ class _VocabTokenizer:
         tokenizer = cls([PAD_TOKEN, UNK_TOKEN])
         for text in texts:
             counts.update(tokenizer.tokenize(text))
-        ranked = sorted((item for item in counts.items() if item[1] >= min_frequency), key=lambda kv: (-kv[1], kv[0]))
+        ranked = sorted((item for item in counts.items() if item[1] >= min_frequency and item[0] != UNK_TOKEN),
+                        key=lambda kv: (-kv[1], kv[0]))
         room = max(max_vocab_size - 2, 0)
         return cls([PAD_TOKEN, UNK_TOKEN, *(token for token, _ in ranked[:room])])
 
@@ -87,8 +104,8 @@ class CharTokenizer(_VocabTokenizer):
 
     kind = "char"
 
-    def tokenize(self, text: str) -> list[str]:
-        return [char for char in unicodedata.normalize("NFKC", text) if not char.isspace()]
+    def tokenize_piece(self, text: str) -> list[str]:
+        return [char for char in text if not char.isspace()]
 
 
 class WordTokenizer(_VocabTokenizer):
@@ -96,8 +113,8 @@ class WordTokenizer(_VocabTokenizer):
 
     kind = "word"
 
-    def tokenize(self, text: str) -> list[str]:
-        return [word for word in _jieba().lcut(unicodedata.normalize("NFKC", text)) if word.strip()]
+    def tokenize_piece(self, text: str) -> list[str]:
+        return [word for word in _jieba().lcut(text) if word.strip()]
 
 
 def _jieba() -> Any:

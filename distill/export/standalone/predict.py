@@ -84,6 +84,9 @@ class Predictor:
 
 # --- tokenizers: the same ids as cld's student tokenizers ------------------------------------------------------
 
+UNK_MARKERS = re.compile(r"(\[MASK\]|\[UNK\])")  # a literal "[MASK]" or "[UNK]" in a text is one unknown token
+
+
 class VocabTokenizer:
     """cld's char and word tokenizers: a token list with [PAD]=0, [UNK]=1."""
 
@@ -104,9 +107,15 @@ class VocabTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text)
-        if self.kind == "char":
-            return [char for char in text if not char.isspace()]
-        return [word for word in self.jieba.lcut(text) if word.strip()]
+        tokens: list[str] = []
+        for index, piece in enumerate(UNK_MARKERS.split(text)):  # odd pieces are the markers
+            if index % 2:
+                tokens.append("[UNK]")
+            elif self.kind == "char":
+                tokens.extend(char for char in piece if not char.isspace())
+            else:
+                tokens.extend(word for word in self.jieba.lcut(piece) if word.strip())
+        return tokens
 
     def encode(self, text: str, max_length: int) -> list[int]:
         ids = [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)[:max_length]]

@@ -29,7 +29,7 @@ from .conftest import LABELS, MAX_LENGTH, exported_student, review_texts, studen
 ALLOWED = ("numpy", "numpy.libs", "onnxruntime", "jieba")  # what the fresh venv can import (jieba for word students)
 # Chinese texts and the edge cases predict.py must tokenise exactly as the engine does.
 TEXTS = ["这家酒店很好", "质量太差了，再也不买了！", "", "好", "物流很快。" * 10, "Ｆｕｌｌ　ｗｉｄｔｈ ＡＢＣ１２３",
-         "iPhone 很好用 😀", "  \t 空白  很多 \n"]
+         "iPhone 很好用 😀", "  \t 空白  很多 \n", "这家[MASK]很好，[UNK]不错"]
 
 PROBE = """
 import json, sys

@@ -60,6 +60,22 @@ def test_it_builds_word_tokens_with_jieba(texts: list[str]) -> None:
     assert tokenizer.unk_id not in tokenizer.encode("酒店", 5)
 
 
+@pytest.mark.parametrize("kind", [CharTokenizer, WordTokenizer])
+def test_it_reads_a_mask_or_unk_marker_as_one_unknown_token(kind: type) -> None:
+    corpus = ["这家很好", "不错，下次再来", "这家[MASK]很好", "[UNK]不错", "房间[MASK]，[MASK]也干净"]
+    tokenizer = kind.build(corpus, min_frequency=1, max_vocab_size=50_000)
+    assert tokenizer.tokens.count("[UNK]") == 1 and "[MASK]" not in tokenizer.token_to_id  # no second UNK id
+    assert "M" not in tokenizer.token_to_id and "[" not in tokenizer.token_to_id  # markers are not split into chars
+
+    masked = tokenizer.encode("这家[MASK]很好，[UNK]不错", max_length=50)
+    plain = tokenizer.encode("这家很好，不错", max_length=50)
+
+    assert masked.count(tokenizer.unk_id) == 2 and len(masked) == len(plain) + 2
+    assert [token for token in masked if token != tokenizer.unk_id] == plain  # the words around keep their ids
+    assert tokenizer.tokenize("[MASK]") == ["[UNK]"] and tokenizer.encode("[MASK]", 5) == [tokenizer.unk_id]
+    assert tokenizer.tokenize("a[b]c") == tokenizer.tokenize_piece("a[b]c")  # a bracket alone is no marker
+
+
 def test_it_round_trips_char_and_word_tokenizers_through_json(texts: list[str], tmp_path: Path) -> None:
     for tokenizer in (CharTokenizer.build(texts, 1, 2000), WordTokenizer.build(texts, 1, 2000)):
         path = tmp_path / f"{tokenizer.kind}.json"
