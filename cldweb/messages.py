@@ -802,14 +802,14 @@ GROW_SKIP_REASONS = {
 
 
 def grow_method_skipped(method: str, code: str) -> str:
+    """Why a way of growing was left out: the web's short reason where it has one, else the engine's note."""
     name = grow_method_names().get(method, method)
     if code in GROW_SKIP_REASONS:
-        reason = _(GROW_SKIP_REASONS[code])
-    elif code in ENGINE_NOTES and "%(" not in ENGINE_NOTES[code]:
-        reason = _(ENGINE_NOTES[code])
-    else:
-        reason = code
-    return _("“%(method)s” was not used: %(reason)s.") % {"method": name, "reason": reason.rstrip(".")}
+        return _("“%(method)s” was not used: %(reason)s.") % {"method": name, "reason": _(GROW_SKIP_REASONS[code])}
+    if code in ENGINE_NOTES:
+        return engine_note({"code": code, "params": {}, "text": _("“%(method)s” was not used: %(reason)s.") % {
+            "method": name, "reason": code}})
+    return _("“%(method)s” was not used: %(reason)s.") % {"method": name, "reason": code}
 
 
 def grow_rows_short(made: int, target: int, attempts: int) -> str:

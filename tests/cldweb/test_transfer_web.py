@@ -403,3 +403,32 @@ def test_a_real_run_reads_the_corpus_file_of_unlabelled_texts_and_the_run_page_c
     assert virtual["candidates"] == virtual["passed"] == len(texts) + rows["unlabelled"]
     assert (f"{virtual['passed']:,} of {virtual['candidates']:,} unlabelled rows (100.0%) passed the 0.50 confidence "
             "threshold and were used as labels.") in page
+
+
+def test_a_real_run_grown_light_from_the_form_shows_its_generated_rows(owner_client, owner, corpus, demo_teacher,
+                                                                      django_capture_on_commit_callbacks):
+    """The form's choice through the engine: generated rows by method and the teacher's examples on the run page."""
+    from cldweb.tasks import run_distillation
+    from tests.cldweb.test_api_runs import TINY_CONFIG
+
+    with django_capture_on_commit_callbacks(execute=False):  # not enqueued: trained here, below
+        owner_client.post(reverse("run-create"), run_form(corpus, demo_teacher, grow="light", grow_rows="100"))
+    run = Run.objects.get()
+    tiny = {section: dict(values) for section, values in TINY_CONFIG.items() if section != "train"}
+    run.config = {**run.config, **{section: {**run.config[section], **values} for section, values in tiny.items()},
+                  "train": {**run.config["train"], **{k: v for k, v in TINY_CONFIG["train"].items() if k != "mode"}}}
+    run.save(update_fields=["config"])
+    run_distillation.apply(args=(run.pk,))
+    run.refresh_from_db()
+    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
+    transfer = run.result["transfer"]
+    made = sum(transfer["rows"]["generated"].values())
+    assert 0 < made <= 100 and transfer["target_rows"] == 100 and transfer["examples"]
+    page = text_of(owner_client.get(reverse("run-detail", args=[run.pk])))
+    assert f"{made:,} of them generated." in page
+    first = transfer["examples"][0]
+    names = {"mask": "Masking words", "pos": "Replacing words by others of the same part of speech",
+             "ngram": "Keeping a window of the text"}
+    assert (f"{first['text']} {first['source_text']} {names[first['method']]} {first['label']} "
+            f"{first['confidence'] * 100:.1f}%") in page
+    assert "Grow the training set Light: 100 generated rows wanted (Masking words, Replacing words" in page
