@@ -516,7 +516,9 @@ ENGINE_NOTES = {
         "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS replacement and "
         "n-gram sampling still work."),
     "transfer_generated": gettext_noop(
-        "%(count)s new training rows were generated (%(methods)s); the teacher labels them next."),
+        "%(count)s new training rows were generated (%(mask)s by masking words, %(pos)s by replacing words with "
+        "others of the same part of speech, %(ngram)s as windows of a text, %(mlm)s rewritten by the teacher's "
+        "masked LM); the teacher labels them next."),
     "transfer_ran_out": gettext_noop(
         "Only %(count)s distinct variants could be made of the %(target)s asked for: the corpus is small or its "
         "texts short."),

@@ -87,7 +87,9 @@ NOTE_TEXTS: dict[str, str] = {
     # growing the transfer set (distill/transfer)
     "transfer_mlm_no_head": "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS "
                             "replacement and n-gram sampling still work.",
-    "transfer_generated": "{count} new training rows were generated ({methods}); the teacher labels them next.",
+    "transfer_generated": "{count} new training rows were generated ({mask} by masking words, {pos} by replacing words "
+                          "with others of the same part of speech, {ngram} as windows of a text, {mlm} rewritten by "
+                          "the teacher's masked LM); the teacher labels them next.",
     "transfer_ran_out": "Only {count} distinct variants could be made of the {target} asked for: the corpus is small "
                         "or its texts short.",
     # the student
