@@ -66,8 +66,10 @@ def load_run_teacher(output_dir: str | Path, device: str = "cpu") -> TeacherPred
     else the source teacher. ``TeacherPredictor.probabilities(texts)`` and ``.labels`` work as the
     student predictor's. Raises ``TeacherUnavailable`` when that teacher cannot be had any more; its
     ``code`` says why: ``run_teacher_gone`` (the fine-tune left the cache), ``run_teacher_changed`` (the
-    source teacher changed since), ``run_teacher_corpus_gone``, ``run_teacher_not_recorded`` (no
-    finished run there), or load_teacher's own ``teacher_unavailable`` / ``teacher_invalid``.
+    teacher's weights differ from the fingerprint the run recorded), ``run_teacher_corpus_gone`` (runs
+    from before result.json named the teacher folder: its corpus cannot be read to find it),
+    ``run_teacher_not_recorded`` (no finished run there, or it ended before it had a teacher), or
+    load_teacher's own ``teacher_unavailable`` / ``teacher_invalid``.
     """
     from .teachers.serving import load_run_teacher as load
 

@@ -249,6 +249,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
             teacher.finetuned = True
     result.teacher_finetuned = teacher.finetuned
+    result.teacher_directory, result.teacher_fingerprint = teacher.directory, teacher.fingerprint  # load_run_teacher's
 
     # --- labelling: teacher logits for train/dev/test, from the cache when possible ---------------
     # Lazy views: each text is read from the row store on disk when asked for.
