@@ -88,8 +88,18 @@
   var milliseconds = new Intl.NumberFormat(document.documentElement.lang || undefined,
                                            { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   function noteParam(name, value) {
-    if (value === null || value === undefined) return page.note_words["n/a"];
-    if (typeof value === "string") return name === "device" ? (page.note_words[value] || value) : value;
+    var words = page.note_words;
+    if (value === null || value === undefined) return words["n/a"];
+    if (typeof value === "string") return name === "device" ? (words[value] || value) : value;
+    if (Array.isArray(value)) return value.join(words.list_separator);  // line numbers
+    if (typeof value === "object") {
+      // Why rows were skipped, {reason code: rows}: most first, ties by code, as the server says it.
+      return Object.keys(value).sort(function (a, b) { return value[b] - value[a] || (a < b ? -1 : a > b ? 1 : 0); })
+        .map(function (code) {
+          return interpolate(words.skip_reason, { count: numbers.format(value[code]),
+                                                  reason: words.skip_reasons[code] || code });
+        }).join(words.list_separator);
+    }
     if (/_accuracy$/.test(name)) return percents.format(value);
     if (/_ms$/.test(name)) return milliseconds.format(value);
     return numbers.format(Math.round(value));
