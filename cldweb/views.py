@@ -301,6 +301,8 @@ def run_page_settings(run: Run) -> dict:
         "progress": run.current_progress,
         "active_statuses": list(Run.ACTIVE_STATUSES),
         "status_labels": {value: str(label) for value, label in Run.Status.choices},
+        # A labels-only run's student learns from the labels as the teacher did: its loss shares their axis.
+        "student_on_labels_only": run.trains_on_labels_only,
         # The status message names the device by type; run.js words it like presentation.device_in_words.
         "device_labels": {"cpu": _("CPU"), "cuda": _("GPU"), "cuda_named": _("GPU: %(name)s")},
         "labels": {
@@ -309,8 +311,11 @@ def run_page_settings(run: Run) -> dict:
             "student": _("Student on labels only") if run.trains_on_labels_only else _("Student distillation"),
             "baseline": _("Student on labels only"),  # the no-distillation baseline trained beside it
             "step": _("Step within the stage"),
-            "teacher_loss": _("Teacher's loss"),
-            "student_loss": _("Student's loss"),
+            # The loss chart's axes, named for every curve on them: the teacher's fine-tuning and the
+            # labels-only student minimise cross-entropy on the labels (left), the distilled student
+            # its distillation loss, often ten times smaller (right, an axis of its own).
+            "labels_loss": _("Loss on the labels (cross-entropy)"),
+            "distillation_loss": _("Distillation loss"),
             "accuracy": _("Dev accuracy"),
             "reconnecting": _("Connection lost; reconnecting…"),
         },

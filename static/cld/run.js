@@ -18,10 +18,11 @@
   var PHASES = ["teacher", "student", "baseline"];
   var COLORS = { teacher: "#b45309", student: "#2563eb", baseline: "#059669" };
   var CHARTS = {
-    // Each stage minimises its own loss (the teacher's cross-entropy, the student's distillation
-    // loss, often ten times smaller): one axis each, or the student's curve lies flat on zero.
-    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.teacher_loss, yFormat: "",
-            studentAxis: { title: labels.student_loss } },
+    // The teacher's fine-tuning and the labels-only student minimise cross-entropy on the labels (the
+    // left axis); the distilled student its distillation loss, often ten times smaller, on an axis of
+    // its own, or its curve lies flat on zero. A labels-only run's student shares the left axis.
+    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.labels_loss, yFormat: "",
+            studentAxis: page.student_on_labels_only ? null : { title: labels.distillation_loss } },
     // An accuracy lies in 0-100%: a fixed axis, so an empty chart does not read "400%".
     accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".0%",
                 yRange: [0, 1] }
@@ -167,7 +168,7 @@
     var spec = {
       margin: { l: 56, r: chart.studentAxis ? 56 : 16, t: 8, b: 44 },
       xaxis: { title: { text: labels.step }, zeroline: false },
-      yaxis: { title: { text: chart.yTitle, font: chart.studentAxis ? { color: COLORS.teacher } : {} },
+      yaxis: { title: { text: chart.yTitle },  // the teacher's and the baseline's: no one curve's colour
                tickformat: chart.yFormat, zeroline: false, range: chart.yRange, autorange: !chart.yRange },
       legend: { orientation: "h", y: -0.25 },
       font: { family: "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", size: 12 },
@@ -199,7 +200,7 @@
           // A stage that reported nothing (a teacher that needed no fine-tuning) gets no legend entry;
           // an explicit true shows the legend even when only one stage has points.
           showlegend: line.x.length > 0,
-          // The baseline minimises cross-entropy on labels, like the teacher: it shares the teacher's axis.
+          // The baseline minimises cross-entropy on the labels, like the teacher: it shares the teacher's axis.
           yaxis: chart.studentAxis && phase === "student" ? "y2" : "y",
           line: { color: COLORS[phase], width: 2 },
           marker: { size: chart.kind === "eval" ? 6 : 3 }
