@@ -240,6 +240,14 @@ def skip_reasons(counts: Mapping[str, int], separator: str) -> str:
         for code, count in sorted(((str(c), int(n)) for c, n in counts.items()), key=lambda item: (-item[1], item[0])))
 
 
+def student_larger_than_demo_teacher(student: str, student_parameters: int, teacher_parameters: int) -> str:
+    """The run form's warning for a student choice that is larger than the demo teacher (forms.RunForm)."""
+    return _("With the demo teacher, the student “%(student)s” would be larger than its teacher (about %(student_m)s "
+             "million parameters against %(teacher_m)s million for a corpus of some 4,000 distinct characters), so "
+             "slower, not faster: distillation would gain nothing. Pick a smaller student, or a larger teacher.") % {
+        "student": student, "student_m": f"{student_parameters / 1e6:.1f}", "teacher_m": f"{teacher_parameters / 1e6:.1f}"}
+
+
 def split_too_small(*, dev: int, test: int, percent: str, needed: int, largest: int) -> str:
     """Why the default split leaves dev or test without a row (Corpus.split_problem)."""
     return _(
