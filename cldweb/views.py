@@ -301,6 +301,12 @@ def run_page_settings(run: Run) -> dict:
         "progress": run.current_progress,
         "active_statuses": list(Run.ACTIVE_STATUSES),
         "status_labels": {value: str(label) for value, label in Run.Status.choices},
+        # The queue line as the page words it (run_detail.html), for run.js to count down live.
+        "queue_formats": {"next": _("Next in the queue: it starts as soon as a worker is free."),
+                          "one": ngettext("Waiting for %(count)s run ahead of it.",
+                                          "Waiting for %(count)s runs ahead of it.", 1),
+                          "many": ngettext("Waiting for %(count)s run ahead of it.",
+                                           "Waiting for %(count)s runs ahead of it.", 2)},
         # A labels-only run's student learns from the labels as the teacher did: its loss shares their axis.
         "student_on_labels_only": run.trains_on_labels_only,
         # The status message names the device by type; run.js words it like presentation.device_in_words.

@@ -236,6 +236,12 @@
     if (cancel && !isActive(status)) cancel.hidden = true;
     var queue = document.getElementById("queue-position");
     if (queue && status !== "queued") queue.hidden = true;
+    if (queue && status === "queued" && typeof message.runs_ahead === "number") {
+      var formats = page.queue_formats;
+      var ahead = message.runs_ahead;
+      queue.textContent = ahead === 0 ? formats.next
+        : interpolate(ahead === 1 ? formats.one : formats.many, { count: numbers.format(ahead) });
+    }
     showProgress(message.progress);
     // The results table, error and download link are rendered by the server: reload once at the end.
     if (initiallyActive && isActive(previous) && !isActive(status)) {
