@@ -34,6 +34,7 @@ from cldweb.models import (
     ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
 from cldweb.playground import playground_context
+from cldweb.reporting import send_queue_positions
 from cldweb.uploads import capped_upload, upload_refused
 from distill import CorpusError
 
@@ -353,6 +354,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         # The run page says "Cancelling" itself while the worker stops, and run.js removes it then.
         if run.request_cancel() and run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
             messages.info(request, run_cancelled_before_it_started())
+            send_queue_positions()  # the runs queued behind it moved up
         return redirect("run-detail", pk=run.pk)
     if not run.is_active or run.cancel_requested:
         return redirect("run-detail", pk=run.pk)

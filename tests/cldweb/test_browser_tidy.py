@@ -54,42 +54,45 @@ def test_it_updates_queue_device_and_cancel_state_live(asgi_server, queued_run, 
 
 
 @pytest.fixture
-def third_in_the_queue(alice) -> tuple[Run, Run, Run]:
-    """A run being trained, one queued before ours, and ours."""
-    return unqueued_run(alice, Run.Status.DISTILLING), unqueued_run(alice), unqueued_run(alice)
+def fourth_in_the_queue(alice) -> tuple[Run, Run, Run, Run]:
+    """A run being trained, two queued before ours, and ours."""
+    return unqueued_run(alice, Run.Status.DISTILLING), unqueued_run(alice), unqueued_run(alice), unqueued_run(alice)
 
 
-def test_it_counts_the_runs_ahead_down_live_as_they_start_and_end(asgi_server, third_in_the_queue, browser_page):
+def test_it_counts_the_runs_ahead_down_live_as_they_start_end_and_are_cancelled(asgi_server, fourth_in_the_queue,
+                                                                              browser_page):
     from playwright.sync_api import expect
 
-    running, before, ours = third_in_the_queue
+    running, first, second, ours = fourth_in_the_queue
     page = browser_page
     sign_in(page, asgi_server, "en")
     page.goto(f"{asgi_server}/runs/{ours.pk}/")
     queue = page.locator("#queue-position")
-    expect(queue).to_have_text("Waiting for 2 runs ahead of it.")
+    expect(queue).to_have_text("Waiting for 3 runs ahead of it.")
     page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
 
-    def finish_the_running_one() -> None:
-        jobs.mark_failed(Run.objects.get(pk=running.pk), "internal", "The worker crashed.")
-        WebReporter(running.pk).send_status()  # as the task does when a run ends
+    def end(run: Run) -> None:
+        jobs.mark_failed(Run.objects.get(pk=run.pk), "internal", "The worker crashed.")
+        WebReporter(run.pk).send_status()  # as the task does when a run ends
 
-    as_the_worker(finish_the_running_one)
+    as_the_worker(lambda: end(running))
+    expect(queue).to_have_text("Waiting for 2 runs ahead of it.")
+
+    def start_the_first() -> None:
+        Run.objects.filter(pk=first.pk).update(status="preparing", attempt=1, heartbeat_at=timezone.now())
+        Run(pk=first.pk).mark_stage("preparing", {"device": "cpu"})
+        WebReporter(first.pk).send_status()
+
+    as_the_worker(start_the_first)
+    expect(queue).to_have_text("Waiting for 2 runs ahead of it.")  # still: it is running, ahead of ours
+
+    other_tab = page.context.new_page()  # the second run cancelled from its own page, through the server
+    other_tab.goto(f"{asgi_server}/runs/{second.pk}/")
+    other_tab.click("#run-cancel a")
+    other_tab.click("#confirm button[type=submit]")
+    expect(other_tab.locator("#status-badge .badge")).to_have_text("Cancelled")
     expect(queue).to_have_text("Waiting for 1 run ahead of it.")
-
-    def start_the_one_before() -> None:
-        Run.objects.filter(pk=before.pk).update(status="preparing", attempt=1, heartbeat_at=timezone.now())
-        Run(pk=before.pk).mark_stage("preparing", {"device": "cpu"})
-        WebReporter(before.pk).send_status()
-
-    as_the_worker(start_the_one_before)
-    expect(queue).to_have_text("Waiting for 1 run ahead of it.")  # still: it is running, ahead of ours
-
-    def cancel_the_one_before() -> None:
-        jobs.mark_cancelled(Run.objects.get(pk=before.pk), attempt=1)
-        WebReporter(before.pk).send_status()
-
-    as_the_worker(cancel_the_one_before)
+    as_the_worker(lambda: end(first))
     expect(queue).to_have_text("Next in the queue: it starts as soon as a worker is free.")
     assert page.evaluate("() => window.__sameDocument === true")  # counted down live, without a reload
     assert not page.console_errors, page.console_errors
