@@ -257,6 +257,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
             teacher.finetuned = True
     result.teacher_finetuned = teacher.finetuned
+    result.teacher_directory, result.teacher_fingerprint = teacher.directory, teacher.fingerprint  # load_run_teacher's
 
     # --- generating: variants of the training texts, for the teacher to label (cfg.transfer) -------
     generated = None
