@@ -80,6 +80,7 @@ def api_runs(request: HttpRequest) -> JsonResponse:
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "student_accuracy": ((run.result or {}).get("student") or {}).get("test_accuracy"),
+            "corpus_skipped_rows": run.corpus.skipped_rows.get("total", 0),  # rows of its corpus left out
             "labels": (run.result or {}).get("labels") or [],  # the names given at column mapping, if any
             "url": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
             "api_url": request.build_absolute_uri(reverse("api-run", args=[run.pk])),
@@ -148,6 +149,16 @@ def _visible(rows, pk: Any) -> bool:
     return isinstance(pk, int) and not isinstance(pk, bool) and rows.filter(pk=pk).exists()
 
 
+def skipped_rows(corpus: Corpus) -> dict[str, Any]:
+    """The corpus's rows the engine leaves out: how many, why ({code: rows}) and the first ones (line, code,
+    the problem in the client's language, the row's text), as the corpus page lists them."""
+    skipped = corpus.skipped_rows
+    first = [{"line": row["line"], "code": row["code"], "text": row["text"],
+              "problem": messages.corpus_problem(row["code"], row.get("params") or {}, row.get("detail", ""))}
+             for row in skipped.get("first") or []]  # not the row's "path": a server path
+    return {"total": skipped.get("total", 0), "by_reason": skipped.get("by_reason") or {}, "first": first}
+
+
 def client_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The run's resolved config without the server's own folders and file paths (whether an unlabelled
     texts file is read is said as ``data.unlabeled_file``, true or false)."""
@@ -198,6 +209,7 @@ def api_run(request: HttpRequest, pk: int) -> JsonResponse:
         "status": run.status,
         "status_label": run.get_status_display(),
         "corpus": run.corpus.name,
+        "corpus_skipped_rows": skipped_rows(run.corpus),
         "teacher": run.teacher.display_name,
         "student": run.student_architecture,
         "created_at": run.created_at.isoformat(),

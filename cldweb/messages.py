@@ -215,10 +215,7 @@ def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
             "largest": f"{max(counts):,}", "smallest": f"{min(counts):,}"})
     skipped = report.get("skipped") or {}
     if skipped.get("total"):
-        reasons = {"empty_text": _("an empty text"), "text_too_long": _("a text over the length limit"),
-                   "line_too_long": _("a line over the length limit"), "bad_label": _("an unreadable label")}
-        by_reason = _("; ").join(_("%(count)s with %(reason)s") % {"count": f"{count:,}", "reason": reasons.get(code, code)}
-                              for code, count in sorted(skipped.get("by_reason", {}).items(), key=lambda kv: -kv[1]))
+        by_reason = skip_reasons(skipped.get("by_reason") or {}, _("; "))
         lines = list_separator().join(str(row["line"]) for row in (skipped.get("first") or [])[:5])
         warnings.append(_("%(count)s of %(rows)s rows were skipped and are not used (%(reasons)s); the first are on "
                           "lines %(lines)s.") % {"count": f"{skipped['total']:,}",
@@ -227,6 +224,28 @@ def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
     if "dev" in report and not report.get("dev"):
         warnings.append(_("There is no dev set, so early stopping and best-checkpoint choice cannot work."))
     return warnings
+
+
+# Why the engine skipped a corpus row (distill.progress.SKIP_REASON_TEXTS), as "%(count)s with %(reason)s".
+SKIP_REASONS = {"empty_text": gettext_noop("an empty text"), "text_too_long": gettext_noop("a text over the length limit"),
+                "line_too_long": gettext_noop("a line over the length limit"),
+                "bad_label": gettext_noop("an unreadable label")}
+
+
+def skip_reasons(counts: Mapping[str, int], separator: str) -> str:
+    """{reason code: rows} in the active language, most first: "3 with an empty text; 1 with …"."""
+    return separator.join(_("%(count)s with %(reason)s") % {
+        "count": f"{count:,}", "reason": _(SKIP_REASONS[code]) if code in SKIP_REASONS else code}
+        # Most first, ties by code, as the engine's English says it (a jsonb mapping keeps no order).
+        for code, count in sorted(((str(c), int(n)) for c, n in counts.items()), key=lambda item: (-item[1], item[0])))
+
+
+def student_larger_than_demo_teacher(student: str, student_parameters: int, teacher_parameters: int) -> str:
+    """The run form's warning for a student choice that is larger than the demo teacher (forms.RunForm)."""
+    return _("With the demo teacher, the student “%(student)s” would be larger than its teacher (about %(student_m)s "
+             "million parameters against %(teacher_m)s million for a corpus of some 4,000 distinct characters), so "
+             "slower, not faster: distillation would gain nothing. Pick a smaller student, or a larger teacher.") % {
+        "student": student, "student_m": f"{student_parameters / 1e6:.1f}", "teacher_m": f"{teacher_parameters / 1e6:.1f}"}
 
 
 def split_too_small(*, dev: int, test: int, percent: str, needed: int, largest: int) -> str:
@@ -516,7 +535,9 @@ ENGINE_NOTES = {
         "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS replacement and "
         "n-gram sampling still work."),
     "transfer_generated": gettext_noop(
-        "%(count)s new training rows were generated (%(methods)s); the teacher labels them next."),
+        "%(count)s new training rows were generated (%(mask)s by masking words, %(pos)s by replacing words with "
+        "others of the same part of speech, %(ngram)s as windows of a text, %(mlm)s rewritten by the teacher's "
+        "masked LM); the teacher labels them next."),
     "transfer_ran_out": gettext_noop(
         "Only %(count)s distinct variants could be made of the %(target)s asked for: the corpus is small or its "
         "texts short."),
@@ -549,6 +570,10 @@ def engine_note_param(name: str, value: Any) -> str:
         return _("n/a")
     if isinstance(value, str):
         return engine_note_device(value) if name == "device" else value
+    if isinstance(value, (list, tuple)):
+        return list_separator().join(str(item) for item in value)
+    if isinstance(value, Mapping):
+        return skip_reasons(value, list_separator())
     if name.endswith("_accuracy"):
         return f"{value:.1%}"
     if name.endswith("_ms"):
@@ -580,9 +605,12 @@ def engine_note_templates() -> dict[str, str]:
     return {code: _(template) for code, template in ENGINE_NOTES.items()}
 
 
-def engine_note_words() -> dict[str, str]:
-    """The words run.js writes into a note's params: an unmeasured score, the device."""
-    return {"n/a": _("n/a"), "cpu": engine_note_device("cpu"), "cuda": engine_note_device("cuda")}
+def engine_note_words() -> dict[str, Any]:
+    """The words run.js writes into a note's params: an unmeasured score, the device, the list separator,
+    and why corpus rows were skipped (a reason's phrase and "%(count)s with %(reason)s")."""
+    return {"n/a": _("n/a"), "cpu": engine_note_device("cpu"), "cuda": engine_note_device("cuda"),
+            "list_separator": list_separator(), "skip_reason": _("%(count)s with %(reason)s"),
+            "skip_reasons": {code: _(phrase) for code, phrase in SKIP_REASONS.items()}}
 
 
 # -- the web's own answers to a request, and what it writes on a user's rows ------------------------

@@ -865,6 +865,7 @@ class Run(models.Model):
             "is_active": self.is_active,
             "cancel_requested": self.cancel_requested,
             "progress": self.current_progress,
+            "runs_ahead": self.runs_ahead(),  # 0 unless queued: run.js words the queue line with it
         }
 
     # -- results (worded for people by cldweb.presentation) ----------------------------

@@ -49,6 +49,12 @@ def gpu_name() -> str:
         return ""
 
 
+def send_queue_positions() -> None:
+    """Every queued run's status to its page, so "Waiting for 2 runs ahead of it" counts down live."""
+    for run_id in Run.objects.filter(status=Run.Status.QUEUED).values_list("pk", flat=True):
+        WebReporter(run_id).send_status()
+
+
 class WebReporter:
     """distill.progress.Reporter for a Run row; used by the Celery task."""
 
@@ -149,6 +155,8 @@ class WebReporter:
     def send_status(self) -> None:
         run = Run.objects.get(pk=self.run_id)
         self._send({**run.status_message(), "type": "run.status"})
+        if run.status != Run.Status.QUEUED:  # it started or ended: the runs queued behind it moved up
+            send_queue_positions()
 
     def close(self) -> None:
         self.flush()

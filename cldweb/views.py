@@ -36,6 +36,7 @@ from cldweb.models import (
     ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
 )
 from cldweb.playground import playground_context
+from cldweb.reporting import send_queue_positions
 from cldweb.uploads import capped_upload, upload_refused
 from distill import CorpusError
 
@@ -346,6 +347,14 @@ def run_page_settings(run: Run) -> dict:
         "progress": run.current_progress,
         "active_statuses": list(Run.ACTIVE_STATUSES),
         "status_labels": {value: str(label) for value, label in Run.Status.choices},
+        # The queue line as the page words it (run_detail.html), for run.js to count down live.
+        "queue_formats": {"next": _("Next in the queue: it starts as soon as a worker is free."),
+                          "one": ngettext("Waiting for %(count)s run ahead of it.",
+                                          "Waiting for %(count)s runs ahead of it.", 1),
+                          "many": ngettext("Waiting for %(count)s run ahead of it.",
+                                           "Waiting for %(count)s runs ahead of it.", 2)},
+        # A labels-only run's student learns from the labels as the teacher did: its loss shares their axis.
+        "student_on_labels_only": run.trains_on_labels_only,
         # The status message names the device by type; run.js words it like presentation.device_in_words.
         "device_labels": {"cpu": _("CPU"), "cuda": _("GPU"), "cuda_named": _("GPU: %(name)s")},
         "labels": {
@@ -354,8 +363,11 @@ def run_page_settings(run: Run) -> dict:
             "student": _("Student on labels only") if run.trains_on_labels_only else _("Student distillation"),
             "baseline": _("Student on labels only"),  # the no-distillation baseline trained beside it
             "step": _("Step within the stage"),
-            "teacher_loss": _("Teacher's loss"),
-            "student_loss": _("Student's loss"),
+            # The loss chart's axes, named for every curve on them: the teacher's fine-tuning and the
+            # labels-only student minimise cross-entropy on the labels (left), the distilled student
+            # its distillation loss, often ten times smaller (right, an axis of its own).
+            "labels_loss": _("Loss on the labels (cross-entropy)"),
+            "distillation_loss": _("Distillation loss"),
             "accuracy": _("Dev accuracy"),
             "reconnecting": _("Connection lost; reconnecting…"),
         },
@@ -387,6 +399,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         # The run page says "Cancelling" itself while the worker stops, and run.js removes it then.
         if run.request_cancel() and run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
             messages.info(request, run_cancelled_before_it_started())
+            send_queue_positions()  # the runs queued behind it moved up
         return redirect("run-detail", pk=run.pk)
     if not run.is_active or run.cancel_requested:
         return redirect("run-detail", pk=run.pk)

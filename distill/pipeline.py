@@ -257,6 +257,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             teacher.fingerprint, teacher.directory = teacher.loaded.fingerprint, teacher.loaded.directory
             teacher.finetuned = True
     result.teacher_finetuned = teacher.finetuned
+    result.teacher_directory, result.teacher_fingerprint = teacher.directory, teacher.fingerprint  # load_run_teacher's
 
     # --- generating: variants of the training texts, for the teacher to label (cfg.transfer) -------
     generated = None
@@ -442,15 +443,7 @@ def _grow_transfer_set(cfg: RunConfig, splits: Splits, teacher: _TeacherHandle, 
     finally:
         del sampler
         gc.collect()
-    for method, code in generated.skipped_methods.items():
-        send_note(reporter, code)
-    counts = generated.counts()
-    made = sum(counts.values())
-    send_note(reporter, "transfer_generated", count=made,
-              methods=", ".join(f"{method} {count:,}" for method, count in counts.items() if count))
-    if made < grow.target_rows:
-        send_note(reporter, "transfer_ran_out", count=made, target=grow.target_rows)
-    return generated
+    return generated  # the builder has said what it made, what it skipped and whether it ran short
 
 
 def _transfer_summary(cfg: RunConfig, splits: Splits, generated: Any, logits: Mapping[str, np.ndarray],

@@ -38,6 +38,9 @@ PHASE_BASELINE = "baseline"  # the no-distillation baseline's curve: the student
 #   ``*_ms``        milliseconds, two decimals ("3.25")
 #   any other       a count, with thousands separators ("1,200")
 #   None            "n/a" (a score that could not be measured)
+#   a list          line numbers, joined by the language's list separator ("12, 40")
+#   a mapping       why rows were skipped, {SKIP_REASON_TEXTS code: count}, most first ("3 with an empty text")
+# A reason or a list is data, not English words, so the web can say it in Chinese too.
 NOTE_TEXTS: dict[str, str] = {
     # the run as a whole
     "run_cancelled": "Run cancelled; the last checkpoint is kept, rerun with the same output folder to resume.",
@@ -87,7 +90,9 @@ NOTE_TEXTS: dict[str, str] = {
     # growing the transfer set (distill/transfer)
     "transfer_mlm_no_head": "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS "
                             "replacement and n-gram sampling still work.",
-    "transfer_generated": "{count} new training rows were generated ({methods}); the teacher labels them next.",
+    "transfer_generated": "{count} new training rows were generated ({mask} by masking words, {pos} by replacing words "
+                          "with others of the same part of speech, {ngram} as windows of a text, {mlm} rewritten by "
+                          "the teacher's masked LM); the teacher labels them next.",
     "transfer_ran_out": "Only {count} distinct variants could be made of the {target} asked for: the corpus is small "
                         "or its texts short.",
     # the student
@@ -107,6 +112,19 @@ NOTE_TEXTS: dict[str, str] = {
 }
 NOTE_CODES = tuple(NOTE_TEXTS)
 
+# Why the corpus reader skipped a row (corpus.examples.SKIPPABLE_CODES), for a mapping param; the web
+# has a translated phrase per code (cldweb/messages.py SKIP_REASONS).
+SKIP_REASON_TEXTS: dict[str, str] = {
+    "empty_text": "with an empty text", "text_too_long": "with a text over the length limit",
+    "line_too_long": "with a line over the length limit", "bad_label": "with an unreadable label",
+}
+
+
+def by_count(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """A mapping param's (code, count) pairs in the order a note names them: most first, ties by code
+    (the stored mapping keeps no order: PostgreSQL's jsonb sorts keys its own way)."""
+    return sorted(((str(code), int(count)) for code, count in counts.items()), key=lambda item: (-item[1], item[0]))
+
 
 def note_param_text(name: str, value: Any) -> str:
     """One param in English, by the naming rule above NOTE_TEXTS."""
@@ -114,6 +132,10 @@ def note_param_text(name: str, value: Any) -> str:
         return "n/a"
     if isinstance(value, str):
         return value
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{count:,} {SKIP_REASON_TEXTS.get(code, code)}" for code, count in by_count(value))
     if name.endswith("_accuracy"):
         return f"{value:.1%}"
     if name.endswith("_ms"):

@@ -37,6 +37,11 @@ class RunResult:
     corpus: dict[str, Any] = field(default_factory=dict)  # corpus.splits.CorpusReport as a dict: duplicates, overlap, split sizes
     teacher_finetuned: bool = False  # True when the teacher was trained on the corpus labels first
     teacher_cache_hit: bool = False  # True when soft labels came from the on-disk cache
+    # The folder of the teacher that labelled this run (the fine-tune in the shared cache, the demo teacher
+    # in the run folder, a local folder or a hub snapshot) and its fingerprint: distill.load_run_teacher
+    # loads exactly that teacher again from them. "" when the run ended before its teacher was resolved.
+    teacher_directory: str = ""
+    teacher_fingerprint: str = ""  # teachers.fingerprint_folder of teacher_directory when it labelled
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
     # How the student trained: steps, epochs_completed, stopped_early, resumed_from_step, best_dev_accuracy.
     training: dict[str, Any] = field(default_factory=dict)

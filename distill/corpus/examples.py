@@ -44,10 +44,6 @@ class SkippedRow:
                 "params": dict(self.params), "text": self.text}
 
 
-_REASON_WORDS = {"empty_text": "with an empty text", "text_too_long": "with a text over the length limit",
-                 "line_too_long": "with a line over the length limit", "bad_label": "with an unreadable label"}
-
-
 class SkippedRows:
     """The rows a ``CorpusStream`` left out: exact counts by reason, the first SKIPPED_ROWS_KEPT rows listed."""
 
@@ -76,8 +72,7 @@ class SkippedRows:
                 "first": [row.to_dict() for row in self.rows[:first]]}
 
     def summary_params(self, rows_read: int) -> dict[str, Any]:
-        """The params of the "corpus_rows_skipped" note: how many, why (in English), where the first ones are."""
-        reasons = ", ".join(f"{count:,} {_REASON_WORDS.get(code, code)}"
-                            for code, count in self.by_reason.most_common())
-        return {"count": self.total, "rows": rows_read + self.total, "reasons": reasons,
-                "lines": ", ".join(map(str, self.first_lines()))}
+        """The params of the "corpus_rows_skipped" note: how many, why ({code: count}, said in the reader's
+        language by whoever shows the note), where the first ones are (line numbers)."""
+        return {"count": self.total, "rows": rows_read + self.total, "reasons": dict(self.by_reason),
+                "lines": self.first_lines()}

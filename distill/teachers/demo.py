@@ -76,3 +76,15 @@ def build_demo_teacher(texts: Sequence[str], labels: list[str], cfg: TeacherConf
     model = BertForSequenceClassification(config)
     model.save_pretrained(str(directory))  # safetensors is the default serialisation
     return directory
+
+
+def demo_teacher_parameters(cfg: TeacherConfig, vocab_size: int, num_labels: int, max_length: int = 128) -> int:
+    """Parameters of the demo teacher ``build_demo_teacher`` would build over ``vocab_size`` tokens, counted
+    from its shape without building it (a test checks the count against a built one)."""
+    hidden, inner = cfg.demo_hidden_size, cfg.demo_hidden_size * 4
+    positions = max(max_length + 2, 64)
+    embeddings = (vocab_size + positions + 2) * hidden + 2 * hidden  # tokens, positions, 2 token types; LayerNorm
+    layer = (4 * (hidden * hidden + hidden) + 2 * hidden  # query, key, value, output; LayerNorm
+             + hidden * inner + inner + inner * hidden + hidden + 2 * hidden)  # feed-forward; LayerNorm
+    pooler, head = hidden * hidden + hidden, hidden * num_labels + num_labels
+    return embeddings + cfg.demo_layers * layer + pooler + head

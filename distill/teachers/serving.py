@@ -2,11 +2,10 @@
 
 The teacher a run labelled with is the fine-tuned one in the shared cache
 (``cache_dir/finetuned-teachers/<finetune_key>``) when the run fine-tuned it, else the source teacher
-itself. The run's folder does not name the fine-tuned folder, so its key is computed again the way
-the pipeline computed it: from the run's saved ``config.json`` and ``result.json`` and the corpus
-read with the pipeline's own reader (the key hashes the train and dev rows). That read is done only
-when the cache holds a fine-tune of this source teacher for these labels at all; either way a
-missing teacher is a ``TeacherUnavailable`` with a code saying why, never another teacher.
+itself. The run's ``result.json`` names that folder and its fingerprint (``teacher_directory``,
+``teacher_fingerprint``): the folder is loaded and its fingerprint checked, so a teacher replaced
+since is refused rather than shown as the run's. A missing or changed teacher is a
+``TeacherUnavailable`` with a code saying why, never another teacher.
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import torch
 from ..config import RunConfig
 from ..errors import DistillError, TeacherUnavailable
 from ..evaluate import softmax
-from .finetune import FINETUNED_TEACHERS, finetune_key, finetuned_dir, finished_finetune, reload_finetuned
+from .finetune import FINETUNE_MARKER, FINETUNED_TEACHERS, finetune_key, finetuned_dir, finished_finetune, reload_finetuned
 from .labelling import tokenize_batch
 from .loading import LoadedTeacher, fingerprint_folder, load_teacher
 
@@ -67,6 +66,10 @@ def load_run_teacher(output_dir: str | Path, device: str = "cpu") -> TeacherPred
     out = Path(output_dir)
     cfg, result = _saved_run(out)
     labels = list(result.get("labels") or [])
+    if "teacher_directory" in result:
+        return _recorded_teacher(cfg, result, labels, device)
+    # A result.json written before runs recorded their teacher's folder: the fine-tune is found again
+    # by its key, which means reading the corpus the way the pipeline did. Kept for those runs only.
     if not result.get("teacher_finetuned"):
         loaded = load_teacher(cfg.teacher, labels)
         if loaded.needs_finetune:  # the folder or hub model changed since: its head no longer fits these labels
@@ -77,6 +80,28 @@ def load_run_teacher(output_dir: str | Path, device: str = "cpu") -> TeacherPred
     return _predictor(reload_finetuned(cfg.teacher, labels, directory), cfg, labels, device, finetuned=True)
 
 
+def _recorded_teacher(cfg: RunConfig, result: dict[str, Any], labels: list[str], device: str) -> TeacherPredictor:
+    """The teacher in the folder result.json names, if it still holds the very weights that labelled the run."""
+    directory, fingerprint = str(result.get("teacher_directory") or ""), str(result.get("teacher_fingerprint") or "")
+    if not directory:  # the run ended (cancelled, failed) before its teacher was resolved
+        raise TeacherUnavailable("this run recorded no teacher", code="run_teacher_not_recorded",
+                                 teacher=cfg.teacher.name_or_path)
+    finetuned = bool(result.get("teacher_finetuned"))
+    if finetuned:
+        if not (Path(directory) / FINETUNE_MARKER).is_file():  # the cache was cleared, or this fine-tune only
+            raise TeacherUnavailable("the teacher this run fine-tuned is no longer in the teacher cache",
+                                     code="run_teacher_gone", teacher=cfg.teacher.name_or_path)
+        loaded = reload_finetuned(cfg.teacher, labels, directory)
+    else:
+        # A hub teacher's snapshot folder can be gone while the hub id still loads: then by the id,
+        # and the fingerprint below says whether it is still the same teacher.
+        loaded = load_teacher(cfg.teacher, labels, name_or_path=directory if Path(directory).is_dir() else None)
+    if loaded.fingerprint != fingerprint or (not finetuned and loaded.needs_finetune):
+        raise TeacherUnavailable(f"teacher {cfg.teacher.name_or_path} has changed since this run labelled with it",
+                                 code="run_teacher_changed", teacher=cfg.teacher.name_or_path)
+    return _predictor(loaded, cfg, labels, device, finetuned=finetuned)
+
+
 def _saved_run(out: Path) -> tuple[RunConfig, dict[str, Any]]:
     config_path, result_path = out / "config.json", out / "result.json"
     if not (config_path.is_file() and result_path.is_file()):
@@ -85,7 +110,7 @@ def _saved_run(out: Path) -> tuple[RunConfig, dict[str, Any]]:
 
 
 def _finetuned_directory(cfg: RunConfig, labels: list[str], out: Path) -> Path:
-    """The run's fine-tuned teacher folder in the shared cache, found by its finetune_key."""
+    """The run's fine-tuned teacher folder in the shared cache, found by its finetune_key (older runs only)."""
     gone = TeacherUnavailable("the teacher this run fine-tuned is no longer in the teacher cache",
                               code="run_teacher_gone", teacher=cfg.teacher.name_or_path)
     if cfg.teacher.demo:

@@ -281,5 +281,4 @@ def _send_notes(reporter: Reporter, rows: GeneratedRows) -> None:
     if len(rows) < rows.target_rows:
         send_note(reporter, "transfer_ran_out", count=len(rows), target=rows.target_rows)
     if len(rows):
-        made = ", ".join(f"{method} {count:,}" for method, count in rows.counts().items() if count)
-        send_note(reporter, "transfer_generated", count=len(rows), methods=made)
+        send_note(reporter, "transfer_generated", count=len(rows), **rows.counts())  # one count per method: translatable

@@ -18,10 +18,11 @@
   var PHASES = ["teacher", "student", "baseline"];
   var COLORS = { teacher: "#b45309", student: "#2563eb", baseline: "#059669" };
   var CHARTS = {
-    // Each stage minimises its own loss (the teacher's cross-entropy, the student's distillation
-    // loss, often ten times smaller): one axis each, or the student's curve lies flat on zero.
-    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.teacher_loss, yFormat: "",
-            studentAxis: { title: labels.student_loss } },
+    // The teacher's fine-tuning and the labels-only student minimise cross-entropy on the labels (the
+    // left axis); the distilled student its distillation loss, often ten times smaller, on an axis of
+    // its own, or its curve lies flat on zero. A labels-only run's student shares the left axis.
+    loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.labels_loss, yFormat: "",
+            studentAxis: page.student_on_labels_only ? null : { title: labels.distillation_loss } },
     // An accuracy lies in 0-100%: a fixed axis, so an empty chart does not read "400%".
     accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".0%",
                 yRange: [0, 1] }
@@ -88,8 +89,18 @@
   var milliseconds = new Intl.NumberFormat(document.documentElement.lang || undefined,
                                            { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   function noteParam(name, value) {
-    if (value === null || value === undefined) return page.note_words["n/a"];
-    if (typeof value === "string") return name === "device" ? (page.note_words[value] || value) : value;
+    var words = page.note_words;
+    if (value === null || value === undefined) return words["n/a"];
+    if (typeof value === "string") return name === "device" ? (words[value] || value) : value;
+    if (Array.isArray(value)) return value.join(words.list_separator);  // line numbers
+    if (typeof value === "object") {
+      // Why rows were skipped, {reason code: rows}: most first, ties by code, as the server says it.
+      return Object.keys(value).sort(function (a, b) { return value[b] - value[a] || (a < b ? -1 : a > b ? 1 : 0); })
+        .map(function (code) {
+          return interpolate(words.skip_reason, { count: numbers.format(value[code]),
+                                                  reason: words.skip_reasons[code] || code });
+        }).join(words.list_separator);
+    }
     if (/_accuracy$/.test(name)) return percents.format(value);
     if (/_ms$/.test(name)) return milliseconds.format(value);
     return numbers.format(Math.round(value));
@@ -157,7 +168,7 @@
     var spec = {
       margin: { l: 56, r: chart.studentAxis ? 56 : 16, t: 8, b: 44 },
       xaxis: { title: { text: labels.step }, zeroline: false },
-      yaxis: { title: { text: chart.yTitle, font: chart.studentAxis ? { color: COLORS.teacher } : {} },
+      yaxis: { title: { text: chart.yTitle },  // the teacher's and the baseline's: no one curve's colour
                tickformat: chart.yFormat, zeroline: false, range: chart.yRange, autorange: !chart.yRange },
       legend: { orientation: "h", y: -0.25 },
       font: { family: "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", size: 12 },
@@ -189,7 +200,7 @@
           // A stage that reported nothing (a teacher that needed no fine-tuning) gets no legend entry;
           // an explicit true shows the legend even when only one stage has points.
           showlegend: line.x.length > 0,
-          // The baseline minimises cross-entropy on labels, like the teacher: it shares the teacher's axis.
+          // The baseline minimises cross-entropy on the labels, like the teacher: it shares the teacher's axis.
           yaxis: chart.studentAxis && phase === "student" ? "y2" : "y",
           line: { color: COLORS[phase], width: 2 },
           marker: { size: chart.kind === "eval" ? 6 : 3 }
@@ -225,6 +236,12 @@
     if (cancel && !isActive(status)) cancel.hidden = true;
     var queue = document.getElementById("queue-position");
     if (queue && status !== "queued") queue.hidden = true;
+    if (queue && status === "queued" && typeof message.runs_ahead === "number") {
+      var formats = page.queue_formats;
+      var ahead = message.runs_ahead;
+      queue.textContent = ahead === 0 ? formats.next
+        : interpolate(ahead === 1 ? formats.one : formats.many, { count: numbers.format(ahead) });
+    }
     showProgress(message.progress);
     // The results table, error and download link are rendered by the server: reload once at the end.
     if (initiallyActive && isActive(previous) && !isActive(status)) {

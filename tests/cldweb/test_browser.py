@@ -353,8 +353,8 @@ def test_it_draws_each_stages_points_live_under_its_stage_name_with_progress_in_
     loss = wait_until_drawn(page, "#loss-chart", "d.points === 13", timeout=10_000)
     assert loss["markers"] == [10, 3] and loss["legend"] == ["教师模型微调", "学生模型蒸馏"]
     assert loss["xRange"][1] >= 100  # both stages' last steps are in view
-    # Each stage's loss on its own axis, named for it: the student's is not flattened by the teacher's.
-    assert loss["yTitles"] == ["教师模型损失", "学生模型损失"] and loss["traceAxes"] == ["y", "y2"]
+    # Each kind of loss on its own axis, named for it: the student's is not flattened by the teacher's.
+    assert loss["yTitles"] == ["在标签上的损失（交叉熵）", "蒸馏损失"] and loss["traceAxes"] == ["y", "y2"]
     accuracy = wait_until_drawn(page, "#accuracy-chart", "d.points === 2", timeout=10_000)
     assert accuracy["markers"] == [1, 1] and accuracy["legend"] == ["教师模型微调", "学生模型蒸馏"]
     assert accuracy["yTitles"] == ["验证集准确率"]  # accuracies share one 0-100% axis

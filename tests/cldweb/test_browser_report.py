@@ -121,6 +121,40 @@ def test_the_baseline_curve_is_drawn_live_as_the_student_on_labels_only(asgi_ser
     loss = wait_until_drawn(page, "#loss-chart", "d.points === 5", timeout=10_000)
     assert sorted(loss["markers"]) == [2, 3] and loss["legend"] == ["Student distillation", "Student on labels only"]
     assert loss["traceAxes"] == ["y", "y2", "y"]  # teacher (empty), student on its own axis, the baseline beside the teacher
+    # Each axis is named for every curve drawn on it: the baseline's loss is not "the teacher's".
+    assert loss["yTitles"] == ["Loss on the labels (cross-entropy)", "Distillation loss"]
     accuracy = wait_until_drawn(page, "#accuracy-chart", "d.points === 1", timeout=10_000)
     assert accuracy["legend"] == ["Student on labels only"]
+    assert not page.console_errors, page.console_errors
+
+
+@pytest.fixture
+def labels_only_run(alice) -> Run:
+    """A run that is itself the no-distillation baseline (mode "hard"), its student training."""
+    run = unqueued_run(alice, Run.Status.DISTILLING, rows=1_000)
+    run.config = {"train": {"mode": "hard"}}
+    run.save()
+    return run
+
+
+def test_a_labels_only_runs_student_shares_the_axis_of_the_loss_on_the_labels(asgi_server, labels_only_run,
+                                                                                browser_page) -> None:
+    run = labels_only_run
+    reporters: list[WebReporter] = []
+    as_the_worker(lambda: reporters.append(WebReporter(run.pk)))
+
+    def train() -> None:
+        for step in (5, 10, 15):
+            reporters[0].on_step("student", {"step": step, "epoch": step / 10, "loss": 0.7 / step})
+        reporters[0].flush()
+
+    as_the_worker(train)
+    page = browser_page
+    sign_in(page, asgi_server, "en")
+    page.goto(f"{asgi_server}/runs/{run.pk}/")
+    loss = wait_until_drawn(page, "#loss-chart", "d.points === 3", timeout=10_000)
+
+    assert loss["legend"] == ["Student on labels only"]
+    # No distillation loss anywhere: one axis, named for what this student minimises.
+    assert loss["yTitles"] == ["Loss on the labels (cross-entropy)"] and set(loss["traceAxes"]) == {"y"}
     assert not page.console_errors, page.console_errors

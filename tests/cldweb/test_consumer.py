@@ -88,7 +88,7 @@ def test_it_replays_exactly_the_points_after_the_clients_seq(run, owner):
     assert backlog["points"][0] == {"seq": 4, "phase": "student", "kind": "step", "step": 40,
                                     "values": {"step": 40, "loss": 0.25}}
     assert status == {"type": "status", "status": "queued", "device": "", "device_name": "", "is_active": True,
-                      "cancel_requested": False, "progress": {}}
+                      "cancel_requested": False, "progress": {}, "runs_ahead": 0}
 
 
 def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog(run, owner):

@@ -108,6 +108,19 @@ def test_it_writes_accuracies_as_percentages_milliseconds_with_two_decimals_and_
     assert "91.3%" in chinese and "1,234,567" in chinese and "12.50" in chinese and "无" in chinese
 
 
+def test_it_says_why_corpus_rows_were_skipped_and_where_in_chinese():
+    params = {"count": 1203, "rows": 62000, "reasons": {"empty_text": 3, "text_too_long": 1200},
+              "lines": [12, 40, 41]}
+    stored = {"text": note_text("corpus_rows_skipped", params), "code": "corpus_rows_skipped", "params": params}
+    assert stored["text"] == ("1,203 of 62,000 rows were skipped and are not used: 1,200 with a text over the length "
+                              "limit, 3 with an empty text; first on lines 12, 40, 41.")  # the CLI's and the log's
+    with translation.override("zh-hans"):
+        assert engine_note(stored) == ("62,000 行中有 1,203 行被跳过，未被使用（1,200 行文本超过长度上限、3 行文本为空）；"
+                                       "最先的几行在第 12、40、41 行。")
+    with translation.override("en"):
+        assert engine_note(stored) == stored["text"]
+
+
 def test_a_note_without_a_known_code_or_with_a_param_missing_is_shown_as_the_engine_wrote_it():
     with translation.override("zh-hans"):
         assert engine_note({"text": "Something new happened."}) == "Something new happened."

@@ -1,18 +1,20 @@
 """distill.load_run_teacher: a finished run's teacher, the very one it labelled with, predicts again."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.torch import load_file, save_file
 
 import distill
-from distill import TeacherUnavailable, teachers
+from distill import TeacherUnavailable, datasets, teachers
 from distill.pipeline import _read_splits, class_targets
 from distill.progress import RecordingReporter
 
-from .conftest import demo_run_config
+from .conftest import demo_run_config, distinct_rows
 
 
 def _demo_run(tmp_path: Path, name: str, learning_rate_scale: float = 1.0):
@@ -59,5 +61,57 @@ def test_it_says_why_when_the_fine_tuned_teacher_left_the_cache(tmp_path: Path) 
 def test_it_refuses_a_folder_without_a_finished_run(tmp_path: Path) -> None:
     with pytest.raises(TeacherUnavailable) as raised:
         distill.load_run_teacher(tmp_path)
+
+    assert raised.value.code == "run_teacher_not_recorded"
+
+
+def test_it_loads_the_teacher_result_json_names_without_reading_the_corpus_again(tmp_path: Path) -> None:
+    cfg, result = _demo_run(tmp_path, "first")
+    assert Path(result.teacher_directory).parent == tmp_path / "cache" / teachers.FINETUNED_TEACHERS
+    assert result.teacher_fingerprint == teachers.fingerprint_folder(result.teacher_directory)
+    expected = _test_accuracy(distill.load_run_teacher(result.output_dir), cfg, tmp_path)
+    (tmp_path / "reviews.csv").unlink()  # the corpus is gone: the recorded folder is all it needs
+
+    teacher = distill.load_run_teacher(result.output_dir)
+
+    assert teacher.finetuned and teacher.teacher.directory == result.teacher_directory
+    assert teacher.teacher.fingerprint == result.teacher_fingerprint
+    datasets.write_csv(distinct_rows(400), tmp_path / "reviews.csv")  # the same rows back, only to score it
+    assert _test_accuracy(teacher, cfg, tmp_path) == pytest.approx(expected)
+
+
+def test_it_refuses_a_fine_tune_whose_weights_changed_since_the_run(tmp_path: Path) -> None:
+    _cfg, result = _demo_run(tmp_path, "first")
+    weights = Path(result.teacher_directory) / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({name: tensor + 0.01 for name, tensor in tensors.items()}, weights, metadata={"format": "pt"})
+
+    with pytest.raises(TeacherUnavailable) as raised:
+        distill.load_run_teacher(result.output_dir)
+
+    assert raised.value.code == "run_teacher_changed"
+
+
+def test_it_finds_the_fine_tune_of_a_run_whose_result_json_predates_the_recorded_folder(tmp_path: Path) -> None:
+    _cfg, result = _demo_run(tmp_path, "first")
+    result_path = Path(result.output_dir) / "result.json"
+    old = json.loads(result_path.read_text(encoding="utf-8"))
+    del old["teacher_directory"], old["teacher_fingerprint"]  # as an older release wrote it
+    result_path.write_text(json.dumps(old), encoding="utf-8")
+
+    teacher = distill.load_run_teacher(result.output_dir)
+
+    assert teacher.finetuned and teacher.teacher.directory == result.teacher_directory
+
+
+def test_it_says_a_run_that_ended_before_resolving_its_teacher_recorded_none(tmp_path: Path) -> None:
+    _cfg, result = _demo_run(tmp_path, "first")
+    result_path = Path(result.output_dir) / "result.json"
+    ended_early = json.loads(result_path.read_text(encoding="utf-8"))
+    ended_early.update(status="cancelled", teacher_directory="", teacher_fingerprint="", teacher_finetuned=False)
+    result_path.write_text(json.dumps(ended_early), encoding="utf-8")
+
+    with pytest.raises(TeacherUnavailable) as raised:
+        distill.load_run_teacher(result.output_dir)
 
     assert raised.value.code == "run_teacher_not_recorded"

@@ -5,7 +5,10 @@ import dataclasses
 from pathlib import Path
 
 from distill import datasets, run
-from distill.config import TransferConfig
+from distill.config import TRANSFER_METHODS, TransferConfig
+from distill.corpus.reading import CorpusStream
+from distill.corpus.splits import prepare_splits
+from distill.transfer import load_generated_rows
 from distill.progress import STAGE_DISTILLING, STAGE_GENERATING, RecordingReporter
 from distill.tasks import normalize_text
 
@@ -51,6 +54,18 @@ def test_it_grows_the_training_set_from_training_texts_only_and_keeps_it_across_
         assert example["label"] in straight.labels and 0.5 <= example["confidence"] <= 1.0
         if example["method"] == "ngram":
             assert example["text"] in example["source_text"]
+
+    # Every generated row: made from a training text (never a dev or test one), and new.
+    cfg = _config(tmp_path, "straight")
+    splits = prepare_splits(CorpusStream(cfg.data.train_path), None, None, dev_fraction=cfg.data.dev_fraction,
+                            test_fraction=cfg.data.test_fraction, seed=cfg.data.split_seed)
+    train, held_out = list(splits.train.texts), set(splits.dev.texts) | set(splits.test.texts)
+    rows = load_generated_rows(Path(cfg.output_dir) / "generated_rows")
+    assert rows is not None and len(rows) == TARGET
+    for text, source, method in zip(rows.texts, rows.sources, rows.methods):
+        assert train[source] not in held_out and normalize_text(text) not in corpus
+        if TRANSFER_METHODS[method] == "ngram":
+            assert text in train[source]
 
     stopped = run(_config(tmp_path, "resumed"), StopWhenDistilling())
     assert stopped.status == "cancelled"

@@ -75,8 +75,7 @@ def test_it_reaches_the_target_with_distinct_new_rows_that_derive_from_their_sou
 
     progress = [point for kind, stage, point in reporter.events if kind == "progress" and stage == STAGE_GENERATING]
     assert progress[0]["done"] == 0 and progress[-1] == {"done": 300, "total": 300, "eta_s": 0.0}
-    assert _notes(reporter) == {"transfer_generated": {"count": 300, "methods": (
-        f"mask {counts['mask']}, pos {counts['pos']}, ngram {counts['ngram']}")}}
+    assert _notes(reporter) == {"transfer_generated": {"count": 300, **counts}}
 
 
 def test_it_reuses_a_finished_set_with_the_same_key_and_regenerates_for_another(tmp_path: Path) -> None:
