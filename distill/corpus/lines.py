@@ -34,17 +34,19 @@ class TextLinesStream:
         self.errors = "replace" if encoding else "strict"
         self.skipped = SkippedRows()
         self.rows_read = 0  # texts of the last full iteration
+        self.blank_lines = 0  # blank (or whitespace-only) lines of the last full iteration: separators, not rows
 
     def __iter__(self) -> Iterator[Example]:
         display = str(self.path)
         self.skipped = skipped = SkippedRows()
-        count = 0
+        count = blank = 0
         # newline=None: "\r\n" and "\r" end a line too, as any editor that saved the file meant.
         with self.path.open("r", encoding=self.encoding, errors=self.errors) as handle:
             for number, line in enumerate(handle, start=1):
                 text = line.strip()  # stored as a corpus cell is: stripped, not normalised (the dedup key is)
                 if not text:
-                    continue  # a blank line separates texts; it is not a row
+                    blank += 1  # a blank line separates texts; it is not a row
+                    continue
                 if self.max_text_chars and len(text) > self.max_text_chars:
                     skipped.add(SkippedRow(
                         display, number, "text_too_long",
@@ -54,7 +56,7 @@ class TextLinesStream:
                     continue
                 yield Example(text=text, label=None, line=number)
                 count += 1
-        self.rows_read = count
+        self.rows_read, self.blank_lines = count, blank
         if skipped.total and skipped.total > self.max_bad_row_share * (count + skipped.total):
             lines = skipped.first_lines()
             rows = count + skipped.total

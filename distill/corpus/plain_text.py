@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorpusError
-from .encoding import detect_encoding
+from .lines import TextLinesStream
 
 
 @dataclass(frozen=True)
@@ -33,28 +33,21 @@ def store_text_lines(source: str | Path, destination: str | Path, *, name: str =
     """
     source, destination = Path(source), Path(destination)
     display = name or source.name
-    try:
-        encoding = detect_encoding(source)
-    except CorpusError as error:
-        raise CorpusError(error.detail, path=display, line=error.line, code=error.code, **{
-            key: value for key, value in error.params.items() if key not in ("path", "line", "detail")}) from None
-    lines = empty = too_long = 0
     partial = destination.with_name(destination.name + ".partial")
     try:
-        with source.open("r", encoding=encoding, newline=None) as handle, \
-                partial.open("w", encoding="utf-8", newline="\n") as out:
-            for raw in handle:
-                text = raw.rstrip("\n").strip()
-                if not text:
-                    empty += 1
-                elif len(text) > max_text_chars:
-                    too_long += 1
-                else:
-                    out.write(text + "\n")
-                    lines += 1
-        if not lines:
-            raise CorpusError("the file has no line with text", path=display, code="no_rows")
+        # Read as a run reads it, every long line skipped and counted (an upload is never refused for
+        # them: what is stored holds the usable lines only, so the run later finds none to skip).
+        stream = TextLinesStream(source, max_text_chars=max_text_chars, max_bad_row_share=1.0)
+        with partial.open("w", encoding="utf-8", newline="\n") as out:
+            for example in stream:
+                out.write(example.text + "\n")
         os.replace(partial, destination)
+    except CorpusError as error:
+        code = "no_rows" if error.code == "empty_file" and source.stat().st_size else error.code
+        raise CorpusError("the file has no line with text" if code == "no_rows" else error.detail, path=display,
+                          line=error.line, code=code, **{key: value for key, value in error.params.items()
+                                                         if key not in ("path", "line", "detail")}) from None
     finally:
         partial.unlink(missing_ok=True)
-    return PlainTextFile(lines=lines, empty_lines=empty, too_long_lines=too_long, encoding=encoding)
+    return PlainTextFile(lines=stream.rows_read, empty_lines=stream.blank_lines,
+                         too_long_lines=stream.skipped.by_reason["text_too_long"], encoding=stream.encoding)
