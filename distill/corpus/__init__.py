@@ -9,7 +9,8 @@
 * ``rows.py``      ``RowStore`` / ``RowView``: rows on disk, texts read back one at a time
 * ``splits.py``    ``prepare_splits``: dedup with label voting, then train / dev / test
 * ``inspection.py`` ``inspect_corpus``: what the web shows about an upload
-* ``sequences.py`` ``RowSequence``: a list-like view of rows on disk (also used by the token store)
+* ``sequences.py`` ``RowSequence``: a list-like view of rows on disk (also used by the token store); ``Chained``, ``Subset``
+* ``lines.py``     ``TextLinesStream``: unlabelled text, one per line; ``plain_text.py`` stores such a file as UTF-8
 
 No torch anywhere in this package, not even lazily: the web process reads and
 splits uploads with it (tests/distill/test_purity.py checks this). numpy is fine.
