@@ -350,6 +350,10 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         baseline_model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
         baseline_dir = out / BASELINE_CHECKPOINTS
         resumed = (baseline_dir / CHECKPOINT_NAME).is_file()
+        if (scfg.embedding_init == "teacher" or scfg.teacher_layers) and not resumed:
+            # The same starting weights as the distilled student, so the report's difference between
+            # them is what the teacher's soft labels taught, not what copying its weights gave.
+            _init_from_teacher(baseline_model, cfg, teacher, tokenizer, reporter, notes=False)
         with _stage(reporter, result, STAGE_BASELINE, {"device": device.type, "resumed": resumed}):
             send_note(reporter, "baseline_training")
             # The labelled rows only: unlabelled and generated rows carry nothing for a labels-only student,
@@ -688,8 +692,11 @@ def _student_tokenizer(cfg: RunConfig, train_texts: Sequence[str], teacher: _Tea
 
 
 def _init_from_teacher(model: torch.nn.Module, cfg: RunConfig, teacher: _TeacherHandle, tokenizer: Any,
-                       reporter: Reporter) -> None:
-    """Copy teacher embeddings/layers into the student (loads the teacher briefly, then frees it)."""
+                       reporter: Reporter, *, notes: bool = True) -> None:
+    """Copy teacher embeddings/layers into the student (loads the teacher briefly, then frees it).
+
+    ``notes`` False for the labels-only baseline, which starts from the same weights without saying so again.
+    """
     loaded = teacher.load()
     if cfg.student.teacher_layers:
         students.init_from_teacher(model, loaded.model, cfg.student.teacher_layers,
@@ -697,8 +704,10 @@ def _init_from_teacher(model: torch.nn.Module, cfg: RunConfig, teacher: _Teacher
     if cfg.student.embedding_init == "teacher" and not (cfg.student.teacher_layers and cfg.student.tokenizer == "teacher"):
         known = students.init_embeddings_from_teacher(model, tokenizer, loaded.tokenizer,
                                                       loaded.model.get_input_embeddings().weight)
-        send_note(reporter, "student_embeddings_from_teacher", known=known)
-    send_note(reporter, "student_from_teacher")
+        if notes:
+            send_note(reporter, "student_embeddings_from_teacher", known=known)
+    if notes:
+        send_note(reporter, "student_from_teacher")
     teacher.free()
 
 

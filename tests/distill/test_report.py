@@ -162,3 +162,23 @@ def test_importing_the_floors_and_the_metrics_costs_no_scikit_learn_until_they_r
     from .test_purity import _modules_loaded_by
 
     assert _modules_loaded_by("distill, distill.baselines, distill.evaluate, distill.pipeline", ("sklearn",)) == []
+
+
+def test_the_baseline_starts_from_the_same_teacher_weights_as_the_distilled_student(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from .conftest import demo_run_config
+
+    cfg = demo_run_config(tmp_path, "copied")
+    cfg.student.architecture, cfg.student.tokenizer, cfg.student.teacher_layers = "transformer", "teacher", [0]
+    cfg.student.embedding_dim = cfg.student.hidden_size = 0  # the copied teacher layer sets the width
+    cfg.train.baseline, cfg.train.learning_rate, cfg.train.weight_decay = True, 0.0, 0.0  # no step moves a weight
+
+    result = run(cfg, RecordingReporter())
+
+    assert result.status == "done" and result.baseline_training["steps"] > 0
+    student = load_file(str(tmp_path / "copied" / "student" / "model.safetensors"))
+    baseline = load_file(str(tmp_path / "copied" / "baseline_checkpoints" / "best.safetensors"))
+    assert student.keys() == baseline.keys()
+    for name in student:  # both are the teacher-initialised weights they started from
+        assert (student[name] == baseline[name]).all(), name
