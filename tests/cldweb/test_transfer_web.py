@@ -205,7 +205,7 @@ def test_it_refuses_a_file_that_is_not_text_naming_it_and_keeps_nothing(owner_cl
 
 @pytest.mark.parametrize("language, words", [
     ("en", "nothing.txt: the file is empty: it has no line of text"),
-    ("zh-hans", "nothing.txt: 文件是空的：没有一行文本"),
+    ("zh-hans", "nothing.txt：文件是空的，没有一行文本"),
 ])
 def test_it_refuses_an_empty_file_saying_it_has_no_text_in_each_language(owner_client, corpus, language, words):
     owner_client.post(reverse("set_language"), {"language": language})
