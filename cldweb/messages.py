@@ -46,8 +46,12 @@ def list_separator() -> str:
     return _(", ")
 
 
-def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
+def corpus_problem(code: str, params: Mapping[str, Any], detail: str, *, plain_text: bool = False) -> str:
+    # plain_text: the file was an unlabelled-text upload (one text per line), so "rows" and
+    # "not a CSV, TSV or JSON Lines file" would name the wrong kind of file.
     if code in ("empty_file",):
+        if plain_text:
+            return _("the file is empty: it has no line of text")
         return _("the file is empty or has no rows")
     if code == "no_rows":
         return _("the file has a header but no rows")
@@ -62,8 +66,13 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
         return _("the file is neither UTF-8 nor GB18030 nor Big5 text; save it as UTF-8 and upload it again")
     if code == "binary_file":
         if params.get("reason") == "kind" and params.get("kind") in BINARY_KINDS:
+            if plain_text:
+                return _("the file is %(kind)s, not a plain text file with one text per line") % {
+                    "kind": _(BINARY_KINDS[params["kind"]])}
             return _("the file is %(kind)s, not a CSV, TSV or JSON Lines file") % {"kind": _(BINARY_KINDS[params["kind"]])}
         if params.get("reason") in ("control", "garbled"):
+            if plain_text:
+                return _("the file is binary data, not a plain text file with one text per line")
             return _("the file is binary data, not text: it is not a CSV, TSV or JSON Lines file")
         return _("the file contains NUL bytes, so it is binary data rather than text")
     if code == "bad_label":
@@ -119,9 +128,10 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str) -> str:
     return detail
 
 
-def describe_corpus_error(code: str, params: Mapping[str, Any], detail: str, filename: str) -> str:
+def describe_corpus_error(code: str, params: Mapping[str, Any], detail: str, filename: str, *,
+                          plain_text: bool = False) -> str:
     """“reviews.csv, line 12: the row has 3 cells but the header has 2 …” in the active language."""
-    problem = corpus_problem(code, params, detail)
+    problem = corpus_problem(code, params, detail, plain_text=plain_text)
     line = params.get("line")
     if line is not None:
         return _("%(file)s, line %(line)s: %(problem)s") % {"file": filename, "line": line, "problem": problem}

@@ -284,7 +284,8 @@ class Corpus(models.Model):
                                       max_text_chars=settings.CLD_MAX_TEXT_CHARS)
         except CorpusError as error:
             raise CorpusRejected(
-                messages.describe_corpus_error(error.code, error.params, error.detail, original)) from error
+                messages.describe_corpus_error(error.code, error.params, error.detail, original,
+                                               plain_text=True)) from error
         finally:
             incoming.unlink(missing_ok=True)
         previous = self.unlabeled_file.name

@@ -137,3 +137,14 @@ def test_a_run_from_an_older_release_shows_its_results_table_without_a_report(ow
     run.save()
     page = owner_client.get(reverse("run-detail", args=[run.pk])).content.decode()
     assert 'id="report"' not in page and 'id="speedup"' in page
+
+
+def test_the_report_gives_the_finish_time_with_its_true_offset_from_utc(owner_client, run, settings) -> None:
+    import datetime
+
+    settings.TIME_ZONE = "Asia/Shanghai"
+    _finish(run)
+    Run.objects.filter(pk=run.pk).update(finished_at=datetime.datetime(2026, 12, 3, 15, 56, tzinfo=datetime.timezone.utc))
+    report = owner_client.get(reverse("run-report", args=[run.pk])).content.decode()
+    # 15:56 UTC is 23:56 in Shanghai: the clock and the offset must agree (it once said "23:56 UTC").
+    assert "2026-12-03 23:56 (UTC+0800)" in report and "23:56 UTC" not in report

@@ -197,9 +197,23 @@ def test_it_refuses_a_file_that_is_not_text_naming_it_and_keeps_nothing(owner_cl
     before = sorted(media.rglob("*"))
     response = upload(owner_client, corpus, "photo.txt", b"\x89PNG\r\n\x1a\n" + bytes(500))
     assert response.status_code == 400
-    assert "photo.txt: the file is a PNG image, not a CSV, TSV or JSON Lines file" in text_of(response)
+    # It names the kind of file asked for here (plain text), not the corpus upload's CSV/TSV/JSONL.
+    assert "photo.txt: the file is a PNG image, not a plain text file with one text per line" in text_of(response)
     corpus.refresh_from_db()
     assert not corpus.unlabeled_file and sorted(media.rglob("*")) == before
+
+
+@pytest.mark.parametrize("language, words", [
+    ("en", "nothing.txt: the file is empty: it has no line of text"),
+    ("zh-hans", "nothing.txt：文件是空的，没有一行文本"),
+])
+def test_it_refuses_an_empty_file_saying_it_has_no_text_in_each_language(owner_client, corpus, language, words):
+    owner_client.post(reverse("set_language"), {"language": language})
+    response = upload(owner_client, corpus, "nothing.txt", b"")
+    assert response.status_code == 400
+    assert words in text_of(response)
+    corpus.refresh_from_db()
+    assert not corpus.unlabeled_file
 
 
 def test_it_refuses_a_file_over_the_upload_limit_naming_it(owner_client, corpus, settings):
