@@ -13,6 +13,14 @@ from distill import (TRANSFER_METHODS, TRANSFER_PRESETS, StudentConfig, TeacherC
                      demo_teacher_parameters, student_parameters)
 
 
+def refuse_too_large(upload):
+    """The upload itself, unless it is over CLD_MAX_UPLOAD_BYTES (the same cap for every file a user sends)."""
+    limit = settings.CLD_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise forms.ValidationError(file_too_large(upload.name, limit))
+    return upload
+
+
 class CorpusUploadForm(forms.Form):
     name = forms.CharField(
         label=_("Name"), max_length=200, required=False,
@@ -27,11 +35,7 @@ class CorpusUploadForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        limit = settings.CLD_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(file_too_large(upload.name, limit))
-        return upload
+        return refuse_too_large(self.cleaned_data["file"])
 
 
 class UnlabeledTextsForm(forms.Form):
@@ -44,11 +48,7 @@ class UnlabeledTextsForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        limit = settings.CLD_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(file_too_large(upload.name, limit))
-        return upload
+        return refuse_too_large(self.cleaned_data["file"])
 
 
 class CorpusColumnsForm(forms.Form):

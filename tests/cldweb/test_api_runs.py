@@ -32,6 +32,19 @@ TINY_CONFIG = {
 TEXTS = ["这家酒店很好，服务周到。", "质量太差了，再也不买。"]
 
 
+def train_tiny_run(owner, corpus: Corpus, teacher, **train: object) -> Run:
+    """A run with TINY_CONFIG (``train`` overriding its train section), trained for real through the Celery task."""
+    config = {section: dict(values) for section, values in TINY_CONFIG.items()}
+    config["train"].update(train)
+    run = Run.objects.create(owner=owner, corpus=corpus, teacher=teacher, config=config)
+    run.config = run.build_config().to_dict()
+    run.save(update_fields=["config"])
+    run_distillation.apply(args=(run.pk,))
+    run.refresh_from_db()
+    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
+    return run
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
@@ -60,13 +73,7 @@ def done_run(run, tmp_path) -> Run:
 @pytest.fixture
 def real_run(owner, corpus, demo_teacher) -> Run:
     """A run trained for real in this process, through the Celery task, on the 13-review corpus."""
-    config = {section: dict(values) for section, values in TINY_CONFIG.items()}
-    run = Run.objects.create(owner=owner, corpus=corpus, teacher=demo_teacher, config=config)
-    run.config = run.build_config().to_dict()
-    run.save(update_fields=["config"])
-    run_distillation.apply(args=(run.pk,))
-    run.refresh_from_db()
-    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
+    run = train_tiny_run(owner, corpus, demo_teacher)
     assert run.result["teacher_finetuned"]  # the demo teacher: fine-tuned, so it lives in the shared cache
     playground.teachers.clear()
     return run

@@ -393,20 +393,13 @@ def test_a_real_run_reads_the_corpus_file_of_unlabelled_texts_and_the_run_page_c
                                                                                          demo_teacher):
     """Through the Celery task and the engine, in seconds (a tiny teacher and student): the file attached on the
     corpus page joins training, and the run page's block says so with the engine's own numbers."""
-    from cldweb.tasks import run_distillation
-    from tests.cldweb.test_api_runs import TINY_CONFIG
+    from tests.cldweb.test_api_runs import train_tiny_run
 
     texts = ["这个手机壳很好看", "电池不耐用，很失望", "快递三天就到了", "颜色和图片一样", "声音太小了"]
     upload(owner_client, corpus, "更多.txt", ("\n".join(texts) + "\n\n").encode("gb18030"))
     corpus.refresh_from_db()
-    config = {section: dict(values) for section, values in TINY_CONFIG.items()}
-    config["train"].update(mode="semi", virtual_label_threshold=0.5)  # two labels: every unlabelled row passes
-    run = Run.objects.create(owner=owner, corpus=corpus, teacher=demo_teacher, config=config)
-    run.config = run.build_config().to_dict()
-    run.save(update_fields=["config"])
-    run_distillation.apply(args=(run.pk,))
-    run.refresh_from_db()
-    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
+    # Two labels: every unlabelled row passes a threshold of 0.5.
+    run = train_tiny_run(owner, corpus, demo_teacher, mode="semi", virtual_label_threshold=0.5)
     rows = run.result["transfer"]["rows"]
     assert rows["unlabelled_file"] == len(texts)
     page = text_of(owner_client.get(reverse("run-detail", args=[run.pk])))
