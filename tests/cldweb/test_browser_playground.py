@@ -8,9 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 import distill
 from cldweb.models import Corpus, Run, Teacher
-from cldweb.tasks import run_distillation
 from tests.cldweb.conftest import SPLITTABLE_REVIEWS_CSV
-from tests.cldweb.test_api_runs import TINY_CONFIG
+from tests.cldweb.test_api_runs import train_tiny_run
 from tests.cldweb.test_browser import alice, browser_marks, browser_page, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = browser_marks
@@ -30,14 +29,7 @@ def trained_run(alice) -> Run:  # noqa: F811 (the fixture imported above)
     upload = SimpleUploadedFile("评论.csv", SPLITTABLE_REVIEWS_CSV.encode("utf-8"), content_type="text/csv")
     corpus = Corpus.create_from_upload(owner=alice, upload=upload, name="评论")
     teacher = Teacher.objects.get(owner=None, kind=Teacher.KIND_DEMO)
-    run = Run.objects.create(owner=alice, corpus=corpus, teacher=teacher,
-                             config={section: dict(values) for section, values in TINY_CONFIG.items()})
-    run.config = run.build_config().to_dict()
-    run.save(update_fields=["config"])
-    run_distillation.apply(args=(run.pk,))
-    run.refresh_from_db()
-    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
-    return run
+    return train_tiny_run(alice, corpus, teacher)
 
 
 def expected_cells(predictor) -> list[str]:
