@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                           + "; --set transfer.methods=[...] picks the methods")
     fit.add_argument("--grow-rows", type=int, metavar="N", help="generated rows wanted (default: the --grow preset's)")
     fit.add_argument("--text-column")
+    fit.add_argument("--text-pair-column", metavar="COLUMN",
+                     help="the second text's column: the run learns how two texts relate (a text-pair task)")
     fit.add_argument("--label-column")
     fit.add_argument("--cache-dir")
     fit.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -118,11 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="student folder or zip")
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--text-column", default="text")
+    evaluate.add_argument("--text-pair-column", default="", help="the second text's column (a pair student)")
     evaluate.add_argument("--label-column", default="label")
 
     predict = commands.add_parser("predict", help="label texts with an exported student")
     predict.add_argument("--model", required=True, help="student folder or zip")
-    predict.add_argument("texts", nargs="+")
+    predict.add_argument("texts", nargs="+", help="texts to label; for a pair student, two texts per pair")
     return parser
 
 
@@ -155,6 +158,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         (args.student_tokenizer, cfg.student, "tokenizer"),
         (args.epochs, cfg.train, "epochs"),
         (args.text_column, cfg.data, "text_column"),
+        (args.text_pair_column, cfg.data, "text_pair_column"),
         (args.label_column, cfg.data, "label_column"),
         (args.cache_dir, cfg, "cache_dir"),
         (args.device, cfg.train, "device"),
@@ -172,6 +176,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for value, section, field in overrides:
         if value is not None:
             setattr(section, field, value)
+    if args.text_pair_column:
+        cfg.data.task = "pair"
     for assignment in args.set:
         try:
             apply_override(cfg, assignment)
@@ -235,13 +241,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .corpus.reading import CorpusStream
     from .export import load_exported
 
+    from .tasks import join_pair
+
     predictor = load_exported(args.model)
-    stream = CorpusStream(args.data, args.text_column, args.label_column)
+    pairs = predictor.model.config.get("task") == "pair"
+    if pairs != bool(args.text_pair_column):
+        print("error: " + ("this pair student needs --text-pair-column, the second text's column" if pairs else
+                           "this student reads one text; leave out --text-pair-column"), file=sys.stderr)
+        return EXIT_USER_ERROR
+    stream = CorpusStream(args.data, args.text_column, args.label_column, task="pair" if pairs else "single",
+                          text_pair_column=args.text_pair_column)
     correct = scored = 0
     examples = iter(stream)
     # Chunks of EVALUATE_CHUNK_ROWS rows: a test file larger than memory is scored as it streams past.
     while chunk := [example for _, example in zip(range(EVALUATE_CHUNK_ROWS), examples)]:
-        predictions = predictor.predict([example.text for example in chunk])
+        predictions = predictor.predict([join_pair(example.text, example.text_pair or "") if pairs else example.text
+                                         for example in chunk])
         for (label, _), example in zip(predictions, chunk):
             if example.label is not None:
                 scored += 1
@@ -256,7 +271,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .export import load_exported
 
+    from .tasks import join_pair, shown_text
+
     predictor = load_exported(args.model)
-    for text, (label, probability) in zip(args.texts, predictor.predict(list(args.texts))):
-        print(f"{label}\t{probability:.4f}\t{text}")
+    texts = list(args.texts)
+    if predictor.model.config.get("task") == "pair":
+        if len(texts) % 2:
+            print("error: this pair student judges two texts together: give them in twos (first, second, ...)",
+                  file=sys.stderr)
+            return EXIT_USER_ERROR
+        texts = [join_pair(first, second) for first, second in zip(texts[::2], texts[1::2])]
+    for text, (label, probability) in zip(texts, predictor.predict(texts)):
+        print(f"{label}\t{probability:.4f}\t{shown_text(text)}")
     return 0

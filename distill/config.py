@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TASKS = ("single",)  # "pair" and "tagging" are designed for (see distill/tasks/) and come later
+TASKS = ("single", "pair")  # "tagging" is designed for (see distill/tasks/) and comes later
 STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
 STUDENT_TOKENIZERS = ("char", "word", "teacher")
 MODES = ("soft", "semi", "hard")  # "hard" = no distillation: the labels-only baseline
@@ -39,6 +39,7 @@ class DataConfig:
     # Its rows only ever join training (never dev/test, which need labels) and carry no label.
     unlabeled_path: str = ""
     text_column: str = "text"  # column (or JSON key) holding the text
+    text_pair_column: str = ""  # the pair task's second text (task "pair"); empty for single texts
     label_column: str = "label"  # column holding the label; rows with an empty label are unlabeled
     dev_fraction: float = 0.1  # share of distinct texts moved to dev when no dev file is given
     test_fraction: float = 0.1  # share of distinct texts moved to test when no test file is given

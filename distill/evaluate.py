@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .tasks.pair import split_pair
 from .training.precision import autocast
 
 # A batch as the student and evaluation code see it: (input_ids, attention_mask, labels).
@@ -211,8 +212,10 @@ def disagreements(teacher_logits: np.ndarray, student_logits: np.ndarray, labels
     rows = []
     for i in order.tolist():
         teacher_class, student_class = int(teacher_p[i].argmax()), int(student_p[i].argmax())
+        first, second = split_pair(texts[i])
         rows.append({
-            "text": texts[i][:DISAGREEMENT_TEXT_CHARS],
+            "text": first[:DISAGREEMENT_TEXT_CHARS],
+            **({} if second is None else {"text_pair": second[:DISAGREEMENT_TEXT_CHARS]}),  # the pair task's second text
             "gold": label_names[int(labels[i])] if labels[i] >= 0 else "",
             "teacher": label_names[teacher_class], "teacher_probability": float(teacher_p[i, teacher_class]),
             "student": label_names[student_class], "student_probability": float(student_p[i, student_class]),

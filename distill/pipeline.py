@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import students, teachers
-from .config import MODES, STUDENT_TOKENIZERS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig, TransferConfig
+from .config import MODES, STUDENT_TOKENIZERS, TASKS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig, TransferConfig
 from .atomic import write_text_atomically
 from .baselines import classical_probabilities, majority_probabilities
 from .corpus.examples import Example
@@ -50,7 +50,7 @@ from .training.losses import IGNORE_INDEX
 from .training.precision import amp_dtype, check_amp_supported, resolve_device
 from .tokens.batches import pad_batch
 from .tokens.store import TokenStore, write_token_store
-from .tokens.tokenizer import StudentTokenizer, build_student_tokenizer, load_tokenizer
+from .tokens.tokenizer import SEP_TOKEN, StudentTokenizer, TeacherTokenizer, build_student_tokenizer, load_tokenizer
 
 TRANSFER_TOKENS = "transfer_tokens"  # the run's encoded transfer set: a TokenStore folder
 ROW_STORES = "rows"  # the corpus rows on disk (a RowStore per file), rebuilt at every start
@@ -151,6 +151,15 @@ def validate_config(cfg: RunConfig) -> None:
         raise ConfigError("temperature must be positive", code="config_range")
     if not cfg.data.train_path:
         raise ConfigError("no training file was given", code="config_no_train")
+    if cfg.data.task not in TASKS:
+        raise ConfigError(f"unknown task {cfg.data.task!r}; choose one of {', '.join(TASKS)}", code="unknown_task",
+                          task=cfg.data.task, available=list(TASKS))
+    if cfg.data.task == "pair" and not cfg.data.text_pair_column:
+        raise ConfigError("a pair task needs the column of the second text (data.text_pair_column)",
+                          code="config_pair_column")
+    if cfg.data.task == "pair" and cfg.data.unlabeled_path:
+        raise ConfigError("an unlabelled text file holds one text a line, not pairs; leave it out of a pair task",
+                          code="config_pair_unlabeled")
     _validate_transfer(cfg)
     if cfg.train.hidden_weight < 0 or cfg.train.attention_weight < 0:
         raise ConfigError("hidden_weight and attention_weight must not be negative", code="config_range")
@@ -187,6 +196,9 @@ def _validate_transfer(cfg: RunConfig) -> None:
     for name in ("mask_probability", "pos_probability", "mlm_probability"):
         if not 0.0 < getattr(grow, name) <= 1.0:
             raise ConfigError(f"transfer {name} must be above 0 and at most 1", code="config_range")
+    if cfg.transfer.enabled and cfg.data.task != "single":
+        raise ConfigError("growing the training set makes variants of single texts; it is not available for "
+                          f"the {cfg.data.task} task yet", code="config_transfer_task", task=cfg.data.task)
     if cfg.transfer.enabled and cfg.train.mode == "hard":
         raise ConfigError("hard mode trains on labels only, and generated rows have none; grow the training set "
                           "in soft or semi mode", code="config_transfer_hard")
@@ -329,7 +341,9 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                        class_targets(splits.test))
     teacher_config = _teacher_config(teacher.directory) if scfg.teacher_layers else None
     set_seed(tcfg.seed)
-    model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
+    pair_separator_id = _pair_separator_id(cfg, tokenizer)
+    model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config,
+                                   pair_separator_id=pair_separator_id)
     if (scfg.embedding_init == "teacher" or scfg.teacher_layers) and not (out / "checkpoints" / CHECKPOINT_NAME).is_file():
         _init_from_teacher(model, cfg, teacher, tokenizer, reporter)
     with _stage(reporter, result, STAGE_DISTILLING, {"device": device.type, "parameters": count_parameters(model),
@@ -347,7 +361,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     if _wants_baseline(cfg, transfer, reporter):
         baseline_cfg = _baseline_config(cfg)
         set_seed(tcfg.seed)
-        baseline_model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config)
+        baseline_model = students.build_student(scfg, tokenizer.vocab_size, len(labels), teacher_config=teacher_config,
+                                                pair_separator_id=pair_separator_id)
         baseline_dir = out / BASELINE_CHECKPOINTS
         resumed = (baseline_dir / CHECKPOINT_NAME).is_file()
         if (scfg.embedding_init == "teacher" or scfg.teacher_layers) and not resumed:
@@ -397,7 +412,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         )
         exporting = time.perf_counter()
         exported = export_student(model, tokenizer, labels, out / "student", out / "student.zip",
-                                  max_length=dcfg.max_length, check_texts=dev_texts, result=result.to_dict())
+                                  max_length=dcfg.max_length, check_texts=dev_texts, result=result.to_dict(),
+                                  task=dcfg.task)
         result.export_path, result.export_check = str(exported.zip_path), exported.check.to_dict()
         if not exported.check.int8_included:
             send_note(reporter, "export_int8_left_out", agreement_accuracy=exported.check.int8_agreement,
@@ -585,7 +601,7 @@ def _read_splits(cfg: RunConfig, out: Path) -> Splits:
             raise CorpusError("the file does not exist", path=path, code="file_not_found")
         return CorpusStream(path, dcfg.text_column, dcfg.label_column, max_text_chars=dcfg.max_text_chars,
                                  max_rows=max_rows, task=dcfg.task, encoding=dcfg.encoding,
-                                 max_bad_row_share=dcfg.max_bad_row_share)
+                                 max_bad_row_share=dcfg.max_bad_row_share, text_pair_column=dcfg.text_pair_column)
 
     train = _named_labels(read(dcfg.train_path, dcfg.max_rows), dcfg.label_names)
     dev = _named_labels(read(dcfg.dev_path), dcfg.label_names) if dcfg.dev_path else None
@@ -691,6 +707,19 @@ def _student_tokenizer(cfg: RunConfig, train_texts: Sequence[str], teacher: _Tea
     return tokenizer
 
 
+def _pair_separator_id(cfg: RunConfig, tokenizer: StudentTokenizer) -> int | None:
+    """The token between a pair's texts, for the pair students that read each text alone; None for single texts."""
+    if cfg.data.task != "pair":
+        return None
+    if isinstance(tokenizer, TeacherTokenizer):
+        separator = tokenizer.token_to_id(SEP_TOKEN)
+        if separator is None:
+            raise ConfigError("the teacher's tokenizer has no [SEP] token to join a pair's two texts",
+                              code="config_pair_separator")
+        return separator
+    return tokenizer.sep_id  # type: ignore[attr-defined]  # char and word tokenizers
+
+
 def _init_from_teacher(model: torch.nn.Module, cfg: RunConfig, teacher: _TeacherHandle, tokenizer: Any,
                        reporter: Reporter, *, notes: bool = True) -> None:
     """Copy teacher embeddings/layers into the student (loads the teacher briefly, then frees it).
@@ -752,7 +781,7 @@ def _measure_speeds(model: torch.nn.Module, tokenizer: StudentTokenizer, teacher
         teacher_model = loaded.model.to(device).eval()
 
         def encode_teacher(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            encoded = loaded.tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            encoded = teachers.teacher_encode(loaded.tokenizer, batch, max_length, padding=True, return_tensors="pt")
             return encoded["input_ids"], encoded["attention_mask"]  # (B, T), (B, T)
 
         def encode_student(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

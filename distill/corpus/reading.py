@@ -34,9 +34,10 @@ class CorpusStream:
 
     def __init__(self, path: str | Path, text_column: str = "text", label_column: str = "label", *,
                  max_text_chars: int = 10_000, max_rows: int = 0, task: str = "single", encoding: str = "",
-                 max_bad_row_share: float = 0.05) -> None:
+                 max_bad_row_share: float = 0.05, text_pair_column: str = "") -> None:
         self.path = Path(path)
         self.text_column = text_column
+        self.text_pair_column = text_pair_column  # the pair task's second text
         self.label_column = label_column
         self.max_text_chars = max_text_chars
         self.max_rows = max_rows
@@ -74,15 +75,17 @@ class CorpusStream:
                         {"limit": CSV_FIELD_LIMIT}, ""))
                     continue
                 if not checked_columns or self.format == "jsonl":
-                    if self.text_column not in record:
-                        raise CorpusError(_missing_column_message(self.text_column, self.columns), path=display,
-                                          line=line if self.format == "jsonl" else 1, code="missing_column",
-                                          column=self.text_column, columns=list(self.columns))
+                    for column in (self.text_column, self.text_pair_column):
+                        if column and column not in record:
+                            raise CorpusError(_missing_column_message(column, self.columns), path=display,
+                                              line=line if self.format == "jsonl" else 1, code="missing_column",
+                                              column=column, columns=list(self.columns))
                     checked_columns = True
                 try:
                     example = self.task.read_record(record, line, text_column=self.text_column,
                                                     label_column=self.label_column, path=display,
-                                                    max_text_chars=self.max_text_chars)
+                                                    max_text_chars=self.max_text_chars,
+                                                    text_pair_column=self.text_pair_column)
                 except CorpusError as error:
                     if error.code not in SKIPPABLE_CODES:
                         raise

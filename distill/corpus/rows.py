@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tasks import Task
+from ..tasks import PAIR_SEPARATOR, Task
 from .examples import Example
 from .sequences import RowSequence
 
@@ -201,8 +201,11 @@ class RowView(Sequence[Example]):
 
     @functools.cached_property
     def texts(self) -> "TextView":
-        """The texts alone, read from disk on access; one view per split, so its digest is computed once."""
-        return TextView(self.store.texts, self.rows)
+        """The texts alone, read from disk on access; one view per split, so its digest is computed once.
+
+        A pair store's texts are its pairs joined by the pair task's separator (tasks/pair.py), so every
+        consumer of texts (teacher cache, token stores, digests) carries the pair as one string."""
+        return TextView(self.store.texts, self.rows, self.store.pairs)
 
     @property
     def keys(self) -> np.ndarray:
@@ -220,12 +223,18 @@ def ordered_digest(texts: Iterable[str]) -> str:
 
 
 class TextView(Sequence[str]):
-    """The texts of some rows of a store, decoded one at a time."""
+    """The texts of some rows of a store, decoded one at a time; with ``pairs``, each joined to its second text."""
 
-    def __init__(self, column: StringColumn, rows: np.ndarray) -> None:
+    def __init__(self, column: StringColumn, rows: np.ndarray, pairs: StringColumn | None = None) -> None:
         self.column = column
         self.rows = rows
+        self.pairs = pairs
         self._digest: str | None = None
+
+    def _text(self, row: int) -> str:
+        second = self.pairs.row(row) if self.pairs is not None else ""
+        # A row without a second text (a store written by another task) is its text alone.
+        return f"{self.column.row(row)}{PAIR_SEPARATOR}{second}" if second else self.column.row(row)
 
     def digest(self) -> str:
         """``ordered_digest`` of these texts, computed on first use (a full read) and then remembered."""
@@ -238,9 +247,9 @@ class TextView(Sequence[str]):
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
-            return [self.column[int(row)] for row in self.rows[index]]
-        return self.column[int(self.rows[index])]
+            return [self._text(int(row)) for row in self.rows[index]]
+        return self._text(int(self.rows[index]))
 
     def __iter__(self) -> Iterator[str]:
         for row in self.rows:
-            yield self.column.row(int(row))
+            yield self._text(int(row))

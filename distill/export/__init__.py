@@ -35,17 +35,19 @@ class Export:
 
 def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, labels: list[str],
                    directory: str | Path, zip_path: str | Path, *, max_length: int = 128,
-                   check_texts: Sequence[str] = (), result: dict[str, Any] | None = None) -> Export:
+                   check_texts: Sequence[str] = (), result: dict[str, Any] | None = None,
+                   task: str = "single") -> Export:
     """Write the student folder, check its ONNX graphs against PyTorch, and zip it (atomically).
 
     ``check_texts`` (the dev texts) measure the int8 graph's agreement; ``result`` (the run's
     RunResult as a dict, as far as it is known) fills the model card. Raises ExportCheckFailed
     when the fp32 graph does not give the student's answers; an int8 graph that disagrees too often
-    is left out of the zip, and the card says why.
+    is left out of the zip, and the card says why. ``task`` "pair" makes predict.py take two texts.
     """
     directory = Path(directory)
     config = dict(model.config)
     config["max_length"] = int(max_length)
+    config["task"] = task  # predict.py reads it: a pair student takes two texts
     model.config = config
     students.save_student(model, directory)
     # The download calls the config config.json, as the PyTorch world expects beside model.safetensors.

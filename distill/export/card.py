@@ -39,22 +39,35 @@ def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str
             "with cld (`distill.load_student(\"student.zip\")`), or a tokenizer that gives the same ids.", ""]
     else:
         runs_without_cld = [
-            "A small text classifier distilled by cld from a larger teacher. "
+            ("A small text-pair classifier" if config.get("task") == "pair" else "A small text classifier")
+            + " distilled by cld from a larger teacher. "
             "It runs without cld: `predict.py` needs only `numpy` and `onnxruntime`"
             + (" (and `jieba`)." if tokenizer_kind == "word" else "."), ""]
+    pairs = config.get("task") == "pair"
+    if pairs:
+        usage = ['python predict.py "怎么开通花呗" "花呗如何开通"      # one pair: label and every probability',
+                 "python predict.py --file pairs.tsv --out out.csv  # two tab-separated texts a line -> CSV",
+                 'python predict.py --int8 "怎么开通花呗" "花呗如何开通"  # the int8 model']
+        from_python = ("From Python, with this folder on `sys.path`: `from predict import Predictor; "
+                       "Predictor('.').probabilities(['怎么开通花呗'], ['花呗如何开通'])` (first texts, then second "
+                       "texts; columns in `labels.json` order).")
+    else:
+        usage = ['python predict.py "这家酒店很好"                 # label and every probability',
+                 "python predict.py --file texts.txt --out out.csv  # one text a line -> CSV",
+                 'python predict.py --int8 "这家酒店很好"          # the int8 model']
+        from_python = ("From Python, with this folder on `sys.path`: `from predict import Predictor; "
+                       "Predictor('.').probabilities(['这家酒店很好'])` (columns in `labels.json` order).")
     lines = [
-        f"# cld student: {config.get('architecture', '?')} ({parameters:,} parameters)",
+        f"# cld student: {config.get('architecture', '?')} ({parameters:,} parameters)"
+        + (", a text-pair model" if pairs else ""),
         "",
         *runs_without_cld,
         "```bash",
         "pip install numpy onnxruntime" + (" jieba" if tokenizer_kind == "word" else ""),
-        'python predict.py "这家酒店很好"                 # label and every probability',
-        "python predict.py --file texts.txt --out out.csv  # one text a line -> CSV",
-        'python predict.py --int8 "这家酒店很好"          # the int8 model',
+        *usage,
         "```",
         "",
-        "From Python, with this folder on `sys.path`: `from predict import Predictor; "
-        "Predictor('.').probabilities(['这家酒店很好'])` (columns in `labels.json` order).",
+        from_python,
         "",
         "## Labels",
         "",

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import DistillError
 from ..students import StudentModel
+from ..tasks.pair import PAIR_SEPARATOR, join_pair, split_pair
 from ..tokens.batches import pad_batch
 from ..tokens.tokenizer import StudentTokenizer
 from .files import STANDALONE_PREDICT
@@ -60,7 +61,12 @@ def edge_case_texts(dev_texts: Sequence[str], max_length: int) -> list[str]:
     long_text = "".join(ordinary)
     while len(long_text) < max_length + 8:  # longer than max_length in any tokenizer: it is cut to exactly that
         long_text += long_text or "好"
-    one_char = next((char for char in "".join(ordinary) if not char.isspace()), "好")
+    long_text = long_text.replace(PAIR_SEPARATOR, "")
+    one_char = next((char for char in "".join(ordinary) if not char.isspace() and char != PAIR_SEPARATOR), "好")
+    if ordinary and split_pair(ordinary[0])[1] is not None:
+        # A pair model's edges: both texts empty, one character each, one text long and the other short, both long.
+        return [join_pair("", ""), join_pair(one_char, one_char), join_pair(long_text, one_char),
+                join_pair(one_char, long_text), join_pair(long_text, long_text), *ordinary]
     return ["", one_char, long_text, *ordinary]
 
 
@@ -117,7 +123,8 @@ def standalone_tokenizer_problem(vocab_path: Path, tokenizer: StudentTokenizer, 
     except SystemExit as refusal:  # predict.py refuses what it cannot read exactly, with a sentence
         return str(refusal)
     for text in texts:
-        if standalone.encode(text, max_length) != tokenizer.encode(text, max_length):
+        first, second = split_pair(text)
+        if standalone.encode(first, max_length, second) != tokenizer.encode(text, max_length):
             return f"predict.py tokenises {text[:30]!r} differently from the engine"
     return ""
 

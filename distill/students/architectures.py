@@ -63,6 +63,12 @@ class _RecurrentStudent(StudentModel):
         self.classifier = nn.Linear(2 * hidden, config["num_labels"])
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encode(input_ids, attention_mask)  # (B, T, 2H)
+        pooled = self.pool(states, attention_mask)  # (B, 2H); padded positions are masked out here
+        return self.classifier(self.dropout(pooled))  # (B, C)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token states of both directions, (B, T, 2H); padding never enters a real token's state."""
         embedded = self.dropout(self.token_embedding(input_ids))  # (B, T, E)
         lengths = attention_mask.sum(dim=1).clamp(min=1)  # (B,)
         states = embedded
@@ -75,8 +81,7 @@ class _RecurrentStudent(StudentModel):
             backward = reverse_within_length(self._run_direction(reverse_within_length(states, lengths), layer,
                                                                  "_reverse"), lengths)  # (B, T, H)
             states = torch.cat([forward, backward], dim=-1)  # (B, T, 2H)
-        pooled = self.pool(states, attention_mask)  # (B, 2H); padded positions are masked out here
-        return self.classifier(self.dropout(pooled))  # (B, C)
+        return states
 
     def _run_direction(self, states: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
         """One direction of one layer of ``self.rnn``, with its own weights, from a zero state: (B, T, H).
@@ -110,6 +115,73 @@ class BiLSTMStudent(_RecurrentStudent):
 
 class BiGRUStudent(_RecurrentStudent):
     """Bidirectional GRU: like the BiLSTM with a quarter fewer recurrent weights."""
+
+    architecture = "bigru"
+    rnn_class = nn.GRU
+
+
+class _SiameseRecurrentStudent(_RecurrentStudent):
+    """A pair student: one recurrent encoder reads each text alone, then [u; v; |u - v|; u * v] is classified
+    (Conneau et al. 2017, InferSent; the matching features of Tang et al. 2019 for BiLSTM pair students).
+
+    Its input is the joined pair ``first [SEP] second`` (tokens/tokenizer.py), so it keeps the two tensor
+    inputs every student and the exported graph have; the forward splits the row at its first [SEP]
+    with tensor operations only (no Python branch on the data), so the trace holds for every pair.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        hidden = config["hidden_size"]
+        self.separator_id = int(config["pair_separator_id"])
+        self.classifier = nn.Sequential(nn.Linear(8 * hidden, 2 * hidden), nn.ReLU(), nn.Dropout(config["dropout"]),
+                                        nn.Linear(2 * hidden, config["num_labels"]))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        (first_ids, first_mask), (second_ids, second_mask) = split_joined_pair(input_ids, attention_mask,
+                                                                               self.separator_id)
+        batch = input_ids.shape[0]
+        # Both texts in one pass of the shared encoder: (2B, T) in, (2B, 2H) pooled out.
+        ids = torch.cat([first_ids, second_ids])  # (2B, T)
+        mask = torch.cat([first_mask, second_mask])  # (2B, T)
+        # An empty text (a row without [SEP], or nothing after it) pools to zeros, not to the max pooler's
+        # most negative float, whose products in the features below would overflow to inf and NaN.
+        pooled = self.pool(self.encode(ids, mask), mask) * (mask.sum(dim=1, keepdim=True) > 0)  # (2B, 2H)
+        first, second = pooled[:batch], pooled[batch:]  # (B, 2H) each
+        features = torch.cat([first, second, (first - second).abs(), first * second], dim=-1)  # (B, 8H)
+        return self.classifier(self.dropout(features))  # (B, C)
+
+
+def split_joined_pair(input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      separator_id: int) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``first [SEP] second [PAD]...`` rows (B, T) as two left-aligned padded batches ((ids, mask), (ids, mask)).
+
+    A row without a separator is all first text, with an empty second one (its mask is all zeros).
+    """
+    length = input_ids.shape[1]
+    positions = torch.arange(length, device=input_ids.device).unsqueeze(0)  # (1, T)
+    real = attention_mask.bool()  # (B, T)
+    total = attention_mask.sum(dim=1)  # (B,)
+    is_separator = (input_ids == separator_id) & real  # (B, T)
+    # argmax finds the first True; a row with none falls back to its whole length.
+    first_length = torch.where(is_separator.any(dim=1), is_separator.int().argmax(dim=1), total)  # (B,)
+    second_length = (total - first_length - 1).clamp(min=0)  # (B,)
+    first_mask = positions < first_length.unsqueeze(1)  # (B, T)
+    first_ids = input_ids.masked_fill(~first_mask, 0)  # (B, T)
+    source = (first_length.unsqueeze(1) + 1 + positions).clamp(max=length - 1)  # (B, T)
+    second_mask = positions < second_length.unsqueeze(1)  # (B, T)
+    second_ids = input_ids.gather(1, source).masked_fill(~second_mask, 0)  # (B, T)
+    return (first_ids, first_mask.long()), (second_ids, second_mask.long())
+
+
+class SiameseBiLSTMStudent(_SiameseRecurrentStudent):
+    """The BiLSTM pair student."""
+
+    architecture = "bilstm"
+    rnn_class = nn.LSTM
+
+
+class SiameseBiGRUStudent(_SiameseRecurrentStudent):
+    """The BiGRU pair student."""
 
     architecture = "bigru"
     rnn_class = nn.GRU

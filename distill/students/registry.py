@@ -12,7 +12,8 @@ from torch import nn
 
 from ..config import StudentConfig
 from ..errors import ConfigError
-from .architectures import BiGRUStudent, BiLSTMStudent, StudentModel, TextCNNStudent, TransformerStudent
+from .architectures import (BiGRUStudent, BiLSTMStudent, SiameseBiGRUStudent, SiameseBiLSTMStudent, StudentModel,
+                            TextCNNStudent, TransformerStudent)
 
 _RECURRENT_SMALL = {"embedding_dim": 128, "hidden_size": 128, "num_layers": 1, "pooling": "max"}
 _RECURRENT_BASE = {"embedding_dim": 256, "hidden_size": 256, "num_layers": 2, "pooling": "attention"}
@@ -86,11 +87,30 @@ STUDENTS: dict[str, type[StudentModel]] = {
 }
 
 
-def build_student(cfg: StudentConfig, vocab_size: int, num_labels: int, *, teacher_config: Any = None) -> StudentModel:
-    """A freshly initialised student; ``teacher_config`` sizes a transformer that copies teacher layers."""
+# Pair students (task "pair") where the architecture reads each text alone; the others read the joined pair.
+PAIR_STUDENTS: dict[str, type[StudentModel]] = {"bilstm": SiameseBiLSTMStudent, "bigru": SiameseBiGRUStudent}
+
+
+def student_class(config: dict[str, Any]) -> type[StudentModel]:
+    """The class a resolved config rebuilds: a pair config (one with ``pair_separator_id``) picks a pair student."""
+    architecture = config.get("architecture")
+    if architecture not in STUDENTS:
+        raise ConfigError(f"unknown student {architecture!r}; choose one of {', '.join(STUDENTS)}",
+                          code="unknown_student", architecture=architecture)
+    if config.get("pair_separator_id") is not None and architecture in PAIR_STUDENTS:
+        return PAIR_STUDENTS[architecture]
+    return STUDENTS[architecture]
+
+
+def build_student(cfg: StudentConfig, vocab_size: int, num_labels: int, *, teacher_config: Any = None,
+                  pair_separator_id: int | None = None) -> StudentModel:
+    """A freshly initialised student; ``teacher_config`` sizes a transformer that copies teacher layers;
+    ``pair_separator_id`` (the tokenizer's [SEP]) makes it a pair student where the architecture has one."""
     resolved = resolve_student_config(cfg, teacher_config)
     resolved.update(vocab_size=int(vocab_size), num_labels=int(num_labels))
-    return STUDENTS[cfg.architecture](resolved)
+    if pair_separator_id is not None:
+        resolved["pair_separator_id"] = int(pair_separator_id)
+    return student_class(resolved)(resolved)
 
 
 def count_parameters(model: nn.Module) -> int:

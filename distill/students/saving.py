@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError
 from .architectures import StudentModel
-from .registry import STUDENTS
+from .registry import STUDENTS, student_class
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "student_config.json"
@@ -34,6 +34,6 @@ def load_student(directory: str | Path, device: str | torch.device = "cpu", *,
     if architecture not in STUDENTS:
         raise ConfigError(f"{directory} holds an unknown student {architecture!r}", code="unknown_student",
                           architecture=architecture)
-    model = STUDENTS[architecture](config)
+    model = student_class(config)(config)
     model.load_state_dict(load_file(str(directory / WEIGHTS_FILE), device=str(device)))
     return model.to(device).eval()

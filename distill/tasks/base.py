@@ -15,9 +15,9 @@ class Task(ABC):
 
     Extension points for the kinds that come later:
 
-    * ``pair`` (e.g. sentence similarity): ``read_record`` also reads a second
-      text column into ``Example.text_pair``; ``dedup_key`` is the pair, so the
-      same text with a different partner is a different row; scoring is accuracy.
+    * ``pair`` (tasks/pair.py): ``read_record`` also reads a second text column
+      into ``Example.text_pair``; ``dedup_key`` is the pair, so the same text with
+      a different partner is a different row; scoring is accuracy.
     * ``tagging`` (BIO NER): ``read_record`` reads tokens and tags into
       ``Example.text`` / ``Example.tags``; ``labels_of`` returns every tag;
       scoring is entity-level F1, and predictions are tag sequences.
@@ -27,8 +27,10 @@ class Task(ABC):
 
     @abstractmethod
     def read_record(self, record: Mapping[str, str | None], line: int, *, text_column: str,
-                    label_column: str, path: str, max_text_chars: int) -> Example:
-        """Turn one parsed row into an Example, raising CorpusError for bad cells."""
+                    label_column: str, path: str, max_text_chars: int, text_pair_column: str = "") -> Example:
+        """Turn one parsed row into an Example, raising CorpusError for bad cells.
+
+        ``text_pair_column`` names the second text's column; only the pair task reads it."""
 
     @abstractmethod
     def dedup_key(self, example: Example) -> str:

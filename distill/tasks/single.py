@@ -16,7 +16,7 @@ class SingleTextTask(Task):
     name = "single"
 
     def read_record(self, record: Mapping[str, str | None], line: int, *, text_column: str,
-                    label_column: str, path: str, max_text_chars: int) -> Example:
+                    label_column: str, path: str, max_text_chars: int, text_pair_column: str = "") -> Example:
         text = (record.get(text_column) or "").strip()
         if not text:
             raise CorpusError(f"the {text_column!r} cell is empty", path=path, line=line, code="empty_text",

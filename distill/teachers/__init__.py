@@ -11,7 +11,7 @@ from .demo import build_demo_teacher, build_vocab_tokenizer
 from .finetune import (FINETUNE_MARKER, FINETUNED_TEACHERS, TEACHER_CHECKPOINT_DIR, finetune_key, finetune_teacher,
                        finetuned_dir, finished_finetune, reload_finetuned)
 from .intermediates import TeacherIntermediates, cached_intermediates_available, intermediate_key, teacher_intermediates
-from .labelling import cache_key, cached_logits_available, teacher_logits, texts_digest
+from .labelling import cache_key, cached_logits_available, teacher_encode, teacher_logits, texts_digest
 from .loading import LoadedTeacher, fingerprint_folder, load_teacher, unavailable_message
 from .safety import (PICKLE_SUFFIXES, SAFE_WEIGHT_NAMES, TOKENIZER_FILES, check_model_files, check_teacher_folder,
                      describe_teacher_folder)
@@ -22,5 +22,5 @@ __all__ = [
     "build_vocab_tokenizer", "cache_key", "cached_intermediates_available", "cached_logits_available",
     "check_model_files", "check_teacher_folder", "describe_teacher_folder", "finetune_key", "finetune_teacher",
     "finetuned_dir", "finished_finetune", "fingerprint_folder", "intermediate_key", "load_teacher",
-    "reload_finetuned", "teacher_intermediates", "teacher_logits", "texts_digest", "unavailable_message",
+    "reload_finetuned", "teacher_encode", "teacher_intermediates", "teacher_logits", "texts_digest", "unavailable_message",
 ]

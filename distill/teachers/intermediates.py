@@ -19,7 +19,7 @@ import torch
 
 from ..progress import NullReporter, Reporter
 from .labelling import (LabellingProgress, cache_key, inference, labelling_lock, reopen_partial, run_labelling,
-                        tokenize_batch)
+                        teacher_encode, tokenize_batch)
 from .loading import LoadedTeacher
 
 
@@ -219,7 +219,7 @@ def _token_counts_and_order(tokenizer: Any, texts: Sequence[str], max_length: in
     characters = np.zeros(len(texts), dtype=np.int64)  # (N,)
     for begin in range(0, len(texts), 4096):
         chunk = [texts[i] for i in range(begin, min(begin + 4096, len(texts)))]
-        encoded = tokenizer(chunk, truncation=True, max_length=max_length)
+        encoded = teacher_encode(tokenizer, chunk, max_length)
         lengths[begin:begin + len(chunk)] = [len(ids) for ids in encoded["input_ids"]]
         characters[begin:begin + len(chunk)] = [len(text) for text in chunk]
     return lengths, np.argsort(-characters, kind="stable")  # the order length_order gives, without a second read

@@ -25,8 +25,9 @@ except ImportError:  # Windows: labelling runs unguarded against a second worker
     fcntl = None  # type: ignore[assignment]
 
 from ..atomic import write_text_atomically
-from ..progress import STAGE_LABELLING, NullReporter, Reporter, RunCancelled, send_note
 from ..corpus.rows import TextView, ordered_digest
+from ..progress import STAGE_LABELLING, NullReporter, Reporter, RunCancelled, send_note
+from ..tasks.pair import split_pair
 from ..training.precision import autocast
 from .loading import LoadedTeacher
 
@@ -201,8 +202,18 @@ def length_order(texts: Sequence[str], rows: np.ndarray | None = None) -> np.nda
     return rows[np.argsort(-lengths, kind="stable")]
 
 
+def teacher_encode(tokenizer: Any, texts: list[str], max_length: int, **kwargs: Any) -> Any:
+    """The teacher tokenizer's call on texts; joined pairs (tasks/pair.py) go in as two texts,
+    ``[CLS] a [SEP] b [SEP]``, the longer one cut first so that both fit in ``max_length``."""
+    halves = [split_pair(text) for text in texts]
+    if halves and halves[0][1] is not None:
+        return tokenizer([first for first, _ in halves], [second or "" for _, second in halves],
+                         truncation="longest_first", max_length=max_length, **kwargs)
+    return tokenizer(texts, truncation=True, max_length=max_length, **kwargs)
+
+
 def tokenize_batch(tokenizer: Any, texts: list[str], max_length: int, device: torch.device) -> Any:
-    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
+    return teacher_encode(tokenizer, texts, max_length, padding=True, return_tensors="pt").to(device)
 
 
 @contextlib.contextmanager

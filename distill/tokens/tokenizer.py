@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from ..config import StudentConfig
 from ..errors import ConfigError
+from ..tasks.pair import split_pair
 
 
 @runtime_checkable
@@ -33,6 +34,7 @@ class StudentTokenizer(Protocol):
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
+SEP_TOKEN = "[SEP]"  # between the two texts of a pair (tasks/pair.py); in a vocabulary only when pairs were read
 # Literal markers a transfer-set text may hold where a word was masked (distill/transfer): each is one
 # unknown token, not six characters, so a masked text reads as the sentence with a gap.
 UNK_MARKERS = re.compile(r"(\[MASK\]|\[UNK\])")
@@ -55,8 +57,20 @@ class _VocabTokenizer:
     def vocab_size(self) -> int:
         return len(self.tokens)
 
+    @property
+    def sep_id(self) -> int:
+        """The id between a pair's two texts; [UNK] for a vocabulary built from single texts only."""
+        return self.token_to_id.get(SEP_TOKEN, self.unk_id)
+
     def tokenize(self, text: str) -> list[str]:
-        """Tokens of ``text`` (NFKC-normalised); a "[MASK]" or "[UNK]" in it is one UNK_TOKEN."""
+        """Tokens of ``text`` (NFKC-normalised); a "[MASK]" or "[UNK]" in it is one UNK_TOKEN; a pair is
+        its first text's tokens, SEP_TOKEN, its second text's tokens."""
+        first, second = split_pair(text)
+        if second is not None:
+            return [*self._tokenize_text(first), SEP_TOKEN, *self._tokenize_text(second)]
+        return self._tokenize_text(text)
+
+    def _tokenize_text(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text)
         if "[" not in text:  # the common case: no marker, the text is one piece
             return self.tokenize_piece(text)
@@ -71,9 +85,18 @@ class _VocabTokenizer:
         raise NotImplementedError
 
     def encode(self, text: str, max_length: int) -> list[int]:
-        ids = [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)[:max_length]]
+        first, second = split_pair(text)
+        if second is not None:
+            # A pair: both texts share max_length (the [SEP] included), the longer one cut first,
+            # as the teacher's tokenizer cuts its pairs; each keeps at least one token.
+            ids_first, ids_second = self._ids(first), self._ids(second)
+            keep_first, keep_second = pair_lengths(len(ids_first), len(ids_second), max(max_length - 1, 2))
+            return [*(ids_first[:keep_first] or [self.unk_id]), self.sep_id, *(ids_second[:keep_second] or [self.unk_id])]
         # Every sequence keeps at least one token so recurrent students never see length 0.
-        return ids or [self.unk_id]
+        return self._ids(text)[:max_length] or [self.unk_id]
+
+    def _ids(self, text: str) -> list[int]:
+        return [self.token_to_id.get(token, self.unk_id) for token in self._tokenize_text(text)]
 
     @classmethod
     def build(cls, texts: Iterable[str], min_frequency: int = 1, max_vocab_size: int = 50_000) -> "_VocabTokenizer":
@@ -124,6 +147,20 @@ def _jieba() -> Any:
     return jieba
 
 
+def pair_lengths(first: int, second: int, budget: int) -> tuple[int, int]:
+    """How many tokens of each text of a pair fit in ``budget``: the longer one is cut first, down to an even
+    share. The rule of the tokenizers library's "longest_first" truncation (its tests check they agree), so a
+    student's pair is cut where its teacher's is."""
+    if first + second <= budget:
+        return first, second
+    short, long = sorted((first, second))
+    long = short if short > budget else max(short, budget - short)
+    if short + long > budget:
+        short = budget // 2
+        long = short + budget % 2
+    return (short, long) if first <= second else (long, short)
+
+
 class TeacherTokenizer:
     """The teacher's own WordPiece tokenizer, for students that share its vocabulary.
 
@@ -156,14 +193,17 @@ class TeacherTokenizer:
 
     def encode(self, text: str, max_length: int) -> list[int]:
         if self._truncation != max_length:
-            self.backend.enable_truncation(max_length)
+            self.backend.enable_truncation(max_length)  # "longest_first" for pairs, as the teacher is called
             self._truncation = max_length
-        return self.backend.encode(text).ids
+        first, second = split_pair(text)
+        return self.backend.encode(first, second).ids
 
     def encode_batch(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
         """Same ids as ``encode`` per text; the Rust tokenizer spreads a long list over all cores."""
         self.encode("", max_length)  # sets truncation once for the whole batch
-        return [encoding.ids for encoding in self.backend.encode_batch(list(texts))]
+        inputs = [split_pair(text) for text in texts]
+        return [encoding.ids for encoding in self.backend.encode_batch(
+            [first if second is None else (first, second) for first, second in inputs])]
 
     def token_to_id(self, token: str) -> int | None:
         return self.backend.token_to_id(token)

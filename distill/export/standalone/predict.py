@@ -4,12 +4,18 @@
     python predict.py --file texts.txt --out out.csv  # one text a line in, a CSV out (stdout without --out)
     python predict.py --int8 "这家酒店很好"          # the int8 model: smaller and faster, near-identical answers
 
+A pair student (it judges two texts together: matching, paraphrase, inference) takes two texts:
+
+    python predict.py "怎么开通花呗" "花呗如何开通"      # one pair: the label and every label's probability
+    python predict.py --file pairs.tsv --out out.csv  # two tab-separated texts a line in, a CSV out
+
 or from Python, with this folder on the path:
 
     from predict import Predictor
     predictor = Predictor(".")                       # the unpacked zip
     predictor.probabilities(["这家酒店很好"])         # (N, C) numpy array, columns in predictor.labels order
     predictor.predict(["这家酒店很好"])               # [(label, probability), ...]
+    predictor.predict(["怎么开通花呗"], ["花呗如何开通"])  # a pair student: first texts, then second texts
 
 The tokenizer here is a copy of the one the student was trained with (cld's distill/tokens/tokenizer.py):
 same normalisation, same vocabulary, same truncation; cld's tests check both give the same ids. This file
@@ -39,6 +45,7 @@ class Predictor:
         self.labels: list[str] = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         self.max_length = int(config.get("max_length", 128))
+        self.pairs = config.get("task") == "pair"  # the student judges two texts together
         self.tokenizer = load_tokenizer(folder / "vocab.json")
         options = onnxruntime.SessionOptions()
         if threads:
@@ -49,12 +56,13 @@ class Predictor:
             raise FileNotFoundError(f"{model} is not in this download (see README.md, Export check); use model.onnx")
         self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, self.max_length)
+    def encode(self, text: str, second: str | None = None) -> list[int]:
+        return self.tokenizer.encode(text, self.max_length, second)
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        """(N, C) float32, in the order of ``texts``."""
-        token_ids = [self.encode(text) for text in texts]
+    def logits(self, texts: list[str], seconds: list[str] | None = None) -> np.ndarray:
+        """(N, C) float32, in the order of ``texts``; a pair student also needs the ``seconds`` texts."""
+        seconds = self._seconds(texts, seconds)
+        token_ids = [self.encode(text, second) for text, second in zip(texts, seconds)]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
         for begin in range(0, len(order), BATCH_SIZE):
@@ -68,18 +76,27 @@ class Predictor:
             out[rows] = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
         return out
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
+    def probabilities(self, texts: list[str], seconds: list[str] | None = None) -> np.ndarray:
         """Every label's probability (N, C), columns in the order of ``labels``."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        logits = self.logits(texts)
+        logits = self.logits(texts, seconds)
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # minus the row's max: exp never overflows
         return shifted / shifted.sum(axis=-1, keepdims=True)
 
-    def predict(self, texts: list[str]) -> list[tuple[str, float]]:
-        """(label, probability of that label) per text."""
-        probabilities = self.probabilities(texts)
+    def predict(self, texts: list[str], seconds: list[str] | None = None) -> list[tuple[str, float]]:
+        """(label, probability of that label) per text (per pair, for a pair student)."""
+        probabilities = self.probabilities(texts, seconds)
         return [(self.labels[int(best)], float(row[best])) for row, best in zip(probabilities, probabilities.argmax(-1))]
+
+    def _seconds(self, texts: list[str], seconds: list[str] | None) -> list[str | None]:
+        if not self.pairs:
+            if seconds is not None:
+                raise ValueError("this student reads one text at a time; give no second texts")
+            return [None] * len(texts)
+        if seconds is None or len(seconds) != len(texts):
+            raise ValueError("this pair student needs a second text for every first text")
+        return list(seconds)
 
 
 # --- tokenizers: the same ids as cld's student tokenizers ------------------------------------------------------
@@ -117,9 +134,28 @@ class VocabTokenizer:
                 tokens.extend(word for word in self.jieba.lcut(piece) if word.strip())
         return tokens
 
-    def encode(self, text: str, max_length: int) -> list[int]:
-        ids = [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)[:max_length]]
-        return ids or [self.unk_id]  # every text keeps one token, as in training
+    def encode(self, text: str, max_length: int, second: str | None = None) -> list[int]:
+        if second is not None:  # first [SEP] second, both cut to share max_length, as in training
+            first_ids, second_ids = self._ids(text), self._ids(second)
+            keep_first, keep_second = pair_lengths(len(first_ids), len(second_ids), max(max_length - 1, 2))
+            return [*(first_ids[:keep_first] or [self.unk_id]), self.token_to_id.get("[SEP]", self.unk_id),
+                    *(second_ids[:keep_second] or [self.unk_id])]
+        return self._ids(text)[:max_length] or [self.unk_id]  # every text keeps one token, as in training
+
+    def _ids(self, text: str) -> list[int]:
+        return [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)]
+
+
+def pair_lengths(first: int, second: int, budget: int) -> tuple[int, int]:
+    """Tokens kept of each text of a pair: the longer cut first, down to an even share ("longest_first")."""
+    if first + second <= budget:
+        return first, second
+    short, long = sorted((first, second))
+    long = short if short > budget else max(short, budget - short)
+    if short + long > budget:
+        short = budget // 2
+        long = short + budget % 2
+    return (short, long) if first <= second else (long, short)
 
 
 class BertWordPieceTokenizer:
@@ -146,6 +182,7 @@ class BertWordPieceTokenizer:
         self.prefix = model.get("continuing_subword_prefix", "##")
         self.max_word_chars = model.get("max_input_chars_per_word", 100)
         self.before, self.after = self._template(spec.get("post_processor"))
+        self.pair_template = self._pair_template(spec.get("post_processor"))
         specials = [token["content"] for token in spec.get("added_tokens", []) if token.get("special")]
         self.specials = re.compile("(" + "|".join(map(re.escape, sorted(specials, key=len, reverse=True))) + ")") \
             if specials else None
@@ -169,7 +206,31 @@ class BertWordPieceTokenizer:
             return before, after
         raise SystemExit(f"this predict.py does not know the post-processor {processor.get('type')}")
 
-    def encode(self, text: str, max_length: int) -> list[int]:
+    def _pair_template(self, processor: dict | None) -> tuple[list[int], list[int], list[int]]:
+        """Ids added before, between and after the two texts of a pair."""
+        if not processor:
+            return [], [], []
+        if processor.get("type") == "BertProcessing":
+            return [processor["cls"][1]], [processor["sep"][1]], [processor["sep"][1]]
+        parts: list[list[int]] = [[]]
+        for piece in processor["pair"]:
+            if "Sequence" in piece:
+                parts.append([])
+                continue
+            parts[-1].extend(processor["special_tokens"][piece["SpecialToken"]["id"]]["ids"])
+        return parts[0], parts[1], parts[2]
+
+    def encode(self, text: str, max_length: int, second: str | None = None) -> list[int]:
+        if second is not None:
+            before, middle, after = self.pair_template
+            first_ids, second_ids = self._ids(text), self._ids(second)
+            budget = max(max_length - len(before) - len(middle) - len(after), 0)
+            keep_first, keep_second = pair_lengths(len(first_ids), len(second_ids), budget)
+            return before + first_ids[:keep_first] + middle + second_ids[:keep_second] + after
+        room = max(max_length - len(self.before) - len(self.after), 0)
+        return self.before + self._ids(text)[:room] + self.after
+
+    def _ids(self, text: str) -> list[int]:
         ids: list[int] = []
         pieces = self.specials.split(text) if self.specials else [text]
         for index, piece in enumerate(pieces):
@@ -178,8 +239,7 @@ class BertWordPieceTokenizer:
             else:
                 for word in self._words(self._normalize(piece)):
                     ids.extend(self._word_pieces(word))
-        room = max(max_length - len(self.before) - len(self.after), 0)
-        return self.before + ids[:room] + self.after
+        return ids
 
     def _normalize(self, text: str) -> str:
         out = []
@@ -264,8 +324,9 @@ def load_tokenizer(path: Path) -> VocabTokenizer | BertWordPieceTokenizer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Label texts with this cld student.")
-    parser.add_argument("texts", nargs="*", help="texts to label")
-    parser.add_argument("--file", help="a UTF-8 text file, one text a line; writes a CSV")
+    parser.add_argument("texts", nargs="*", help="texts to label (a pair student: the two texts of one pair)")
+    parser.add_argument("--file", help="a UTF-8 text file, one text a line (a pair student: two texts a line, "
+                                       "separated by a tab); writes a CSV")
     parser.add_argument("--out", help="where the CSV goes (default: stdout)")
     parser.add_argument("--int8", action="store_true", help="use model.int8.onnx")
     args = parser.parse_args(argv)
@@ -276,21 +337,37 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as missing:
         parser.error(str(missing))
     if args.file:
-        texts = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
-        probabilities = predictor.probabilities(texts)
+        lines = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
+        if predictor.pairs:
+            cells = [line.split("\t", 1) for line in lines]
+            short = next((number for number, parts in enumerate(cells, 1) if len(parts) < 2), 0)
+            if short:
+                parser.error(f"{args.file}, line {short}: a pair student needs two texts separated by a tab")
+            texts, seconds = [parts[0] for parts in cells], [parts[1] for parts in cells]
+        else:
+            texts, seconds = lines, None
+        probabilities = predictor.probabilities(texts, seconds)
         stream = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
         try:
             writer = csv.writer(stream)
-            writer.writerow(["text", "label", *predictor.labels])
-            for text, row in zip(texts, probabilities):
-                writer.writerow([text, predictor.labels[int(row.argmax())], *(f"{p:.6f}" for p in row)])
+            writer.writerow(["text", *(["second_text"] if seconds else []), "label", *predictor.labels])
+            for index, (text, row) in enumerate(zip(texts, probabilities)):
+                writer.writerow([text, *([seconds[index]] if seconds else []), predictor.labels[int(row.argmax())],
+                                 *(f"{p:.6f}" for p in row)])
         finally:
             if args.out:
                 stream.close()
         return 0
-    for text, row in zip(args.texts, predictor.probabilities(args.texts)):
+    if predictor.pairs:
+        if len(args.texts) != 2:
+            parser.error("this pair student judges two texts together: give exactly two (or --file with pairs)")
+        texts, seconds = [args.texts[0]], [args.texts[1]]
+    else:
+        texts, seconds = list(args.texts), None
+    for index, row in enumerate(predictor.probabilities(texts, seconds)):
         shown = "  ".join(f"{label}={p:.4f}" for label, p in zip(predictor.labels, row))
-        print(f"{predictor.labels[int(row.argmax())]}\t{shown}\t{text}")
+        pair = f"\t{seconds[index]}" if seconds else ""
+        print(f"{predictor.labels[int(row.argmax())]}\t{shown}\t{texts[index]}{pair}")
     return 0
 
 

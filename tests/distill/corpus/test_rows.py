@@ -11,7 +11,7 @@ from distill.corpus.reading import CorpusStream
 from distill.corpus.rows import NO_LABEL, RowView, TextView, write_row_store
 from distill.corpus.splits import prepare_splits
 from distill.datasets import write_random_corpus
-from distill.tasks import get_task
+from distill.tasks import get_task, join_pair
 
 def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -> None:
     examples = [Example("好评", "pos", 2), Example("", None, 3), Example("差评 ", "neg", 5, text_pair="第二句"),
@@ -21,7 +21,9 @@ def test_it_round_trips_every_field_of_a_row_through_the_store(tmp_path: Path) -
     view = RowView(store, np.arange(len(store)), store.label_ids, sorted(names, key=names.get))
     assert list(view) == examples
     assert view[1:3] == examples[1:3]
-    assert list(view.texts) == [ex.text for ex in examples] and view.texts[::2] == ["好评", "差评 "]
+    # A row with a second text reads as the joined pair (tasks/pair.py), the others as their text.
+    assert list(view.texts) == ["好评", "", join_pair("差评 ", "第二句"), "标注"]
+    assert view.texts[::2] == ["好评", join_pair("差评 ", "第二句")]
     assert store.lines.tolist() == [2, 3, 5, 7] and store.label_ids.tolist() == [0, NO_LABEL, 1, NO_LABEL]
     assert store.texts[-1] == "标注" and view[-1] == examples[-1]
     # The key is the task's: NFKC + strip, so "差评 " and "差评" are one text.
