@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TASKS = ("single",)  # "pair" and "tagging" are designed for (see distill/tasks/) and come later
+TASKS = ("single", "tagging")  # "pair" is designed for (see distill/tasks/) and comes later
 STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
 STUDENT_TOKENIZERS = ("char", "word", "teacher")
 MODES = ("soft", "semi", "hard")  # "hard" = no distillation: the labels-only baseline
