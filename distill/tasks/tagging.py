@@ -84,6 +84,8 @@ def _char_tags(text: str, cell: str | None, column: str) -> list[str]:
     if not isinstance(value, list):
         raise TagError(f"the {column!r} cell is not a list of entities like {SPAN_EXAMPLE} or of tags", 0,
                        "syntax")
+    if not value:  # no entities (a CSV cell "[]"; the JSON Lines reader hands an empty list on as None)
+        return ["O"] * len(text)
     if all(isinstance(item, str) for item in value):
         if len(value) != len(text):
             raise TagError(f"{len(value)} tags for {len(text)} characters", 0, "length")
