@@ -68,7 +68,7 @@ def iter_conll(handle: Iterable[str], path: str, text_column: str,
 
     for number, raw in enumerate(handle, start=1):
         line = raw.rstrip("\r\n")
-        if not line.strip() or line.split()[0] == DOCSTART:
+        if not line.strip() or line.startswith(DOCSTART):
             if tokens:
                 yield sentence()
             tokens, tags, lines, problem = [], [], [], None
@@ -87,6 +87,8 @@ def iter_conll(handle: Iterable[str], path: str, text_column: str,
 
 def _spread(tokens: list[str], tags: list[str]) -> list[str]:
     """Token-level BIO -> character-level BIO: a token's other characters continue its entity."""
+    if all(len(token) == 1 for token in tokens):  # the usual Chinese file: one character a line
+        return tags
     char_tags: list[str] = []
     for token, tag in zip(tokens, tags):
         prefix, kind = split_tag(tag)

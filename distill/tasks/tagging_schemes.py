@@ -11,6 +11,7 @@ A span is ``(start, end, type)`` with ``end`` exclusive, as Python slices are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 Span = tuple[int, int, str]  # (start, end exclusive, entity type)
 
@@ -32,12 +33,20 @@ class TagError(ValueError):
 
 def split_tag(tag: str, position: int = 0) -> tuple[str, str]:
     """``"B-PER"`` -> ``("B", "PER")``; ``"O"`` -> ``("O", "")``. The type is everything after the first dash."""
+    parts = _parts(tag)
+    if parts is None:
+        raise TagError(f"tag {position} is {tag!r}, not O or a prefix (B, I, E, S, M) and a type like B-PER",
+                       position, "syntax")
+    return parts
+
+
+@lru_cache(maxsize=4096)  # a corpus has a few dozen distinct tags and millions of characters
+def _parts(tag: str) -> tuple[str, str] | None:
     if tag == OUTSIDE:
         return OUTSIDE, ""
     prefix, dash, kind = tag.partition("-")
     if not dash or not kind or prefix.upper() not in BIOES_PREFIXES:
-        raise TagError(f"tag {position} is {tag!r}, not O or a prefix (B, I, E, S, M) and a type like B-PER",
-                       position, "syntax")
+        return None
     return prefix.upper(), kind
 
 
@@ -47,8 +56,9 @@ def detect_scheme(tags: Iterable[str]) -> str:
     Exact for one sentence: a BIOES sentence with an entity has an E- or S- tag,
     and one without entities is all O, the same in both schemes.
     """
-    for position, tag in enumerate(tags, start=1):
-        if split_tag(tag, position)[0] in ("E", "S", "M"):
+    tags = list(tags)
+    for tag in set(tags):  # a sentence repeats a few distinct tags; each is looked at once
+        if split_tag(tag, tags.index(tag) + 1)[0] in ("E", "S", "M"):
             return "bioes"
     return "bio"
 

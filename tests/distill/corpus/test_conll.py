@@ -61,7 +61,7 @@ def test_it_reads_windows_line_endings_and_no_final_blank_line(tmp_path: Path) -
 
 
 def test_it_skips_a_bad_sentence_naming_its_tag_and_line_and_keeps_the_rest(tmp_path: Path) -> None:
-    good = "".join(f"好\tO\n的\tO\n\n" for _ in range(30))
+    good = "".join("好\tO\n的\tO\n\n" for _ in range(30))
     path = write_file(tmp_path, "c.conll", good + "王\tO\n小\tI-PER\n明\tI-PER\n\n" + good)
     stream, examples = read_file(path, task="tagging")
     assert len(examples) == 60
@@ -109,3 +109,11 @@ def test_it_reads_json_lines_spans_and_skips_rows_whose_entities_do_not_fit(tmp_
 def test_it_leaves_single_text_reading_of_a_txt_file_alone(tmp_path: Path) -> None:
     stream, examples = read_file(write_file(tmp_path, "c.txt", "text\tlabel\n很好\tpos\n"))
     assert stream.format == "tsv" and examples[0].label == "pos" and examples[0].tags is None
+
+
+def test_it_reads_a_csv_whose_label_cells_hold_json_tags_or_spans(tmp_path: Path) -> None:
+    content = ('text,label\n上海,"[""B-LOC"", ""I-LOC""]"\n去北京,"[[1, 3, ""LOC""]]"\n好,[]\n'
+               + "".join(f"好{index},[]\n" for index in range(30)))
+    stream, examples = read_file(write_file(tmp_path, "c.csv", content), task="tagging")
+    assert stream.format == "csv"
+    assert [example.tags for example in examples[:3]] == [("B-LOC", "I-LOC"), ("O", "B-LOC", "I-LOC"), ("O",)]
