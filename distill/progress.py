@@ -117,6 +117,7 @@ NOTE_CODES = tuple(NOTE_TEXTS)
 SKIP_REASON_TEXTS: dict[str, str] = {
     "empty_text": "with an empty text", "text_too_long": "with a text over the length limit",
     "line_too_long": "with a line over the length limit", "bad_label": "with an unreadable label",
+    "bad_tags": "with entities or tags that do not fit the text",
 }
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 SKIPPED_ROWS_KEPT = 100_000  # skipped rows listed in memory; counts stay exact beyond it
 SKIPPED_TEXT_CHARS = 200  # how much of a skipped row's text is kept to show the user
-SKIPPABLE_CODES = ("empty_text", "text_too_long", "line_too_long", "bad_label")  # row problems that skip, not stop
+# Row problems that skip, not stop; "bad_tags": a tagging row whose entities or tags do not fit its text.
+SKIPPABLE_CODES = ("empty_text", "text_too_long", "line_too_long", "bad_label", "bad_tags")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ A row that is merely unusable (an empty text, a text or line over the limit, an
 unreadable label) is skipped and listed in ``CorpusStream.skipped``, since real
 corpora of 60k rows have a few of those; only when more than a set share of the
 rows is bad is the whole file refused, because then the columns or the file are
-most likely wrong. Deduplication and the train/dev/test split are in ``splits.py``.
+most likely wrong. For the tagging task a CoNLL file (conll.py) is read too, one
+sentence a row. Deduplication and the train/dev/test split are in ``splits.py``.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 from ..errors import ConfigError, CorpusError
 from ..tasks import get_task
 from .archives import refuse_archives_and_binary
+from .conll import BadSentence, is_conll_path, iter_conll
 from .encoding import ENCODING_CHOICES, detect_encoding
 from .examples import SKIPPABLE_CODES, SKIPPED_TEXT_CHARS, Example, SkippedRow, SkippedRows
 from .formats import CSV_FIELD_LIMIT, SNIFF_BYTES, format_of, iter_records
@@ -51,10 +53,19 @@ class CorpusStream:
                 refuse_archives_and_binary(self.path, handle.read(SNIFF_BYTES))
         self.encoding = encoding or detect_encoding(self.path)
         self.errors = "replace" if encoding else "strict"
-        self.format = format_of(self.path, self.encoding, self.errors)
+        self.format = self._format()
         self.columns: list[str] = []
         self.skipped = SkippedRows()
         self.rows_read = 0  # good rows of the last full iteration
+
+    def _format(self) -> str:
+        """csv, tsv or jsonl (formats.py); for the tagging task also conll (conll.py), by suffix or content."""
+        if self.task.name == "tagging":
+            with self.path.open("r", encoding=self.encoding, errors=self.errors, newline="") as handle:
+                head = handle.read(SNIFF_BYTES)
+            if is_conll_path(self.path, head):
+                return "conll"
+        return format_of(self.path, self.encoding, self.errors)
 
     @property
     def has_label_column(self) -> bool:
@@ -67,7 +78,17 @@ class CorpusStream:
         checked_columns = False
         self.skipped = skipped = SkippedRows()
         with self.path.open("r", encoding=self.encoding, errors=self.errors, newline="") as handle:
-            for line, record in iter_records(handle, self.format, display, self.columns):
+            if self.format == "conll":
+                self.columns[:] = [self.text_column, self.label_column]
+                records = iter_conll(handle, display, self.text_column, self.label_column)
+            else:
+                records = iter_records(handle, self.format, display, self.columns)
+            for line, record in records:
+                if isinstance(record, BadSentence):
+                    error = record.error
+                    skipped.add(SkippedRow(display, line, error.code, error.detail, _plain_params(error.params),
+                                           _cut(record.text)))
+                    continue
                 if record is None:
                     skipped.add(SkippedRow(
                         display, line, "line_too_long",
@@ -100,7 +121,7 @@ class CorpusStream:
         if skipped.total and skipped.total > self.max_bad_row_share * (count + skipped.total):
             self._refuse_bad_share(count, skipped)
         if not count:
-            if self.columns:
+            if self.columns and self.format != "conll":  # a CoNLL file's columns are implied, not a header
                 raise CorpusError("the file has a header but no rows", path=display, code="no_rows",
                                   columns=list(self.columns))
             raise CorpusError("the file has no rows", path=display, code="empty_file")
@@ -127,6 +148,10 @@ def _shown_text(record: Mapping[str, str | None], text_column: str) -> str:
     text = (record.get(text_column) or "").strip()
     if not text:
         text = ", ".join(value or "" for value in record.values())
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= SKIPPED_TEXT_CHARS else text[:SKIPPED_TEXT_CHARS - 1] + "…"
 
 

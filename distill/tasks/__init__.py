@@ -1,11 +1,13 @@
 """Tasks: what a corpus row means for one kind of problem, picked by ``DataConfig.task``.
 
-``single`` (one text, one label: sentiment, topic, intent) and ``pair`` (two
-texts, one label: question matching, paraphrase, inference). The ``tagging``
-task (one BIO tag per token, e.g. NER) is one more module here with a ``Task``
-subclass, registered in ``TASKS``; ``Example.tags`` already holds its field. Single-label predictions are
+``single`` (one text, one label: sentiment, topic, intent), ``pair`` (two texts,
+one label: question matching, paraphrase, inference; pair.py) and ``tagging``
+(one BIO tag per character, NER: tagging.py, its schemes in tagging_schemes.py,
+its entity-level scores in tagging_metrics.py). Single-label predictions are
 scored as accuracy in ``distill/evaluate.py``; a task that scores differently
-(entity-level F1 for tagging) brings its scoring here with it.
+(entity-level F1 for tagging) brings its scoring here. A run trains the tasks in
+``config.TASKS``; tagging corpora are read and scored here, and the pipeline's
+token-level training is the part still to come.
 
 No torch here: the corpus reader uses tasks in the web process.
 """
@@ -15,8 +17,9 @@ from ..errors import ConfigError
 from .base import Task, normalize_text
 from .pair import PAIR_SEPARATOR, PairTask, join_pair, shown_text, split_pair
 from .single import SingleTextTask
+from .tagging import TaggingTask
 
-TASKS: dict[str, Task] = {"single": SingleTextTask(), "pair": PairTask()}
+TASKS: dict[str, Task] = {"single": SingleTextTask(), "pair": PairTask(), "tagging": TaggingTask()}
 
 
 def get_task(name: str) -> Task:
@@ -27,5 +30,5 @@ def get_task(name: str) -> Task:
                           task=name, available=list(TASKS)) from None
 
 
-__all__ = ["PAIR_SEPARATOR", "TASKS", "PairTask", "SingleTextTask", "Task", "get_task", "join_pair", "normalize_text",
-           "shown_text", "split_pair"]
+__all__ = ["PAIR_SEPARATOR", "TASKS", "PairTask", "SingleTextTask", "TaggingTask", "Task", "get_task", "join_pair",
+           "normalize_text", "shown_text", "split_pair"]

@@ -9,7 +9,8 @@ from distill.tasks import get_task
 
 def test_it_refuses_an_unknown_task_by_code() -> None:
     assert get_task("single").name == "single"
+    assert get_task("tagging").name == "tagging"
     with pytest.raises(ConfigError) as caught:
-        get_task("tagging")
+        get_task("no_such_task")
     assert caught.value.code == "unknown_task"
 
