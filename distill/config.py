@@ -88,6 +88,9 @@ class StudentConfig:
     dropout: float = 0.1  # regularises small students that otherwise overfit the teacher's noise
     embedding_init: str = "random"  # "random" or "teacher" (teacher input embeddings, PCA to student width)
     teacher_layers: list[int] = field(default_factory=list)  # transformer students: teacher layers to copy, e.g. [0, 6, 11]
+    # Taggers only: a CRF over the emissions scores whole tag sequences, so it learns that I-PER follows B-PER
+    # or I-PER and never O; per-token softmax cannot, and emits broken entities (Lample et al. 2016).
+    crf: bool = False
 
 
 @dataclass

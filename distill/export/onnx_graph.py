@@ -19,7 +19,7 @@ from ..students import StudentModel
 
 OPSET = 17  # has LayerNormalization and every op the students need; ONNX Runtime ≥ 1.14 runs it
 INPUT_NAMES = ("input_ids", "attention_mask")  # both int64 (batch, sequence)
-OUTPUT_NAME = "logits"  # float32 (batch, labels)
+OUTPUT_NAME = "logits"  # float32 (batch, labels); a tagger's emissions (batch, sequence, tags)
 
 
 class _LogitsOnly(nn.Module):
@@ -40,8 +40,11 @@ def export_onnx(model: StudentModel, path: str | Path) -> Path:
     # Two rows of different lengths, so nothing in the trace can mistake one length for all.
     input_ids = torch.tensor([[2, 3, 4, 5, 6, 7], [2, 3, 0, 0, 0, 0]], dtype=torch.long)  # (2, 6)
     attention_mask = (input_ids != 0).long()  # (2, 6)
-    dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {OUTPUT_NAME: {0: "batch"}}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # A tagger's logits are per token (batch, sequence, tags): their length follows the input's.
+        per_token = cpu_model(input_ids, attention_mask).dim() == 3
+        output_axes = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
+        dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {OUTPUT_NAME: output_axes}
         # The TorchScript exporter is deprecated (and says so at every call); it is the one that works here.
         warnings.simplefilter("ignore")
         torch.onnx.export(cpu_model, (input_ids, attention_mask), str(path), input_names=list(INPUT_NAMES),

@@ -49,7 +49,9 @@ class StudentModel(nn.Module):
         raise NotImplementedError
 
 
-class _RecurrentStudent(StudentModel):
+class _RecurrentEncoder(StudentModel):
+    """Token embeddings and a bidirectional LSTM/GRU: the states (B, T, 2H) that texts pool and taggers label."""
+
     rnn_class: ClassVar[type[nn.RNNBase]]
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -58,14 +60,7 @@ class _RecurrentStudent(StudentModel):
         self.token_embedding = nn.Embedding(config["vocab_size"], embedding_dim, padding_idx=0)
         self.rnn = self.rnn_class(embedding_dim, hidden, num_layers=config["num_layers"], batch_first=True,
                                   bidirectional=True, dropout=config["dropout"] if config["num_layers"] > 1 else 0.0)
-        self.pool = Pooler(config["pooling"], 2 * hidden)
         self.dropout = nn.Dropout(config["dropout"])
-        self.classifier = nn.Linear(2 * hidden, config["num_labels"])
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        states = self.encode(input_ids, attention_mask)  # (B, T, 2H)
-        pooled = self.pool(states, attention_mask)  # (B, 2H); padded positions are masked out here
-        return self.classifier(self.dropout(pooled))  # (B, C)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token states of both directions, (B, T, 2H); padding never enters a real token's state."""
@@ -96,6 +91,18 @@ class _RecurrentStudent(StudentModel):
         else:
             output, _ = torch.gru(states, initial, params, True, 1, 0.0, self.training, False, True)
         return output
+
+
+class _RecurrentStudent(_RecurrentEncoder):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.pool = Pooler(config["pooling"], 2 * config["hidden_size"])
+        self.classifier = nn.Linear(2 * config["hidden_size"], config["num_labels"])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encode(input_ids, attention_mask)  # (B, T, 2H)
+        pooled = self.pool(states, attention_mask)  # (B, 2H); padded positions are masked out here
+        return self.classifier(self.dropout(pooled))  # (B, C)
 
 
 def reverse_within_length(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -279,10 +286,11 @@ class _TransformerLayer(nn.Module):
         return self.output_norm(states + self.dropout(feed_forward)), probs
 
 
-class TransformerStudent(StudentModel):
-    """A few BERT-style layers with learned positions (as in TinyBERT / DistilBERT students)."""
+class TransformerEncoder(StudentModel):
+    """Embeddings and BERT-style layers: the token states that the text student pools and the tagger labels.
 
-    architecture = "transformer"
+    ``teacher_init.init_from_teacher`` copies teacher layers into any encoder of this shape.
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
@@ -294,13 +302,14 @@ class TransformerStudent(StudentModel):
         self.layers = nn.ModuleList(
             _TransformerLayer(hidden, config["num_heads"], config["intermediate_size"], config["dropout"])
             for _ in range(config["num_layers"]))
-        self.pool = Pooler(config["pooling"], hidden)
-        self.classifier = nn.Linear(hidden, config["num_labels"])
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, output_hidden_states: bool = False,
-                output_attentions: bool = False) -> torch.Tensor | StudentOutput:
-        """Logits (B, C); a StudentOutput when hidden states or attentions are asked for."""
-        # Longer inputs keep their first max_positions tokens; a slice, not a branch, so an export holds for any length.
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False
+               ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor | None]]:
+        """The last states (B, T', H), the embeddings + every layer's states, every layer's attention probabilities.
+
+        T' = min(T, max_positions): longer inputs keep their first max_positions tokens; a slice, not a
+        branch, so an export holds for any length.
+        """
         input_ids = input_ids[:, :self.position_embedding.num_embeddings]
         attention_mask = attention_mask[:, :self.position_embedding.num_embeddings]
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
@@ -312,6 +321,24 @@ class TransformerStudent(StudentModel):
             states, probs = layer(states, attention_mask, output_attentions)  # (B, T, H)
             hidden_states.append(states)
             attentions.append(probs)
+        return states, hidden_states, attentions
+
+
+class TransformerStudent(TransformerEncoder):
+    """A few BERT-style layers with learned positions (as in TinyBERT / DistilBERT students)."""
+
+    architecture = "transformer"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.pool = Pooler(config["pooling"], config["hidden_size"])
+        self.classifier = nn.Linear(config["hidden_size"], config["num_labels"])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> torch.Tensor | StudentOutput:
+        """Logits (B, C); a StudentOutput when hidden states or attentions are asked for."""
+        states, hidden_states, attentions = self.encode(input_ids, attention_mask, output_attentions)  # (B, T, H)
+        attention_mask = attention_mask[:, :self.position_embedding.num_embeddings]
         logits = self.classifier(self.dropout(self.pool(states, attention_mask)))  # (B, C)
         if not output_hidden_states and not output_attentions:
             return logits

@@ -14,6 +14,7 @@ from ..config import StudentConfig
 from ..errors import ConfigError
 from .architectures import (BiGRUStudent, BiLSTMStudent, SiameseBiGRUStudent, SiameseBiLSTMStudent, StudentModel,
                             TextCNNStudent, TransformerStudent)
+from .taggers import BiGRUTagger, BiLSTMTagger, TaggerModel, TransformerTagger
 
 _RECURRENT_SMALL = {"embedding_dim": 128, "hidden_size": 128, "num_layers": 1, "pooling": "max"}
 _RECURRENT_BASE = {"embedding_dim": 256, "hidden_size": 256, "num_layers": 2, "pooling": "attention"}
@@ -89,14 +90,19 @@ STUDENTS: dict[str, type[StudentModel]] = {
 
 # Pair students (task "pair") where the architecture reads each text alone; the others read the joined pair.
 PAIR_STUDENTS: dict[str, type[StudentModel]] = {"bilstm": SiameseBiLSTMStudent, "bigru": SiameseBiGRUStudent}
+# Tagging students (task "tagging"): per-token emissions, optionally a CRF. TextCNN has none.
+TAGGERS: dict[str, type[TaggerModel]] = {"bilstm": BiLSTMTagger, "bigru": BiGRUTagger, "transformer": TransformerTagger}
 
 
 def student_class(config: dict[str, Any]) -> type[StudentModel]:
-    """The class a resolved config rebuilds: a pair config (one with ``pair_separator_id``) picks a pair student."""
+    """The class a resolved config rebuilds: a pair config (one with ``pair_separator_id``) picks a pair student,
+    a tagger's (``tagger`` true, set by build_tagger) a tagger."""
     architecture = config.get("architecture")
     if architecture not in STUDENTS:
         raise ConfigError(f"unknown student {architecture!r}; choose one of {', '.join(STUDENTS)}",
                           code="unknown_student", architecture=architecture)
+    if config.get("tagger") and architecture in TAGGERS:
+        return TAGGERS[architecture]
     if config.get("pair_separator_id") is not None and architecture in PAIR_STUDENTS:
         return PAIR_STUDENTS[architecture]
     return STUDENTS[architecture]
@@ -106,11 +112,29 @@ def build_student(cfg: StudentConfig, vocab_size: int, num_labels: int, *, teach
                   pair_separator_id: int | None = None) -> StudentModel:
     """A freshly initialised student; ``teacher_config`` sizes a transformer that copies teacher layers;
     ``pair_separator_id`` (the tokenizer's [SEP]) makes it a pair student where the architecture has one."""
+    if cfg.crf:
+        raise ConfigError("a CRF layer is for tagging students only; a text student has one label, not a sequence",
+                          code="crf_unsupported", architecture=cfg.architecture)
     resolved = resolve_student_config(cfg, teacher_config)
     resolved.update(vocab_size=int(vocab_size), num_labels=int(num_labels))
     if pair_separator_id is not None:
         resolved["pair_separator_id"] = int(pair_separator_id)
     return student_class(resolved)(resolved)
+
+
+def build_tagger(cfg: StudentConfig, vocab_size: int, num_tags: int, *, teacher_config: Any = None) -> TaggerModel:
+    """A freshly initialised tagger: emissions (B, T, num_tags), with a CRF over them when ``cfg.crf``.
+
+    Sizes come from the same presets as the text students (pooling is resolved but unused).
+    """
+    if cfg.architecture == "textcnn":
+        # Its max-over-time pooling is the model: without it there is one window per token and no context
+        # beyond the widest kernel, which is a poor tagger; it was never designed or tested as one.
+        raise ConfigError(f"TextCNN cannot tag tokens; choose one of {', '.join(TAGGERS)} for tagging",
+                          code="tagger_unsupported", architecture=cfg.architecture)
+    resolved = resolve_student_config(cfg, teacher_config)
+    resolved.update(vocab_size=int(vocab_size), num_labels=int(num_tags), tagger=True)
+    return TAGGERS[cfg.architecture](resolved)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,11 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .architectures import StudentModel, TransformerStudent
+from .architectures import StudentModel, TransformerEncoder
 
 
 @torch.no_grad()
-def init_from_teacher(student: TransformerStudent, teacher_model: nn.Module, layers: list[int], *,
+def init_from_teacher(student: TransformerEncoder, teacher_model: nn.Module, layers: list[int], *,
                       copy_embeddings: bool = True) -> None:
     """Copy the chosen layers of a Hugging Face BERT teacher into the student's layers, in order.
 
@@ -21,7 +21,7 @@ def init_from_teacher(student: TransformerStudent, teacher_model: nn.Module, lay
     token-type-0 embedding is folded into the positions, since a single-text
     student has no token types.
     """
-    if not isinstance(student, TransformerStudent):
+    if not isinstance(student, TransformerEncoder):  # the transformer student or tagger
         raise ConfigError("only the transformer student can copy teacher layers", code="teacher_layers_unsupported")
     bert = getattr(teacher_model, "bert", teacher_model)  # BertForSequenceClassification or BertModel
     teacher_layers = bert.encoder.layer

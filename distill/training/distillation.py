@@ -103,6 +103,8 @@ def _resume_signature(cfg: RunConfig) -> dict[str, Any]:
         # Which rows were generated is part of what the student learnt from; off, it is left out so that
         # checkpoints written before transfer sets existed still resume.
         signature["transfer"] = dict(raw["transfer"])
+    if not cfg.student.crf:  # likewise, so checkpoints written before taggers had a CRF option still resume
+        signature["student"].pop("crf", None)
     return signature
 
 

@@ -99,6 +99,31 @@ class Predictor:
         return list(seconds)
 
 
+# --- tagging: a CRF student's best tag sequence --------------------------------------------------------------
+
+def viterbi_decode(emissions: np.ndarray, start: np.ndarray, transitions: np.ndarray, end: np.ndarray) -> list[int]:
+    """The tag ids maximising start[y_0] + Σ_t emissions[t, y_t] + Σ_t transitions[y_(t-1), y_t] + end[y_last].
+
+    The graph gives a tagger's emissions (T, C) for one text's tokens; the CRF's start (C,), transitions
+    (C, C: row = previous tag) and end (C,) scores come with the download, so decoding needs numpy only
+    and gives the tags cld's PyTorch CRF (torchcrf) decodes.
+    """
+    emissions = np.asarray(emissions, dtype=np.float64)
+    transitions = np.asarray(transitions, dtype=np.float64)
+    if len(emissions) == 0:
+        return []
+    score = np.asarray(start, dtype=np.float64) + emissions[0]  # (C,): best path ending in each tag so far
+    backpointers = []
+    for step in emissions[1:]:
+        candidates = score[:, None] + transitions + step[None, :]  # (C previous, C next)
+        backpointers.append(candidates.argmax(axis=0))  # (C,)
+        score = candidates.max(axis=0)
+    best = [int((score + np.asarray(end, dtype=np.float64)).argmax())]
+    for pointers in reversed(backpointers):
+        best.append(int(pointers[best[-1]]))
+    return best[::-1]
+
+
 # --- tokenizers: the same ids as cld's student tokenizers ------------------------------------------------------
 
 UNK_MARKERS = re.compile(r"(\[MASK\]|\[UNK\])")  # a literal "[MASK]" or "[UNK]" in a text is one unknown token
