@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torchcrf import CRF
 
+from ..config import MODES
 from ..errors import ConfigError
 from ..students.taggers import left_align
 from .losses import IGNORE_INDEX
@@ -109,6 +110,8 @@ def tagging_loss(student_emissions: torch.Tensor, attention_mask: torch.Tensor, 
     ``teacher_mask`` (B, T) marks the positions the teacher has logits for; None = every real token.
     """
     # student_emissions (B, T, C), attention_mask (B, T), labels (B, T), teacher_logits (B, T, C)
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}", code="unknown_mode", mode=mode)
     if soft_loss not in TAGGING_SOFT_LOSSES:
         raise ConfigError(f"unknown soft loss {soft_loss!r}; choose one of {', '.join(TAGGING_SOFT_LOSSES)}",
                           code="unknown_loss", loss=soft_loss)

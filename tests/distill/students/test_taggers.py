@@ -1,4 +1,4 @@
-"""Tagging students: per-token emissions that padding never touches, CRF decoding, and real learning on a seeded task."""
+"""Tagging students: per-token emissions that padding never touches, CRF decoding, real learning on seeded tasks."""
 from __future__ import annotations
 
 from collections.abc import Iterator

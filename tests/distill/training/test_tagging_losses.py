@@ -16,7 +16,7 @@ TAGS = 4
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Student emissions and teacher logits (3, 6, C), the attention mask (3, 6), labels (3, 6) with a [CLS]-like -100."""
+    """Student emissions and teacher logits (3, 6, C), the attention mask (3, 6), labels (3, 6) with -100 at [CLS]."""
     generator = torch.Generator().manual_seed(seed)
     student = torch.randn(3, 6, TAGS, generator=generator)
     teacher = torch.randn(3, 6, TAGS, generator=generator) * 2
@@ -166,10 +166,13 @@ def test_it_distils_only_where_the_teacher_has_logits() -> None:
     torch.testing.assert_close(loss, token_kl_loss(student, teacher, attention_mask.bool() & teacher_mask.bool(), 2.0))
 
 
-def test_it_refuses_an_unknown_soft_loss_and_a_missing_teacher() -> None:
+def test_it_refuses_an_unknown_soft_loss_or_mode_and_a_missing_teacher() -> None:
     student, teacher, attention_mask, labels = _batch()
     with pytest.raises(ConfigError) as caught:
         tagging_loss(student, attention_mask, labels, teacher, soft_loss="cosine")
     assert caught.value.code == "unknown_loss"
+    with pytest.raises(ConfigError) as caught:
+        tagging_loss(student, attention_mask, labels, teacher, mode="teacher")
+    assert caught.value.code == "unknown_mode"
     with pytest.raises(ValueError, match="teacher"):
         tagging_loss(student, attention_mask, labels, None, mode="semi")
