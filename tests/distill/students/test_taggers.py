@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from torchcrf import CRF
 from transformers import BertConfig, BertModel
 
@@ -255,3 +256,26 @@ def test_it_keeps_the_crf_outside_the_forward() -> None:
     input_ids, attention_mask = _ragged_batch()
     torch.testing.assert_close(model(input_ids, attention_mask), plain(input_ids, attention_mask))
     assert isinstance(model.crf, CRF)
+
+
+@pytest.mark.parametrize("rnn_class,architecture", [(nn.LSTM, "bilstm"), (nn.GRU, "bigru")])
+def test_it_keeps_the_text_students_weight_names_and_the_taggers_share_them(rnn_class: type[nn.RNNBase],
+                                                                            architecture: str) -> None:
+    # Saved students and checkpoints load by these names, so sharing the encoder must not rename anything.
+    rnn_names = [f"rnn.{name}" for name in rnn_class(4, 4, num_layers=2, bidirectional=True).state_dict()]
+    student = build_student(StudentConfig(architecture=architecture, preset="base"), vocab_size=40, num_labels=2)
+    assert list(student.state_dict()) == ["token_embedding.weight", *rnn_names, "pool.score.weight",
+                                          "pool.score.bias", "classifier.weight", "classifier.bias"]
+    tagger = build_tagger(StudentConfig(architecture=architecture, preset="base", crf=True), vocab_size=40, num_tags=3)
+    assert list(tagger.state_dict()) == ["token_embedding.weight", *rnn_names, "classifier.weight", "classifier.bias",
+                                         "crf.start_transitions", "crf.end_transitions", "crf.transitions"]
+
+
+def test_it_keeps_the_transformer_students_weight_names() -> None:
+    student = build_student(StudentConfig(architecture="transformer", num_layers=1), vocab_size=40, num_labels=2)
+    layer = ["attention.query", "attention.key", "attention.value", "attention_output", "attention_norm",
+             "intermediate", "output", "output_norm"]
+    assert list(student.state_dict()) == [
+        "token_embedding.weight", "position_embedding.weight", "embedding_norm.weight", "embedding_norm.bias",
+        *(f"layers.0.{name}.{kind}" for name in layer for kind in ("weight", "bias")),
+        "classifier.weight", "classifier.bias"]  # mean pooling has no weights
