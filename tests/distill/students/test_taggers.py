@@ -104,7 +104,7 @@ def test_it_gives_emissions_per_token_that_padding_never_changes(architecture: s
 def test_it_sizes_taggers_from_the_student_presets(architecture: str) -> None:
     model = build_tagger(StudentConfig(architecture=architecture, preset="base"), vocab_size=40, num_tags=7)
     assert model.config["embedding_dim"] == PRESETS[architecture]["base"]["embedding_dim"]
-    assert model.config["architecture"] == f"{architecture}_tagger" and model.config["num_labels"] == 7
+    assert model.config["architecture"] == architecture and model.config["tagger"] and model.config["num_labels"] == 7
     assert model.classifier.out_features == 7
 
 
