@@ -195,3 +195,19 @@ def test_it_says_why_a_pair_run_cannot_grow_the_training_set_in_both_languages()
         assert "not available for text pairs" in describe_error("config_transfer_task", refused.value.params, "x")
     with translation.override("zh-hans"):
         assert "文本对" in describe_error("config_transfer_task", refused.value.params, "x")
+
+
+def test_it_says_what_a_pair_corpus_is_in_chinese(owner_client, owner, pair_csv, demo_teacher):
+    corpus = upload(owner, pair_csv[0])
+    map_pair_columns(owner_client, corpus)
+    chinese = {"HTTP_ACCEPT_LANGUAGE": "zh-CN"}
+
+    detail = owner_client.get(reverse("corpus-detail", args=[corpus.pk]), **chinese).content.decode()
+    preview = owner_client.get(reverse("corpus-preview", args=[corpus.pk]), **chinese).content.decode()
+    form = owner_client.get(reverse("run-create") + f"?corpus={corpus.pk}", **chinese).content.decode()
+
+    assert "文本对：每行的“title”和“content”组成一个文本对，带一个标签" in detail
+    assert "此语料上的任务不会使用它" in detail
+    assert "第二段文本（用于文本对）" in preview and "（无：每行一段文本）" in preview
+    assert "“配对”是文本对语料（“title”和“content”）：不提供扩充训练集。" in form
+    assert "孪生结构" in form and "文本对语料不提供此选项" in form

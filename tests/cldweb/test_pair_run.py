@@ -58,6 +58,9 @@ def test_it_trains_a_pair_run_through_the_celery_task_and_shows_both_texts_of_it
         first = rows[0]
         assert f'{first["text"]}<br><span class="pair-second">‖ {first["text_pair"]}</span>' in html
     assert 'id="playground-text-pair"' in page  # the playground asks for the second texts too
+    chinese = owner_client.get(reverse("run-detail", args=[pair_run.pk]), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "开发集文本对" in chinese and "文本对：“title”和“content”" in chinese
+    assert "第一段文本，每行一段" in chinese and "第二段文本，每行一段" in chinese
     assert distill.load_student(pair_run.export_path).model.config["task"] == "pair"
 
 
