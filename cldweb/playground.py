@@ -199,8 +199,8 @@ def inputs_for(student: Any, body: dict[str, Any]) -> list[str]:
     if student_reads_pairs(student):
         return pairs_from_body(body)
     second = _second_texts(body)
-    if second and (not isinstance(second, (str, list)) or any(_lines(second, PredictRequestError(
-            "second_texts_not_strings", messages.predict_second_texts_not_strings())))):
+    if second and any(_lines(second, PredictRequestError("second_texts_not_strings",
+                                                         messages.predict_second_texts_not_strings()))):
         raise PredictRequestError("pair_for_single_student", messages.predict_pair_for_single_student())
     return texts_from_body(body)
 

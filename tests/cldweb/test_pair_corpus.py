@@ -57,6 +57,8 @@ def test_it_makes_a_corpus_of_pairs_from_the_second_text_chosen_at_column_mappin
     page = owner_client.get(reverse("corpus-detail", args=[corpus.pk])).content.decode()
     assert "Text pairs: each row's “title” and “content” are one pair with one label" in page
     assert "Second text column" in page
+    dashboard = owner_client.get(reverse("dashboard")).content.decode()
+    assert '配对</a> <span class="badge">text pairs</span>' in dashboard
 
 
 def test_it_lists_a_pair_without_its_second_text_as_a_skipped_row_naming_that_column(owner_client, owner, pair_csv):
