@@ -22,7 +22,7 @@ from django.urls import reverse
 from cldweb import messages
 from cldweb.errors import json_error
 from cldweb.models import Run
-from distill import DistillError, join_pair, load_run_teacher, load_student, split_pair
+from distill import PAIR_SEPARATOR, DistillError, join_pair, load_run_teacher, load_student, split_pair
 
 if TYPE_CHECKING:
     from distill import Predictor, TeacherPredictor
@@ -128,12 +128,18 @@ def request_body(request: HttpRequest) -> dict[str, Any]:
 
 
 def _lines(raw: Any, refused: PredictRequestError) -> list[str]:
-    """A list of strings, or one string with a text per line, each stripped (blank ones kept, as ""); else ``refused``."""
+    """A list of strings, or one string with a text per line, each stripped (blank ones kept, as ""); else ``refused``.
+
+    The engine's pair separator in a sent text becomes a space, as the corpus reader makes it: typed into
+    one text it would otherwise cut it into a pair.
+    """
     if isinstance(raw, str):
-        return [line.strip() for line in raw.splitlines()]
-    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-        return [item.strip() for item in raw]
-    raise refused
+        items = raw.splitlines()
+    elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        items = raw
+    else:
+        raise refused
+    return [item.replace(PAIR_SEPARATOR, " ").strip() for item in items]
 
 
 def _checked(texts: list[str], lengths: list[list[int]]) -> list[str]:

@@ -115,6 +115,10 @@ def test_it_refuses_pairs_to_a_single_text_student(client, done_run, token):  # 
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "pair_for_single_student"
     assert "reads one text at a time" in refused.json()["error"]["message"]
     assert accepted.status_code == 200 and "text_pair" not in accepted.json()["student"]["predictions"][0]
+    # The engine's separator typed into a single text stays one text: it becomes a space, never a pair.
+    smuggled = client.post(urls(done_run)["predict"], {"texts": ["标题\x1f正文"]}, content_type="application/json",
+                           **bearer(token)).json()["student"]["predictions"][0]
+    assert smuggled["text"] == "标题 正文" and "text_pair" not in smuggled
 
 
 def test_it_starts_a_pair_run_from_the_api_with_the_task_of_its_corpus(client, owner, demo_teacher, tmp_path,
