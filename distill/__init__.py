@@ -8,8 +8,9 @@ other users should not need more. What it offers:
 * corpora: ``preview_corpus`` and ``inspect_corpus`` for an upload, ``is_zip`` /
   ``unpack_zip_corpus`` for a zipped one, ``list_skipped_rows``; ``store_text_lines`` for a plain
   file of unlabelled texts (``DataConfig.unlabeled_path``);
-* text pairs (``DataConfig.task`` "pair"): ``PAIR_SEPARATOR``, ``join_pair`` / ``split_pair`` for the one string a pair is
-  inside the engine (and what a pair student's predictor takes), ``shown_text`` for a person to read;
+* text pairs (``DataConfig.task`` "pair"): ``PAIR_SEPARATOR``, ``join_pair`` / ``split_pair`` for the one
+  string a pair is inside the engine (and what a pair student's predictor takes), ``shown_text`` for a
+  person to read;
 * growing the training set: ``TransferConfig`` with ``TRANSFER_PRESETS`` and ``TRANSFER_METHODS``;
 * a trained student: ``load_student`` gives a predictor with label probabilities;
 * a finished run's teacher: ``load_run_teacher`` gives the same kind of predictor, for the teacher the run used;
