@@ -2,7 +2,8 @@
 
 * ``GET /api/runs/`` the user's runs; ``POST /api/runs/`` starts one, with the run form's settings and checks;
   ``GET /api/runs/<id>/`` one run: status, settings, metrics, efficiency, training rows.
-* ``POST /api/runs/<id>/predict/`` the student's (and with ``teacher`` the teacher's) probabilities,
+* ``POST /api/runs/<id>/predict/`` the student's (and with ``teacher`` the teacher's) probabilities
+  (a text-pair run, ``"task": "pair"``, takes ``texts`` and ``second_texts``),
   with the time each model took on the server (cldweb.playground).
 * ``GET /api/runs/<id>/download/`` the student zip.
 * ``POST /runs/<id>/predict/``, the older address: the student's predictions as JSON for API clients,
@@ -23,8 +24,8 @@ from cldweb.access import get_owned_run_or_404, token_or_login_required
 from cldweb.errors import is_api_request, json_error, post_only
 from cldweb.forms import RunForm
 from cldweb.models import Corpus, Run, Teacher
-from cldweb.playground import (PredictRequestError, both_models, playground_context, request_body, student_of,
-                               texts_from_body, timed_predictions, wants_teacher)
+from cldweb.playground import (PredictRequestError, both_models, inputs_for, playground_context, request_body,
+                               student_of, timed_predictions, wants_teacher)
 from cldweb.views import run_detail
 
 # ModelReport fields that say how big and fast a model is; the others say how good it is.
@@ -48,16 +49,18 @@ def run_predict(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_owned_run_or_404(request, pk)
     if is_api_request(request):
         try:
-            texts = texts_from_body(request_body(request))
-            return JsonResponse({"run": run.pk, "predictions": timed_predictions(student_of(run), texts)["predictions"]})
+            student = student_of(run)
+            texts = inputs_for(student, request_body(request))
+            return JsonResponse({"run": run.pk, "predictions": timed_predictions(student, texts)["predictions"]})
         except PredictRequestError as problem:
             return problem.response()
-    text = request.POST.get("text", "")
+    text, text_pair = request.POST.get("text", ""), request.POST.get("second_text", "")
     try:
-        context = playground_context(run, text, both_models(run, texts_from_body(request.POST.dict()), with_teacher=True))
+        answer = both_models(run, inputs_for(student_of(run), request.POST.dict()), with_teacher=True)
     except PredictRequestError as problem:
-        return run_detail(request, pk, playground=playground_context(run, text, error=problem.message), status=400)
-    return run_detail(request, pk, playground=context)
+        return run_detail(request, pk, playground=playground_context(run, text, error=problem.message,
+                                                                     text_pair=text_pair), status=400)
+    return run_detail(request, pk, playground=playground_context(run, text, answer, text_pair=text_pair))
 
 
 # -- /api/ --------------------------------------------------------------------------------------
@@ -77,6 +80,7 @@ def api_runs(request: HttpRequest) -> JsonResponse:
             "corpus": run.corpus.name,
             "teacher": run.teacher.display_name,
             "student": run.student_architecture,
+            "task": run.task,  # "pair": predict takes texts and second_texts
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "student_accuracy": ((run.result or {}).get("student") or {}).get("test_accuracy"),
@@ -131,6 +135,7 @@ def create_run(request: HttpRequest) -> JsonResponse:
     return JsonResponse({
         "id": run.pk,
         "status": run.status,
+        "task": run.task,
         "settings": client_settings(run.config or {}),
         "urls": {
             "page": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
@@ -212,6 +217,7 @@ def api_run(request: HttpRequest, pk: int) -> JsonResponse:
         "corpus_skipped_rows": skipped_rows(run.corpus),
         "teacher": run.teacher.display_name,
         "student": run.student_architecture,
+        "task": run.task,  # "pair": predict takes texts and second_texts
         "created_at": run.created_at.isoformat(),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
@@ -233,11 +239,13 @@ def api_run(request: HttpRequest, pk: int) -> JsonResponse:
 @token_or_login_required(anonymous="401")
 @post_only("run-detail", with_pk=True)
 def api_run_predict(request: HttpRequest, pk: int) -> JsonResponse:
-    """Texts in; the student's probabilities (and the teacher's, when asked) and each model's time out."""
+    """Texts in (a pair run's: ``texts`` and ``second_texts``, paired by position); the student's probabilities
+    (and the teacher's, when asked) and each model's time out."""
     run = get_owned_run_or_404(request, pk)
     try:
         body = request_body(request)
-        return JsonResponse(both_models(run, texts_from_body(body), with_teacher=wants_teacher(request, body)))
+        texts = inputs_for(student_of(run), body)
+        return JsonResponse(both_models(run, texts, with_teacher=wants_teacher(request, body)))
     except PredictRequestError as problem:
         return problem.response()
 

@@ -54,14 +54,21 @@ class UnlabeledTextsForm(forms.Form):
 class CorpusColumnsForm(forms.Form):
     text_column = forms.ChoiceField(label=_("Text column"))
     label_column = forms.ChoiceField(label=_("Label column"), required=False)
+    # A second text makes every row a pair with one label (question matching, paraphrase): the engine's pair task.
+    text_pair_column = forms.ChoiceField(
+        label=_("Second text (for text pairs)"), required=False,
+        help_text=_("Only when each row holds two texts and the label says how they relate (same question, "
+                    "paraphrase, headline of this article)."))
 
     def __init__(self, *args, corpus: Corpus, **kwargs):
         super().__init__(*args, **kwargs)
         columns = [(name, name) for name in corpus.columns]
         self.fields["text_column"].choices = columns
         self.fields["label_column"].choices = [("", _("(no labels)"))] + columns
+        self.fields["text_pair_column"].choices = [("", _("(none: one text per row)"))] + columns
         self.initial.setdefault("text_column", corpus.text_column)
         self.initial.setdefault("label_column", corpus.label_column)
+        self.initial.setdefault("text_pair_column", corpus.text_pair_column)
         # One optional name per label of the current label column ("0" -> 差评); fields go by position
         # so any label value, however odd, makes a valid field name.
         self.label_fields: list[tuple[str, str, int]] = []
@@ -81,6 +88,11 @@ class CorpusColumnsForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("text_column") and cleaned.get("text_column") == cleaned.get("label_column"):
             raise forms.ValidationError(_("The text and label columns must be different."))
+        second = cleaned.get("text_pair_column")
+        if second and second == cleaned.get("text_column"):
+            self.add_error("text_pair_column", _("The second text must be another column than the first text."))
+        elif second and second == cleaned.get("label_column"):
+            self.add_error("text_pair_column", _("The second text must be another column than the label."))
         names: dict[str, str] = {}
         for field_name, raw, _count in self.label_fields:
             typed = cleaned.get(field_name) or ""
@@ -259,6 +271,12 @@ class RunForm(forms.Form):
         self.small_corpora = [(corpus, corpus.split_problem) for corpus in self.fields["corpus"].queryset
                               if corpus.split_problem]
         self.fields["corpus"].widget.too_small = {corpus.pk for corpus, _problem in self.small_corpora}
+        # Text-pair corpora train the engine's pair task: no growing, no unlabelled file, students read pairs.
+        self.pair_corpora = [(corpus, messages.pair_corpus_on_run_form(
+            corpus.name, corpus.text_column, corpus.text_pair_column, bool(corpus.unlabeled_file)))
+            for corpus in self.fields["corpus"].queryset if corpus.is_pair]
+        self.pair_students_hint = messages.pair_students_hint() if self.pair_corpora else ""
+        self.grow_for_pairs = messages.grow_for_pairs()  # the one-line reason beside the greyed-out choices
         # A student larger than its teacher is slower, not faster: said before it is picked.
         demo = any(teacher.kind == Teacher.KIND_DEMO for teacher in self.fields["teacher"].queryset)
         self.larger_students = [messages.student_larger_than_demo_teacher(
@@ -286,7 +304,9 @@ class RunForm(forms.Form):
                 "“%(name)s” is too small for dev and test rows (see above): add rows to it, or tick this box "
                 "to start without scores.") % {"name": corpus.name})
         grow = cleaned.get("grow") or "off"
-        if grow == "off":
+        if grow != "off" and corpus is not None and corpus.is_pair:
+            self.add_error("grow", messages.grow_for_pairs())
+        elif grow == "off":
             if cleaned.get("grow_rows") is not None:
                 self.add_error("grow_rows", messages.grow_rows_without_growing())
             if cleaned.get("grow_methods"):
@@ -297,6 +317,11 @@ class RunForm(forms.Form):
         if teacher is not None and teacher.is_demo and "mlm" in (cleaned.get("grow_methods") or []):
             self.add_error("grow_methods", messages.grow_mlm_without_head(teacher.display_name))
         return cleaned
+
+    def chosen_corpus_is_pair(self) -> bool:
+        """Whether the corpus the form shows chosen is a text-pair one (the page's first state, before run_form.js)."""
+        pk = self["corpus"].value()
+        return any(str(corpus.pk) == str(pk) for corpus, _sentence in self.pair_corpora)
 
     def transfer_settings(self) -> dict[str, object]:
         """RunConfig.transfer as chosen ({} when off): the preset, and the size and methods only when given."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from cldweb import messages
 from cldweb.models import Run, Teacher
-from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TransferConfig
+from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TransferConfig, shown_text
 
 # Rough labelling speeds on a CPU, texts a second, used only when no finished run measured one here. The demo
 # teacher (256 wide, 2 layers) labelled 17,363 texts in 36 s on 2 cores (docs/benchmarks.md "demo"): ~480/s,
@@ -70,6 +70,8 @@ def form_settings(form) -> dict[str, Any]:
         "presets": {name: {"rows": int(preset["target_rows"]), "methods": list(preset["methods"])}  # type: ignore[arg-type]
                     for name, preset in TRANSFER_PRESETS.items()},
         "formats": messages.grow_estimate_formats(),
+        # Corpora of text pairs, for which growing is not offered (run_form.js greys its choices out).
+        "pair_corpora": [str(corpus.pk) for corpus, _sentence in form.pair_corpora],
     }
 
 
@@ -136,7 +138,8 @@ def training_rows(result: dict[str, Any]) -> dict[str, Any] | None:
                                                         int(virtual.get("candidates") or 0),
                                                         float(virtual.get("threshold") or 0.0))
         if virtual.get("candidates") else "",
-        "examples": [{"text": example.get("text", ""), "source_text": example.get("source_text", ""),
+        # shown_text: a pair's joined texts would carry the engine's separator onto the page.
+        "examples": [{"text": shown_text(example.get("text", "")), "source_text": shown_text(example.get("source_text", "")),
                       "method": names.get(example.get("method", ""), example.get("method", "")),
                       "label": example.get("label", ""),
                       "confidence": f"{float(example.get('confidence') or 0.0) * 100:.1f}%"}

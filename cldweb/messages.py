@@ -29,6 +29,7 @@ CORPUS_CODES = {
     "empty_file", "no_rows", "empty_text", "text_too_long", "bad_encoding", "binary_file",
     "unsupported_format", "malformed_row", "missing_column", "single_class", "unseen_labels", "corpus",
     "too_many_bad_rows", "line_too_long", "bad_label", "zip_archive", "zip_too_large", "excel_file",
+    "missing_pair_column",
 }
 
 
@@ -115,6 +116,8 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str, *, plain_t
         columns = "、".join(f"“{name}”" for name in params.get("columns") or []) or "—"
         return _("there is no column named “%(column)s”; the columns are: %(columns)s") % {
             "column": params.get("column", ""), "columns": columns}
+    if code == "missing_pair_column":
+        return _("a text-pair corpus needs the column of the second text; choose it under “Second text”")
     if code == "single_class":
         labels = params.get("labels") or []
         if not labels:
@@ -169,6 +172,18 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
                      "or run on a GPU.") % {"amp": params.get("amp", "")}
         return _("Mixed precision “%(amp)s” cannot run an LSTM student on this worker's CPU; turn it off, "
                  "or run on a GPU.") % {"amp": params.get("amp", "")}
+    if code == "config_pair_column":
+        return _("A text-pair run needs the column of the second text. Choose it on the corpus's "
+                 "“Preview and columns” page.")
+    if code == "config_pair_unlabeled":
+        return _("A file of unlabelled texts holds one text a line, not pairs, so it cannot be used with a "
+                 "text-pair corpus. Start the run without it.")
+    if code == "config_transfer_task":
+        return _("Growing the training set makes variants of single texts; it is not available for text pairs. "
+                 "Switch it off for this corpus.")
+    if code == "config_pair_separator":
+        return _("The teacher's tokenizer has no [SEP] token to put between the two texts of a pair. Choose "
+                 "another teacher or a character or word student tokenizer.")
     if code == "config_no_labels_for_teacher":
         return _("The teacher has no trained head for these labels and the corpus has no labeled rows to "
                  "fine-tune it on. Choose a label column when uploading the corpus.")
@@ -457,6 +472,24 @@ def predict_too_many_texts(count: int, limit: int) -> str:
 def predict_text_too_long(number: int, length: int, limit: int) -> str:
     return _("Text %(number)s has %(length)s characters, more than the limit of %(limit)s.") % {
         "number": number, "length": length, "limit": limit}
+
+
+def predict_second_texts_not_strings() -> str:
+    return _("“second_texts” must be a list of strings, or one string with a text per line.")
+
+
+def predict_pair_for_single_student() -> str:
+    return _("This run's student reads one text at a time; send “texts” without “second_texts”.")
+
+
+def predict_single_for_pair_student() -> str:
+    return _("This run's student reads text pairs; send the second texts too, as “second_texts”, one for "
+             "each of “texts”.")
+
+
+def predict_pairs_uneven(first: int, second: int) -> str:
+    return _("%(first)s first texts but %(second)s second texts were sent; a pair needs one of each.") % {
+        "first": first, "second": second}
 
 
 def predict_no_student() -> str:
@@ -754,6 +787,24 @@ def grow_methods_without_growing() -> str:
 def grow_in_hard_mode() -> str:
     return _("Generated rows have no label of your own, only the teacher's, and the mode “Your labels only” uses "
              "none of the teacher's: choose a soft or semi mode, or switch growing the training set off.")
+
+
+def grow_for_pairs() -> str:
+    return _("Growing the training set makes variants of single texts; it is not offered for a text-pair corpus.")
+
+
+def pair_corpus_on_run_form(name: str, first: str, second: str, unlabeled: bool) -> str:
+    """What the run form says about a text-pair corpus: what changes for its runs."""
+    sentence = _("“%(name)s” holds text pairs (“%(first)s” and “%(second)s”): growing the training set is not "
+                 "offered for it.") % {"name": name, "first": first, "second": second}
+    if unlabeled:
+        sentence += " " + _("Its file of unlabelled texts holds single texts, so it is not used.")
+    return sentence
+
+
+def pair_students_hint() -> str:
+    return _("For text pairs, the BiLSTM and BiGRU read each text alone with one shared encoder and compare them "
+             "(siamese); TextCNN and the transformer read the two texts joined.")
 
 
 def grow_mlm_without_head(teacher: str) -> str:

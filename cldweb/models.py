@@ -80,6 +80,8 @@ class Corpus(models.Model):
     columns = models.JSONField(default=list)  # column names (CSV header or JSON keys)
     text_column = models.CharField(_("text column"), max_length=200)
     label_column = models.CharField(_("label column"), max_length=200, blank=True)  # "" = no labels
+    # The second text of a text-pair corpus (DataConfig.text_pair_column, task "pair"); "" = one text per row.
+    text_pair_column = models.CharField(_("second text column"), max_length=200, blank=True)
     row_count = models.PositiveIntegerField(default=0)
     labeled_count = models.PositiveIntegerField(default=0)
     label_counts = models.JSONField(default=dict)  # label -> rows
@@ -108,6 +110,15 @@ class Corpus(models.Model):
     @property
     def unlabeled_count(self) -> int:
         return self.row_count - self.labeled_count
+
+    @property
+    def is_pair(self) -> bool:
+        """Two texts and one label a row (question matching, paraphrase): runs train the engine's pair task."""
+        return bool(self.text_pair_column)
+
+    @property
+    def task(self) -> str:
+        return "pair" if self.is_pair else "single"
 
     @property
     def warnings(self) -> list[str]:
@@ -184,10 +195,13 @@ class Corpus(models.Model):
             destination.unlink(missing_ok=True)
             raise
 
-    def analyse(self, text_column: str, label_column: str, encoding: str | None = None) -> None:
+    def analyse(self, text_column: str, label_column: str, encoding: str | None = None,
+                text_pair_column: str | None = None) -> None:
         """Read the file with these columns and fill counts and the split report (not saved).
 
         ``encoding`` "" detects it again, None keeps the one in use, a codec forces it.
+        ``text_pair_column`` names the second text of a pair corpus, "" makes it single texts again,
+        None keeps the one in use; a row whose second text is empty is skipped like one without a text.
         Raises CorpusError when the file cannot be read with these columns. A corpus that
         reads but cannot be split for training (e.g. a single class) is kept, with the
         reason in ``report["error"]``, so the user can pick another label column.
@@ -195,13 +209,17 @@ class Corpus(models.Model):
         """
         if encoding is None:
             encoding = self.encoding if self.encoding and self.encoding != self._detected_encoding() else ""
+        if text_pair_column is None:
+            text_pair_column = self.text_pair_column
         # The rows are staged on disk beside the uploads: /tmp may be small, or memory (tmpfs).
         settings.CLD_SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
         # The settings a run will use, so both skip the same rows.
         inspection = inspect_corpus(self.path, text_column, label_column, encoding=encoding,
                                     max_text_chars=settings.CLD_MAX_TEXT_CHARS, name=self.original_filename,
-                                    scratch_dir=settings.CLD_SCRATCH_DIR)
+                                    scratch_dir=settings.CLD_SCRATCH_DIR, task="pair" if text_pair_column else "single",
+                                    text_pair_column=text_pair_column)
         self.text_column = text_column
+        self.text_pair_column = text_pair_column
         self.label_column = label_column if inspection.has_label_column else ""
         self.format = inspection.format
         self.encoding = inspection.encoding
@@ -255,7 +273,8 @@ class Corpus(models.Model):
         """Every skipped row, read again from the file by the engine's reader (nothing stored per row)."""
         # Listed whatever share of rows is bad: this corpus was accepted, whatever a later setting says.
         return list_skipped_rows(self.path, self.text_column, self.label_column, encoding=self.encoding,
-                                 max_text_chars=settings.CLD_MAX_TEXT_CHARS)
+                                 max_text_chars=settings.CLD_MAX_TEXT_CHARS, task=self.task,
+                                 text_pair_column=self.text_pair_column)
 
     # -- the optional file of unlabelled texts ------------------------------------------
 
@@ -705,12 +724,16 @@ class Run(models.Model):
                 "train_path": str(self.corpus.path),
                 "text_column": self.corpus.text_column,
                 "label_column": self.corpus.label_column,
+                # The task comes from the corpus: a second text column makes every row a pair.
+                "task": self.corpus.task,
+                "text_pair_column": self.corpus.text_pair_column,
                 "max_text_chars": settings.CLD_MAX_TEXT_CHARS,
                 "encoding": self.corpus.encoding,  # the codec the corpus was analysed with (detected or chosen)
                 "label_names": dict(self.corpus.label_names or {}),
                 # The corpus's file of unlabelled texts as it is now: attaching or removing one is
                 # refused while a run on the corpus is active, so a queued run reads what it was shown.
-                "unlabeled_path": str(self.corpus.unlabeled_path or ""),
+                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so).
+                "unlabeled_path": "" if self.corpus.is_pair else str(self.corpus.unlabeled_path or ""),
             }
         )
         teacher = self.teacher.teacher_config()
@@ -796,6 +819,16 @@ class Run(models.Model):
             return False
         self.progress = progress
         return True
+
+    @property
+    def is_pair(self) -> bool:
+        """The run trains the pair task: its texts are pairs, joined by distill.tasks' separator inside the engine."""
+        return self.task == "pair"
+
+    @property
+    def task(self) -> str:
+        """The engine task the run trains ("single" or "pair"), as its resolved config says."""
+        return ((self.config or {}).get("data") or {}).get("task") or "single"
 
     @property
     def student_display(self) -> str:

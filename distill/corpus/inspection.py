@@ -34,7 +34,8 @@ class CorpusInspection:
 
 def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, encoding: str = "",
                    max_text_chars: int = DataConfig.max_text_chars, name: str | None = None,
-                   scratch_dir: str | Path | None = None) -> CorpusInspection:
+                   scratch_dir: str | Path | None = None, task: str = "single",
+                   text_pair_column: str = "") -> CorpusInspection:
     """Read ``path`` with these columns as a run would, and split it with the defaults a run uses (``DataConfig``).
 
     ``encoding`` "" detects the codec, else forces it. ``name`` is the file's name
@@ -42,11 +43,12 @@ def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, enc
     store while it is split (the system temporary folder when None). Raises
     ``CorpusError`` when the file cannot be read with these columns; a file that
     reads but cannot be split is answered with ``split_error`` instead, so the
-    user can pick another label column.
+    user can pick another label column. ``task`` "pair" with ``text_pair_column`` reads two texts a row,
+    as a pair run does (a row whose second text is empty is skipped, like one whose first is).
     """
     defaults = DataConfig()
     stream = CorpusStream(path, text_column, label_column, max_text_chars=max_text_chars, encoding=encoding,
-                          max_bad_row_share=defaults.max_bad_row_share)
+                          max_bad_row_share=defaults.max_bad_row_share, task=task, text_pair_column=text_pair_column)
     counts: Counter[str] = Counter()
     rows = 0
     read_to_the_end = False
@@ -67,7 +69,7 @@ def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, enc
         try:
             report = prepare_splits(
                 counted(), None, None, dev_fraction=defaults.dev_fraction, test_fraction=defaults.test_fraction,
-                seed=defaults.split_seed, path=str(path) if name is None else name, directory=scratch,
+                seed=defaults.split_seed, task=task, path=str(path) if name is None else name, directory=scratch,
             ).report.to_dict()
         except CorpusError as error:
             if not read_to_the_end:
@@ -82,13 +84,14 @@ def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, enc
 
 
 def list_skipped_rows(path: str | Path, text_column: str, label_column: str, *, encoding: str = "",
-                      max_text_chars: int = DataConfig.max_text_chars) -> list[SkippedRow]:
+                      max_text_chars: int = DataConfig.max_text_chars, task: str = "single",
+                      text_pair_column: str = "") -> list[SkippedRow]:
     """Every row the reader leaves out of an accepted corpus, read again from the file (nothing stored per row).
 
     Listed whatever share of the rows is bad, since the corpus was accepted when it was inspected.
     """
     stream = CorpusStream(path, text_column, label_column, max_text_chars=max_text_chars, encoding=encoding,
-                          max_bad_row_share=1.0)
+                          max_bad_row_share=1.0, task=task, text_pair_column=text_pair_column)
     for _ in stream:
         pass
     return list(stream.skipped.rows)

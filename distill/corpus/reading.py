@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import ConfigError, CorpusError
-from ..tasks import get_task
+from ..tasks import get_task, join_pair, shown_text
 from .archives import refuse_archives_and_binary
 from .conll import BadSentence, is_conll_path, iter_conll
 from .encoding import ENCODING_CHOICES, detect_encoding
@@ -111,7 +111,7 @@ class CorpusStream:
                     if error.code not in SKIPPABLE_CODES:
                         raise
                     skipped.add(SkippedRow(display, line, error.code, error.detail, _plain_params(error.params),
-                                           _shown_text(record, self.text_column)))
+                                           _shown_text(record, self.text_column, self.text_pair_column)))
                     continue
                 yield example
                 count += 1
@@ -143,11 +143,15 @@ def _plain_params(params: Mapping[str, object]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if key not in ("path", "line", "detail")}
 
 
-def _shown_text(record: Mapping[str, str | None], text_column: str) -> str:
-    """What to show of a skipped row: its text, or all its cells when the text is empty."""
+def _shown_text(record: Mapping[str, str | None], text_column: str, text_pair_column: str = "") -> str:
+    """What to show of a skipped row: its text (a pair's two, as tasks.shown_text writes them), or all its
+    cells when the text is empty."""
     text = (record.get(text_column) or "").strip()
     if not text:
         text = ", ".join(value or "" for value in record.values())
+    elif text_pair_column:
+        # The second text is what a pair row may lack: shown beside the first, so the empty side shows.
+        text = shown_text(join_pair(text, (record.get(text_pair_column) or "").strip()))
     return _cut(text)
 
 

@@ -7,6 +7,8 @@
   if (!section) return;
   const form = document.getElementById("playground-form");
   const textarea = document.getElementById("playground-text");
+  // A text-pair run: a second box, paired with the first line by line, sent as "second_texts".
+  const secondTextarea = section.dataset.pairs ? document.getElementById("playground-text-pair") : null;
   const errorLine = document.getElementById("playground-error");
   const teacherMissing = document.getElementById("playground-teacher-missing");
   const results = document.getElementById("playground-results");
@@ -58,6 +60,13 @@
       const tr = document.createElement("tr");
       const text = document.createElement("td");
       text.textContent = student.text;
+      if (student.text_pair !== undefined) {
+        // Both texts of the pair, the second on its own line, as the page without JavaScript shows them.
+        const second = document.createElement("span");
+        second.className = "pair-second";
+        second.textContent = "‖ " + student.text_pair;
+        text.append(document.createElement("br"), second);
+      }
       tr.append(text, cell(teacherPredictions && teacherPredictions[index]), cell(student));
       return tr;
     }));
@@ -84,7 +93,8 @@
           "Accept": "application/json",
           "X-CSRFToken": form.querySelector("input[name=csrfmiddlewaretoken]").value,
         },
-        body: JSON.stringify({texts: textarea.value}),
+        body: JSON.stringify(secondTextarea ? {texts: textarea.value, second_texts: secondTextarea.value}
+                                            : {texts: textarea.value}),
       });
       const answer = await response.json();
       if (!response.ok) {

@@ -1,6 +1,7 @@
 // The run form's "Grow the training set": the extra teacher time next to the choice, kept current as the
 // teacher, the choice, the number of rows and the ways to make them change (cldweb/growing.py says the same
-// sentence for the page as first sent), and teacher-MLM greyed out for a teacher without a masked-LM head.
+// sentence for the page as first sent), teacher-MLM greyed out for a teacher without a masked-LM head, and
+// growing greyed out altogether for a text-pair corpus (it makes variants of single texts).
 (function () {
   "use strict";
   const settingsNode = document.getElementById("grow-settings");
@@ -12,6 +13,9 @@
   const teacher = form.querySelector("[name=teacher]");
   const rows = form.querySelector("[name=grow_rows]");
   const mlm = form.querySelector("[name=grow_methods][value=mlm]");
+  const corpus = form.querySelector("[name=corpus]");
+  const pairNote = document.getElementById("grow-pair-note");
+  const pairCorpora = new Set(settings.pair_corpora || []);
   const grouped = new Intl.NumberFormat("en-US");
 
   function fill(format, params) {
@@ -30,7 +34,23 @@
     return Array.from(form.querySelectorAll(`[name=${name}]:checked`)).map((input) => input.value);
   }
 
+  // A text-pair corpus: growing makes variants of single texts, so only "Off" stays open (the note says why).
+  function offerGrowing() {
+    const pairs = Boolean(corpus && pairCorpora.has(corpus.value));
+    for (const input of form.querySelectorAll("[name=grow]")) {
+      if (input.value === "off") {
+        if (pairs) input.checked = true;
+        continue;
+      }
+      if (pairs) input.checked = false;
+      input.disabled = pairs;
+      input.closest("label").classList.toggle("disabled", pairs);
+    }
+    if (pairNote) pairNote.hidden = !pairs;
+  }
+
   function update() {
+    offerGrowing();
     const speed = settings.teachers[teacher ? teacher.value : ""];
     const isDemo = Boolean(speed && speed.kind === "demo");
     if (mlm) {

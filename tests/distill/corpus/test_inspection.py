@@ -48,3 +48,19 @@ def test_it_lists_every_skipped_row_of_an_accepted_corpus_whatever_their_share(t
 
     assert [(row.line, row.code) for row in list_skipped_rows(path, "text", "label")] == [
         (3, "empty_text"), (5, "empty_text")]
+
+
+def test_it_inspects_a_pair_corpus_as_a_pair_run_reads_and_splits_it(tmp_path: Path) -> None:
+    # Every question comes twice, with a matching and a different answer: read as single texts the two rows
+    # would be one text with two labels; read as pairs they are distinct rows, each with its own label.
+    rows = "".join(f"问题{i},回答{i},match\n问题{i},别的{i},no_match\n" for i in range(30)) + "问题x,,match\n"
+    path = write_file(tmp_path, "pairs.csv", "question,answer,label\n" + rows)
+
+    inspection = inspect_corpus(path, "question", "label", task="pair", text_pair_column="answer", scratch_dir=tmp_path)
+    skipped = list_skipped_rows(path, "question", "label", task="pair", text_pair_column="answer")
+
+    assert inspection.rows == 60 and inspection.label_counts == {"match": 30, "no_match": 30}
+    assert inspection.split_error is None and inspection.report["distinct_texts"] == 60
+    assert inspection.report["conflicting_texts"] == 0
+    assert [(row.line, row.code, row.params["column"]) for row in skipped] == [(62, "empty_text", "answer")]
+    assert skipped[0].text == "问题x ‖ "  # the first text, and the side that is empty
