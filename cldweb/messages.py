@@ -599,6 +599,10 @@ ENGINE_NOTES = {
     "baseline_no_labels": gettext_noop(
         "No training row has a label, so the student cannot be trained on labels only for comparison; the report "
         "compares it with the teacher alone."),
+    "teacher_no_better_than_majority": gettext_noop(
+        "The teacher is right on %(teacher_accuracy)s of the dev texts, no better than always giving the commonest "
+        "label (%(majority_accuracy)s): the student can learn little from it. Bring a stronger teacher, or train "
+        "in semi mode so the labels count too."),
 }
 
 

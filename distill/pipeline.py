@@ -322,6 +322,10 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
         labelling_seconds = time.perf_counter() - labelling_started
         teacher.free()
 
+    if tcfg.mode != "hard":
+        _warn_when_teacher_at_chance(np.asarray(logits["dev"]), class_targets(splits.dev),
+                                     class_targets(splits.train), reporter)
+
     # --- distilling -----------------------------------------------------------------------------
     tokenizer = _student_tokenizer(cfg, train_texts, teacher, out)
     train_targets = class_targets(splits.train)  # (N_train,)
@@ -519,6 +523,25 @@ def _wants_baseline(cfg: RunConfig, transfer: TransferSet, reporter: Reporter) -
         send_note(reporter, "baseline_no_labels")
         return False
     return True
+
+
+TEACHER_CHANCE_MIN_DEV = 30  # labelled dev texts needed before a teacher is called no better than chance
+
+
+def _warn_when_teacher_at_chance(dev_logits: np.ndarray, dev_targets: np.ndarray, train_targets: np.ndarray,
+                                 reporter: Reporter) -> None:
+    """Say so before the student trains when the teacher's dev accuracy is within two standard errors of always
+    answering the commonest training label: distilling it would copy a coin flip (a demo teacher trained from
+    scratch on text pairs stays there, docs/benchmarks.md "pairs")."""
+    labelled = dev_targets >= 0  # (N_dev,)
+    if labelled.sum() < TEACHER_CHANCE_MIN_DEV or not (train_targets >= 0).any():
+        return
+    commonest = int(np.bincount(train_targets[train_targets >= 0]).argmax())
+    majority = float((dev_targets[labelled] == commonest).mean())
+    teacher = accuracy_from_logits(dev_logits, dev_targets) or 0.0
+    standard_error = (majority * (1 - majority) / labelled.sum()) ** 0.5
+    if teacher <= majority + 2 * standard_error:
+        send_note(reporter, "teacher_no_better_than_majority", teacher_accuracy=teacher, majority_accuracy=majority)
 
 
 def _baseline_config(cfg: RunConfig) -> RunConfig:

@@ -109,6 +109,11 @@ NOTE_TEXTS: dict[str, str] = {
                          "teacher adds.",
     "baseline_no_labels": "No training row has a label, so the student cannot be trained on labels only for "
                           "comparison; the report compares it with the teacher alone.",
+    # said after labelling, before the student trains: a teacher at chance teaches nothing
+    "teacher_no_better_than_majority": "The teacher is right on {teacher_accuracy} of the dev texts, no better than "
+                                       "always giving the commonest label ({majority_accuracy}): the student can "
+                                       "learn little from it. Bring a stronger teacher, or train in semi mode so "
+                                       "the labels count too.",
 }
 NOTE_CODES = tuple(NOTE_TEXTS)
 
