@@ -808,7 +808,9 @@ def pair_corpus_on_run_form(name: str, first: str, second: str, unlabeled: bool)
 
 def pair_students_hint() -> str:
     return _("For text pairs, the BiLSTM and BiGRU read each text alone with one shared encoder and compare them "
-             "(siamese); TextCNN and the transformer read the two texts joined.")
+             "(siamese); TextCNN and the transformer read the two texts joined. The demo teacher, trained from "
+             "scratch, rarely learns to match two texts: bring a pretrained teacher for pairs, or train in semi "
+             "mode so the labels count too.")
 
 
 def grow_mlm_without_head(teacher: str) -> str:
