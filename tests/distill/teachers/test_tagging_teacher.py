@@ -105,6 +105,34 @@ def test_it_finetunes_a_demo_tagger_to_a_real_entity_f1_and_reuses_it(demo_dir: 
     assert not [event for event in second.events if event[0] in ("step", "eval")]
 
 
+def test_it_resumes_a_cancelled_tagging_finetune_to_the_same_weights(demo_dir: Path, sentences,
+                                                                      tmp_path: Path) -> None:
+    from distill.progress import RunCancelled
+
+    texts, tags = [text for text, _ in sentences[:260]], [list(row_tags) for _, row_tags in sentences[:260]]
+
+    def finetune(run: Path, reporter: RecordingReporter):
+        cfg = RunConfig(cache_dir=str(run / "cache"))
+        cfg.data.max_length = 64
+        cfg.teacher = tiny_teacher_config(finetune_epochs=2, demo=True, demo_learning_rate=5e-3)
+        cfg.train.num_threads = 1
+        cfg.train.log_every_steps = 1  # the reporter counts step points to know when to cancel
+        loaded = load_tagging_teacher(cfg.teacher, TAGS, str(demo_dir))
+        return finetune_tagging_teacher(loaded, texts[:200], tags[:200], texts[200:], tags[200:], TAGS, cfg,
+                                        torch.device("cpu"), reporter, run)
+
+    whole = finetune(tmp_path / "whole", RecordingReporter())
+    with pytest.raises(RunCancelled):
+        finetune(tmp_path / "resumed", RecordingReporter(stop_after_steps=9))  # 2 epochs of 7 steps: mid-epoch 2
+    rerun = RecordingReporter()
+    resumed = finetune(tmp_path / "resumed", rerun)
+
+    assert [point["step"] for kind, _, point in rerun.events if kind == "step"] == list(range(10, 15))
+    whole_state, resumed_state = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(whole_state[name], resumed_state[name]) for name in whole_state)
+    assert resumed.fingerprint == whole.fingerprint
+
+
 def token_log_probs(loaded, text: str, max_length: int) -> tuple[list[str], np.ndarray]:
     """The teacher's tokens for ``text`` and its (T, C) log-probabilities, straight from the model."""
     encoded = loaded.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
