@@ -379,6 +379,11 @@ def teacher_char_logits(loaded: LoadedTeacher | None, texts: Sequence[str], max_
     return _open_entry(entry), False
 
 
+def cached_char_logits_available(fingerprint: str, texts: Sequence[str], max_length: int, cache_dir: str | Path) -> bool:
+    """True when ``teacher_char_logits`` would answer from the cache, so the teacher need not be loaded."""
+    return _complete(Path(cache_dir) / f"{char_logits_key(fingerprint, max_length, texts)}.chars")
+
+
 def _complete(entry: Path) -> bool:
     return all((entry / name).is_file() for name in _ENTRY_FILES)
 

@@ -178,10 +178,12 @@ def test_it_gives_one_row_per_character_and_continues_entities_inside_words(bert
 
 def test_it_serves_a_second_call_from_the_cache_without_a_teacher(bert_vocab_teacher, tmp_path: Path) -> None:
     texts = [TEXT, "王小明在北京工作。", "", "今天 天气很好"]
+    assert not teachers.cached_char_logits_available(bert_vocab_teacher.fingerprint, texts, 32, tmp_path)
     first, first_hit = teacher_char_logits(bert_vocab_teacher, texts, 32, tmp_path, 3, torch.device("cpu"))
     second, second_hit = teacher_char_logits(None, texts, 32, tmp_path, 3, torch.device("cpu"),
                                              fingerprint=bert_vocab_teacher.fingerprint)
     assert (first_hit, second_hit) == (False, True)
+    assert teachers.cached_char_logits_available(bert_vocab_teacher.fingerprint, texts, 32, tmp_path)
     np.testing.assert_array_equal(second.values, first.values)
     np.testing.assert_array_equal(second.offsets, first.offsets)
     np.testing.assert_array_equal(second.mask, first.mask)
