@@ -47,14 +47,16 @@ def _is_cjk(char: str) -> bool:
 
 
 def build_demo_teacher(texts: Sequence[str], labels: list[str], cfg: TeacherConfig, directory: str | Path,
-                       max_length: int = 128, seed: int = 0) -> Path:
+                       max_length: int = 128, seed: int = 0, task: str = "single") -> Path:
     """Save a small randomly initialised BERT classifier + character tokenizer with save_pretrained.
+
+    ``task="tagging"`` saves a token classifier (one score per tag and token) for the tags ``labels``.
 
     It is honestly not pretrained. The head's label names are placeholders, so ``load_teacher``
     sees a head that does not match the corpus labels and asks for fine-tuning,
     exactly as it would for a hub checkpoint without a head.
     """
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
 
     if cfg.demo_hidden_size % cfg.demo_heads:
         raise ConfigError("demo_hidden_size must be divisible by demo_heads", code="config_demo_heads")
@@ -73,12 +75,13 @@ def build_demo_teacher(texts: Sequence[str], labels: list[str], cfg: TeacherConf
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(config)
+    model = (BertForTokenClassification if task == "tagging" else BertForSequenceClassification)(config)
     model.save_pretrained(str(directory))  # safetensors is the default serialisation
     return directory
 
 
-def demo_teacher_parameters(cfg: TeacherConfig, vocab_size: int, num_labels: int, max_length: int = 128) -> int:
+def demo_teacher_parameters(cfg: TeacherConfig, vocab_size: int, num_labels: int, max_length: int = 128,
+                            task: str = "single") -> int:
     """Parameters of the demo teacher ``build_demo_teacher`` would build over ``vocab_size`` tokens, counted
     from its shape without building it (a test checks the count against a built one)."""
     hidden, inner = cfg.demo_hidden_size, cfg.demo_hidden_size * 4
@@ -86,5 +89,6 @@ def demo_teacher_parameters(cfg: TeacherConfig, vocab_size: int, num_labels: int
     embeddings = (vocab_size + positions + 2) * hidden + 2 * hidden  # tokens, positions, 2 token types; LayerNorm
     layer = (4 * (hidden * hidden + hidden) + 2 * hidden  # query, key, value, output; LayerNorm
              + hidden * inner + inner + inner * hidden + hidden + 2 * hidden)  # feed-forward; LayerNorm
-    pooler, head = hidden * hidden + hidden, hidden * num_labels + num_labels
+    pooler = 0 if task == "tagging" else hidden * hidden + hidden  # a token classifier has no pooler
+    head = hidden * num_labels + num_labels
     return embeddings + cfg.demo_layers * layer + pooler + head

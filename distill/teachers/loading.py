@@ -18,7 +18,7 @@ from .safety import check_teacher_folder, refuse_remote_code
 
 @dataclass
 class LoadedTeacher:
-    model: Any  # a transformers PreTrainedModel for sequence classification, in eval mode
+    model: Any  # a transformers PreTrainedModel for sequence (or, for tagging, token) classification, in eval mode
     tokenizer: Any  # its tokenizer (tokenizers-backed)
     needs_finetune: bool  # no trained head for these labels: fine-tune before labelling
     fingerprint: str  # sha256 over weights + config: the cache key's teacher part
@@ -48,12 +48,17 @@ def fingerprint_folder(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
-def load_teacher(cfg: TeacherConfig, labels: list[str], name_or_path: str | None = None) -> LoadedTeacher:
+def load_teacher(cfg: TeacherConfig, labels: list[str], name_or_path: str | None = None,
+                 task: str = "single") -> LoadedTeacher:
     """Load a sequence-classification teacher for ``labels`` from a local folder or the hub.
 
     ``name_or_path`` overrides ``cfg.name_or_path`` (the pipeline points it at a demo or fine-tuned folder).
+    ``task="tagging"`` loads a token-classification model instead, ``labels`` being its tags.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
+    from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+                              AutoTokenizer, PretrainedConfig)
+
+    model_class = AutoModelForTokenClassification if task == "tagging" else AutoModelForSequenceClassification
 
     name = name_or_path or cfg.name_or_path
     local = Path(name)
@@ -71,7 +76,7 @@ def load_teacher(cfg: TeacherConfig, labels: list[str], name_or_path: str | None
         checkpoint_config = AutoConfig.from_pretrained(name, local_files_only=cfg.local_files_only, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=cfg.local_files_only, trust_remote_code=False)
         id2label = {i: label for i, label in enumerate(labels)}
-        model, loading_info = AutoModelForSequenceClassification.from_pretrained(
+        model, loading_info = model_class.from_pretrained(
             name,
             num_labels=len(labels),
             id2label=id2label,
