@@ -141,6 +141,8 @@ def train_tagger(model: TaggerModel, train: TaggingSet, dev: TaggingSet, tag_nam
     model.to(device)
     lengths = token_lengths(train.token_ids)  # (N,)
     rows_kept = np.flatnonzero(lengths > 0)  # empty texts have no character to learn from
+    if not len(rows_kept):
+        raise ValueError("the tagging set has no character to train on")
     steps_per_epoch = math.ceil(len(rows_kept) / tcfg.batch_size)
     total_steps = max(1, steps_per_epoch * tcfg.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)

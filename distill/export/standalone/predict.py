@@ -70,6 +70,8 @@ class Predictor:
 
     def logits(self, texts: list[str], seconds: list[str] | None = None) -> np.ndarray:
         """(N, C) float32, in the order of ``texts``; a pair student also needs the ``seconds`` texts."""
+        if self.tagging:
+            raise ValueError("this student tags characters; use entities(), tags() or emissions()")
         seconds = self._seconds(texts, seconds)
         token_ids = [self.encode(text, second) for text, second in zip(texts, seconds)]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)

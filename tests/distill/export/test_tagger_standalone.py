@@ -2,6 +2,7 @@
 offsets, that the PyTorch tagger decodes in-process, with and without a CRF."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import zipfile
 from pathlib import Path
@@ -114,3 +115,16 @@ def test_the_unpacked_tagger_finds_the_entities_the_app_decodes_in_a_venv_withou
         _run(standalone_python, folder, "predict.py", "--file", "texts.txt", "--out", "out.jsonl")
         rows = [json.loads(line) for line in (folder / "out.jsonl").read_text(encoding="utf-8").splitlines()]
         assert rows == [{"text": text, "entities": entities} for text, entities in zip(TEXTS, expected)]
+
+
+def test_predict_py_reads_spans_from_tags_leniently_as_the_engine_does() -> None:
+    spec = importlib.util.spec_from_file_location("standalone_predict", export.STANDALONE_PREDICT)
+    assert spec is not None and spec.loader is not None
+    predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(predict)
+    rng = np.random.default_rng(0)
+    # Random sequences are mostly invalid BIO (I- after O, I-X after B-Y): conlleval's reading must agree.
+    sequences = [list(rng.choice(TAGS, size=int(rng.integers(0, 12)))) for _ in range(300)]
+    sequences += [["I-PER", "I-PER", "O"], ["B-PER", "I-LOC", "I-LOC"], ["B-LOC", "B-LOC"], []]
+    assert [predict.bio_spans(tags) for tags in sequences] == [bio_to_spans(tags) for tags in sequences]
+    assert predict.bio_spans(["I-PER", "I-PER", "O", "B-LOC"]) == [(0, 2, "PER"), (3, 4, "LOC")]
