@@ -9,6 +9,7 @@ import pytest
 from distill import export
 from distill.errors import ConfigError
 from distill.tokens.characters import encode_characters
+from distill.tokens.store import write_token_store
 from distill.tokens.tokenizer import CharTokenizer, WordTokenizer
 
 VOCAB_TEXTS = ["江泽民在北京", "Full width ABC123", "空白很多"]
@@ -55,3 +56,10 @@ def test_predict_py_reads_the_same_character_ids(tokenizer: CharTokenizer, tmp_p
     for max_length in (1, 7, 64):
         assert [standalone.encode_characters(text, max_length) for text in TRICKY] == \
                [encode_characters(tokenizer, text, max_length) for text in TRICKY]
+
+
+def test_a_token_store_can_hold_one_id_per_character(tokenizer: CharTokenizer, tmp_path: Path) -> None:
+    store = write_token_store(tokenizer, iter(TRICKY), 16, tmp_path / "store", key="chars", chunk_rows=4,
+                              per_character=True)
+    assert [store[index] for index in range(len(store))] == [encode_characters(tokenizer, text, 16) for text in TRICKY]
+    assert list(store.lengths) == [min(len(text), 16) for text in TRICKY]
