@@ -25,6 +25,7 @@ from .files import (CARD_FILE, CONFIG_FILE, EXPORT_FILES, LABELS_FILE, ONNX_FILE
                     STANDALONE_PREDICT, VOCAB_FILE)
 from .onnx_graph import export_onnx, quantize_int8
 from .predictor import Predictor, load_exported
+from .tagger import TaggerExport, TaggerExportCheck, export_tagger
 from .verify import ExportCheck, ExportCheckFailed, check_export
 
 @dataclass
@@ -72,4 +73,5 @@ def export_student(model: students.StudentModel, tokenizer: StudentTokenizer, la
     return Export(zip_path=zip_path, check=check)
 
 
-__all__ = ["EXPORT_FILES", "Export", "ExportCheck", "ExportCheckFailed", "Predictor", "export_student", "load_exported"]
+__all__ = ["EXPORT_FILES", "Export", "ExportCheck", "ExportCheckFailed", "Predictor", "TaggerExport", "TaggerExportCheck",
+           "export_student", "export_tagger", "load_exported"]

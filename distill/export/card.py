@@ -132,3 +132,72 @@ def model_card(*, config: dict[str, Any], labels: list[str], tokenizer_kind: str
         "- `vocab.json`: the tokenizer; `labels.json`: label names in output order; `predict.py`: the runner",
     ]
     return "\n".join(lines) + "\n"
+
+
+def tagger_model_card(*, config: dict[str, Any], tags: list[str], parameters: int, folder: Path, check: Any,
+                      result: dict[str, Any] | None) -> str:
+    """Markdown for a tagging student's README.md; ``check`` is export.tagger.TaggerExportCheck."""
+    result = result or {}
+    train = (result.get("config") or {}).get("train") or {}
+    student = result.get("student") or {}
+    kinds = sorted({tag.split("-", 1)[1] for tag in tags if "-" in tag})
+    decoder = "a CRF: predict.py finds the best tag sequence by Viterbi from `crf.json`" if config.get("crf") \
+        else "no CRF: each character takes its highest-scoring tag"
+    lines = [
+        f"# cld student: {config.get('architecture', '?')} tagger ({parameters:,} parameters)",
+        "",
+        *([f"**predict.py cannot run this tagger without cld**: {check.standalone_problem}.", ""]
+          if check.standalone_problem else []),
+        "A small named-entity tagger distilled by cld from a larger teacher: one BIO tag per character. "
+        "It runs without cld: `predict.py` needs only `numpy` and `onnxruntime`.",
+        "",
+        "```bash",
+        "pip install numpy onnxruntime",
+        'python predict.py "江泽民在北京"                     # the text, a tab, its entities as JSON',
+        "python predict.py --file texts.txt --out out.jsonl  # one text a line -> JSON Lines",
+        "```",
+        "",
+        "From Python, with this folder on `sys.path`: `from predict import Predictor; "
+        "Predictor('.').entities(['江泽民在北京'])` gives per text a list of "
+        '`{"start", "end", "label", "text"}` (character offsets into the text, end exclusive).',
+        "",
+        "## Entities",
+        "",
+        ", ".join(f"`{kind}`" for kind in kinds) or "–",
+        "",
+        f"Tags (`labels.json`, in output order): {', '.join(f'`{tag}`' for tag in tags)}.",
+        "",
+        "## How it was made",
+        "",
+        f"- Student: {config.get('architecture')}, embedding {config.get('embedding_dim')}, hidden "
+        f"{config.get('hidden_size')}, {config.get('num_layers')} layer(s); {decoder}",
+        "- Tokenizer: one token per character, each NFKC-normalised on its own; whitespace and characters never "
+        f"seen in training are [UNK]; characters past the first {config.get('max_length')} get no tag",
+        f"- Training: mode {train.get('mode', '–')}, {train.get('epochs', '–')} epoch(s), batch "
+        f"{train.get('batch_size', '–')}, learning rate {train.get('learning_rate', '–')}, temperature "
+        f"{train.get('temperature', '–')}, seed {train.get('seed', '–')}",
+        *([f"- Dev entity F1: {_pct(student.get('dev_f1'))}"] if student.get("dev_f1") is not None else []),
+        "",
+        "## Export check",
+        "",
+        f"Checked when the zip was made, against the PyTorch tagger, on {check.texts} texts (edge cases and dev texts):",
+        "",
+        f"- model.onnx: max |emission difference| {check.fp32_max_abs_diff:.2e} (allowed {check.fp32_tolerance:.0e})",
+        f"- predict.py's tags equal PyTorch's on {check.tag_agreement:.2%} of them",
+        "",
+        "## Intended use and limits",
+        "",
+        "- Tagging sentences like the training corpus; entity types other than those above are never found.",
+        "- An entity counts as found only with both ends and its type right; check it on your own data.",
+        "- No int8 model is included for taggers yet.",
+        "",
+        "## Files",
+        "",
+        "- `model.onnx`: inputs `input_ids`, `attention_mask` (int64, batch × characters), output `logits` "
+        "(batch × characters × tags: emission scores)",
+        "- `crf.json` (CRF taggers): `start`, `transitions` (row = previous tag), `end` scores",
+        "- `model.safetensors` + `config.json`: the PyTorch weights and config (`\"task\": \"tagging\"`)",
+        "- `vocab.json`: the characters; `labels.json`: the tags; `predict.py`: the runner",
+        f"- Sizes: model.onnx {_size(folder / 'model.onnx')}, model.safetensors {_size(folder / 'model.safetensors')}",
+    ]
+    return "\n".join(lines) + "\n"

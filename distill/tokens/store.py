@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus.sequences import RowSequence
+from .characters import encode_characters
 from .tokenizer import StudentTokenizer, encode_texts
 
 TOKEN_STORE_META = "meta.json"  # written last: a folder without it is incomplete and gets rebuilt
@@ -43,7 +44,7 @@ class TokenStore(RowSequence[list[int]]):
 
 
 def write_token_store(tokenizer: StudentTokenizer, texts: Iterable[str], max_length: int, directory: str | Path,
-                      key: str = "", *, chunk_rows: int = STORE_CHUNK_ROWS) -> TokenStore:
+                      key: str = "", *, chunk_rows: int = STORE_CHUNK_ROWS, per_character: bool = False) -> TokenStore:
     """Encode ``texts`` in one streaming pass into a ``TokenStore`` at ``directory``; reuse it when ``key`` matches.
 
     ``texts`` may be any iterable (a generator over a huge file): ``chunk_rows``
@@ -51,6 +52,8 @@ def write_token_store(tokenizer: StudentTokenizer, texts: Iterable[str], max_len
     file can grow without knowing its final size), their end offsets to a list of
     8 bytes a row. The folder is built beside the target and renamed into place.
     ``key`` names the content (texts, tokenizer, max_length) so a stale store is rebuilt.
+    ``per_character``: a tagging student's ids, one per character (``characters.encode_characters``);
+    the key must then say so too.
     """
     directory = Path(directory)
     if (directory / TOKEN_STORE_META).is_file():
@@ -68,7 +71,8 @@ def write_token_store(tokenizer: StudentTokenizer, texts: Iterable[str], max_len
             chunk = [text for _, text in zip(range(chunk_rows), iterator)]
             if not chunk:
                 break
-            encoded = encode_texts(tokenizer, chunk, max_length)
+            encoded = ([encode_characters(tokenizer, text, max_length) for text in chunk] if per_character
+                       else encode_texts(tokenizer, chunk, max_length))
             lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
             flat = np.fromiter((token for ids in encoded for token in ids), dtype=np.int32, count=int(lengths.sum()))
             handle.write(flat.tobytes())

@@ -9,6 +9,11 @@ A pair student (it judges two texts together: matching, paraphrase, inference) t
     python predict.py "怎么开通花呗" "花呗如何开通"      # one pair: the label and every label's probability
     python predict.py --file pairs.tsv --out out.csv  # two tab-separated texts a line in, a CSV out
 
+A tagging student (named entities) finds entities with character offsets:
+
+    python predict.py "江泽民在北京"                 # one line a text: the text, a tab, its entities as JSON
+    python predict.py --file texts.txt --out out.jsonl  # one text a line in, JSON Lines out
+
 or from Python, with this folder on the path:
 
     from predict import Predictor
@@ -16,6 +21,7 @@ or from Python, with this folder on the path:
     predictor.probabilities(["这家酒店很好"])         # (N, C) numpy array, columns in predictor.labels order
     predictor.predict(["这家酒店很好"])               # [(label, probability), ...]
     predictor.predict(["怎么开通花呗"], ["花呗如何开通"])  # a pair student: first texts, then second texts
+    predictor.entities(["江泽民在北京"])              # a tagging student: [[{"start", "end", "label", "text"}, ...]]
 
 The tokenizer here is a copy of the one the student was trained with (cld's distill/tokens/tokenizer.py):
 same normalisation, same vocabulary, same truncation; cld's tests check both give the same ids. This file
@@ -46,7 +52,10 @@ class Predictor:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         self.max_length = int(config.get("max_length", 128))
         self.pairs = config.get("task") == "pair"  # the student judges two texts together
+        self.tagging = config.get("task") == "tagging"  # one tag per character; labels are the tags
         self.tokenizer = load_tokenizer(folder / "vocab.json")
+        crf_path = folder / "crf.json"  # a CRF tagger's start, transition and end scores: decoded by Viterbi
+        self.crf = json.loads(crf_path.read_text(encoding="utf-8")) if crf_path.is_file() else None
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -61,6 +70,8 @@ class Predictor:
 
     def logits(self, texts: list[str], seconds: list[str] | None = None) -> np.ndarray:
         """(N, C) float32, in the order of ``texts``; a pair student also needs the ``seconds`` texts."""
+        if self.tagging:
+            raise ValueError("this student tags characters; use entities(), tags() or emissions()")
         seconds = self._seconds(texts, seconds)
         token_ids = [self.encode(text, second) for text, second in zip(texts, seconds)]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
@@ -88,6 +99,44 @@ class Predictor:
         """(label, probability of that label) per text (per pair, for a pair student)."""
         probabilities = self.probabilities(texts, seconds)
         return [(self.labels[int(best)], float(row[best])) for row, best in zip(probabilities, probabilities.argmax(-1))]
+
+    def emissions(self, texts: list[str]) -> list[np.ndarray]:
+        """A tagging student's scores per text: (L, C) float32 for its first L = min(len(text), max_length)
+        characters, columns in ``labels`` (tag) order."""
+        token_ids = [self.tokenizer.encode_characters(text, self.max_length) for text in texts]
+        out = [np.zeros((0, len(self.labels)), dtype=np.float32) for _ in texts]
+        order = sorted((i for i in range(len(texts)) if token_ids[i]), key=lambda i: len(token_ids[i]))
+        for begin in range(0, len(order), BATCH_SIZE):
+            rows = order[begin:begin + BATCH_SIZE]
+            width = max(len(token_ids[i]) for i in rows)
+            input_ids = np.full((len(rows), width), self.tokenizer.pad_id, dtype=np.int64)  # (B, T)
+            attention_mask = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
+            for row, index in enumerate(rows):
+                input_ids[row, :len(token_ids[index])] = token_ids[index]
+                attention_mask[row, :len(token_ids[index])] = 1
+            scores = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+            for row, index in enumerate(rows):
+                out[index] = scores[row, :len(token_ids[index])]  # (L, C)
+        return out
+
+    def tags(self, texts: list[str]) -> list[list[str]]:
+        """One tag per character read (the first max_length): the CRF's Viterbi path, or each character's best tag."""
+        if not self.tagging:
+            raise ValueError("this student labels whole texts; use predict() or probabilities()")
+        decoded = []
+        for scores in self.emissions(texts):
+            if self.crf is None:
+                ids = [int(best) for best in scores.argmax(axis=-1)] if len(scores) else []
+            else:
+                ids = viterbi_decode(scores, np.asarray(self.crf["start"]), np.asarray(self.crf["transitions"]),
+                                     np.asarray(self.crf["end"]))
+            decoded.append([self.labels[index] for index in ids])
+        return decoded
+
+    def entities(self, texts: list[str]) -> list[list[dict]]:
+        """Per text its entities, ``{"start", "end", "label", "text"}`` with character offsets into the text."""
+        return [[{"start": start, "end": end, "label": label, "text": text[start:end]}
+                 for start, end, label in bio_spans(tags)] for text, tags in zip(texts, self.tags(texts))]
 
     def _seconds(self, texts: list[str], seconds: list[str] | None) -> list[str | None]:
         if not self.pairs:
@@ -122,6 +171,36 @@ def viterbi_decode(emissions: np.ndarray, start: np.ndarray, transitions: np.nda
     for pointers in reversed(backpointers):
         best.append(int(pointers[best[-1]]))
     return best[::-1]
+
+
+def bio_spans(tags: list[str]) -> list[tuple[int, int, str]]:
+    """(start, end, label) of the entities of a tag sequence, read leniently as conlleval does (cld's
+    tasks/tagging_schemes.bio_to_spans): an I-X that continues nothing of type X starts a new entity."""
+    spans: list[tuple[int, int, str]] = []
+    start, open_label = 0, ""
+    for position, tag in enumerate(tags):
+        prefix, _, label = tag.partition("-")
+        if prefix not in ("B", "I") or not label:
+            prefix, label = "O", ""
+        if open_label and (prefix != "I" or label != open_label):
+            spans.append((start, position, open_label))
+            open_label = ""
+        if prefix != "O" and not open_label:
+            start, open_label = position, label
+    if open_label:
+        spans.append((start, len(tags), open_label))
+    return spans
+
+
+def encode_characters(token_to_id: dict[str, int], unk_id: int, text: str, max_length: int) -> list[int]:
+    """One id per character of the first ``max_length`` (cld's distill/tokens/characters.py): each character's
+    NFKC form when that is one character, else the character; whitespace and unknown characters are [UNK]."""
+    ids = []
+    for char in text[:max_length]:
+        normalized = unicodedata.normalize("NFKC", char)
+        token = normalized if len(normalized) == 1 else char
+        ids.append(unk_id if char.isspace() else token_to_id.get(token, unk_id))
+    return ids
 
 
 # --- tokenizers: the same ids as cld's student tokenizers ------------------------------------------------------
@@ -169,6 +248,12 @@ class VocabTokenizer:
 
     def _ids(self, text: str) -> list[int]:
         return [self.token_to_id.get(token, self.unk_id) for token in self.tokenize(text)]
+
+    def encode_characters(self, text: str, max_length: int) -> list[int]:
+        """A tagging student's ids: one per character, so tags line up with the text."""
+        if self.kind != "char":
+            sys.exit("a tagging student reads one token per character; this vocab.json is not a char tokenizer")
+        return encode_characters(self.token_to_id, self.unk_id, text, max_length)
 
 
 def pair_lengths(first: int, second: int, budget: int) -> tuple[int, int]:
@@ -352,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("texts", nargs="*", help="texts to label (a pair student: the two texts of one pair)")
     parser.add_argument("--file", help="a UTF-8 text file, one text a line (a pair student: two texts a line, "
                                        "separated by a tab); writes a CSV")
-    parser.add_argument("--out", help="where the CSV goes (default: stdout)")
+    parser.add_argument("--out", help="where the CSV (a tagging student: JSON Lines) goes (default: stdout)")
     parser.add_argument("--int8", action="store_true", help="use model.int8.onnx")
     args = parser.parse_args(argv)
     if not args.texts and not args.file:
@@ -361,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         predictor = Predictor(Path(__file__).resolve().parent, int8=args.int8)
     except FileNotFoundError as missing:
         parser.error(str(missing))
+    if predictor.tagging:
+        return _tag(predictor, args)
     if args.file:
         lines = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
         if predictor.pairs:
@@ -393,6 +480,23 @@ def main(argv: list[str] | None = None) -> int:
         shown = "  ".join(f"{label}={p:.4f}" for label, p in zip(predictor.labels, row))
         pair = f"\t{seconds[index]}" if seconds else ""
         print(f"{predictor.labels[int(row.argmax())]}\t{shown}\t{texts[index]}{pair}")
+    return 0
+
+
+def _tag(predictor: Predictor, args: argparse.Namespace) -> int:
+    """A tagging student's command line: a line per text with its entities; --file writes JSON Lines."""
+    if args.file:
+        texts = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
+        stream = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+        try:
+            for text, entities in zip(texts, predictor.entities(texts)):
+                stream.write(json.dumps({"text": text, "entities": entities}, ensure_ascii=False) + "\n")
+        finally:
+            if args.out:
+                stream.close()
+        return 0
+    for text, entities in zip(args.texts, predictor.entities(list(args.texts))):
+        print(f"{text}\t{json.dumps(entities, ensure_ascii=False)}")
     return 0
 
 
