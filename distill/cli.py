@@ -220,13 +220,19 @@ def _fit(args: argparse.Namespace) -> int:
     if result.status == "cancelled":
         print("cancelled", file=sys.stderr)
         return 1
-    print(f"teacher: dev {_fmt(result.teacher.dev_accuracy)} test {_fmt(result.teacher.test_accuracy)} "
+    accuracy = "token accuracy: " if cfg.data.task == "tagging" else ""
+    print(f"teacher: {accuracy}dev {_fmt(result.teacher.dev_accuracy)} test {_fmt(result.teacher.test_accuracy)} "
           f"params {result.teacher.parameters:,} latency p50 {result.teacher.latency_p50_ms:.2f} ms "
           f"p95 {result.teacher.latency_p95_ms:.2f} ms (batch 1) {result.teacher.samples_per_second:,.0f} samples/s (batch 32)")
-    print(f"student: dev {_fmt(result.student.dev_accuracy)} test {_fmt(result.student.test_accuracy)} "
+    print(f"student: {accuracy}dev {_fmt(result.student.dev_accuracy)} test {_fmt(result.student.test_accuracy)} "
           f"params {result.student.parameters:,} latency p50 {result.student.latency_p50_ms:.2f} ms "
           f"p95 {result.student.latency_p95_ms:.2f} ms (batch 1) {result.student.samples_per_second:,.0f} samples/s (batch 32)")
     for name, metrics in result.metrics.items():  # the report's quality table: the baseline and the floors too
+        if cfg.data.task == "tagging":  # entities: seqeval's scores, and the share of characters tagged right
+            print(f"{name} on {result.metrics_split} ({metrics['sentences']:,} sentences, {metrics['entities']:,} "
+                  f"entities): entity F1 {metrics['f1']:.4f} (precision {metrics['precision']:.4f}, recall "
+                  f"{metrics['recall']:.4f}) token accuracy {metrics['token_accuracy']:.4f}")
+            continue
         print(f"{name} on {result.metrics_split} ({metrics['size']:,} texts): accuracy {metrics['accuracy']:.4f} "
               f"macro-F1 {metrics['macro_f1']:.4f}")
     print(f"export: {result.export_path}")
@@ -275,6 +281,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     predictor = load_exported(args.model)
     texts = list(args.texts)
+    if predictor.task == "tagging":  # one line a text: its entities, with character offsets
+        for text, entities in zip(texts, predictor.entities(texts)):
+            print(f"{json.dumps(entities, ensure_ascii=False)}\t{text}")
+        return 0
     if predictor.model.config.get("task") == "pair":
         if len(texts) % 2:
             print("error: this pair student judges two texts together: give them in twos (first, second, ...)",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TASKS = ("single", "pair")  # tasks a run can train; "tagging" (NER) is read (distill/tasks) but not yet trained
+TASKS = ("single", "pair", "tagging")  # what a run can train (distill/tasks): one text, two texts, BIO per character
 STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
 STUDENT_TOKENIZERS = ("char", "word", "teacher")
 MODES = ("soft", "semi", "hard")  # "hard" = no distillation: the labels-only baseline

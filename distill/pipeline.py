@@ -43,6 +43,7 @@ from .export import export_student
 from .progress import (PHASE_BASELINE, STAGE_BASELINE, STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER,
                        STAGE_GENERATING, STAGE_LABELLING, STAGE_PREPARING, Reporter, RunCancelled, send_note)
 from .result import ModelReport, RunResult
+from .tagging_run import run_tagging
 from .training.checkpoints import CHECKPOINT_NAME, set_seed
 from .training.distillation import (EvalSet, TransferSet, resolve_layer_mapping, student_logits, teacher_layers_needed,
                                     train_student, uses_intermediates)
@@ -165,9 +166,18 @@ def validate_config(cfg: RunConfig) -> None:
         raise ConfigError("hidden_weight and attention_weight must not be negative", code="config_range")
     device = resolve_device(cfg.train.device)
     precision = amp_dtype(device, cfg.train.amp)  # an unknown amp value is refused here, before any work
+    if cfg.data.task == "tagging":
+        if cfg.student.tokenizer != "char":
+            raise ConfigError("a tagging student reads one token per character: use the char tokenizer",
+                              code="config_tagging_tokenizer", tokenizer=cfg.student.tokenizer)
+        students.build_tagger(cfg.student, 4, 3)  # refuses TextCNN (tagger_unsupported) before any work
+    elif cfg.student.crf:
+        raise ConfigError("a CRF layer is for tagging; a text classifier has none", code="crf_unsupported")
     if precision is not None and cfg.student.architecture != "transformer":
         # A tiny probe of the same architecture: refuses now what would crash mid-epoch after labelling.
-        check_amp_supported(students.build_student(cfg.student, 4, 2), device, cfg.train.amp)
+        probe = students.build_tagger(cfg.student, 4, 3) if cfg.data.task == "tagging" else \
+            students.build_student(cfg.student, 4, 2)
+        check_amp_supported(probe, device, cfg.train.amp)
     if uses_intermediates(cfg):
         if cfg.train.mode == "hard":
             raise ConfigError("hard mode uses no teacher signal; set hidden_weight and attention_weight to 0",
@@ -244,18 +254,28 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     with _stage(reporter, result, STAGE_PREPARING, {"device": device.type}):
         splits = _read_splits(cfg, out)
         _forget_work_for_another_split(out, splits.digest(), reporter)
-        labels = splits.labels
-        result.labels = labels
-        result.corpus = splits.report.to_dict()
-        report = splits.report
-        send_note(reporter, "corpus_summary", train=report.train, dev=report.dev, test=report.test,
-                  duplicates=report.duplicate_rows, labels=", ".join(labels))
-        for warning in report.warning_notes:
-            send_note(reporter, warning["code"], **warning["params"])
-        if tcfg.mode == "hard" and not (splits.train.label_ids != NO_LABEL).any():
-            raise ConfigError("hard mode trains on labels only, and the training file has no labeled rows",
-                              code="config_hard_needs_labels")
-        teacher = _resolve_teacher(cfg, labels, splits, out, reporter)
+        if dcfg.task == "tagging":
+            result.corpus = splits.report.to_dict()
+            for warning in splits.report.warning_notes:
+                send_note(reporter, warning["code"], **warning["params"])
+        else:
+            labels = splits.labels
+            result.labels = labels
+            result.corpus = splits.report.to_dict()
+            report = splits.report
+            send_note(reporter, "corpus_summary", train=report.train, dev=report.dev, test=report.test,
+                      duplicates=report.duplicate_rows, labels=", ".join(labels))
+            for warning in report.warning_notes:
+                send_note(reporter, warning["code"], **warning["params"])
+            if tcfg.mode == "hard" and not (splits.train.label_ids != NO_LABEL).any():
+                raise ConfigError("hard mode trains on labels only, and the training file has no labeled rows",
+                                  code="config_hard_needs_labels")
+            teacher = _resolve_teacher(cfg, labels, splits, out, reporter)
+    if dcfg.task == "tagging":  # the same stages on per-character data (tagging_run.py)
+        run_tagging(cfg, reporter, out, device, result, splits,
+                    lambda stage, info: _stage(reporter, result, stage, info))
+        shutil.rmtree(out / ROW_STORES, ignore_errors=True)  # a copy of the corpus, rebuilt by any later start
+        return
 
     # --- fine-tuning the teacher when it has no head for these labels -----------------------------
     if teacher.loaded is not None and teacher.loaded.needs_finetune:

@@ -155,8 +155,9 @@ def write_row_store(examples: Iterable[Example], directory: Path, task: Task, la
             keys += row_key(task, example)
             for label in task.labels_of(example):
                 label_names.setdefault(label, len(label_names))
-            label_ids.append(NO_LABEL if example.label is None
-                             else label_names.setdefault(example.label, len(label_names)))
+            split_label = task.split_label(example)
+            label_ids.append(NO_LABEL if split_label is None
+                             else label_names.setdefault(split_label, len(label_names)))
             lines.append(example.line)
     except BaseException:
         for writer in (texts, pairs, tags):

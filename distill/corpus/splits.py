@@ -228,7 +228,7 @@ def _prepare(train: Iterable[Example], dev: Iterable[Example] | None, test: Iter
     splits = Splits(train=view(train_rows), dev=view(held_out["dev"]), test=view(held_out["test"]),
                     report=report, labels=labels)
     report.unlabeled_file = int((train_rows.rows >= train_file_rows[0]).sum())
-    _check_labels(splits, path)
+    _check_labels(splits, path, task)
     _fill_counts(splits)
     _write_warnings(report, ties, splits)
     return splits
@@ -284,7 +284,12 @@ def texts_per_label_for_one_row(fraction: float) -> int:
     return needed
 
 
-def _check_labels(splits: Splits, path: str) -> None:
+def _check_labels(splits: Splits, path: str, task: Task) -> None:
+    if task.name == "tagging":  # tagged sentences are one group; their tags are the classes, checked by the task
+        if not splits.labels:
+            raise CorpusError("no sentence has tags, so there is nothing to learn entities from or to score against",
+                              path=path, code="single_class", labels=[])
+        return
     if len(splits.labels) < 2:
         if not splits.labels:
             detail = "no row has a label, so there is nothing to learn classes from or to score against"

@@ -6,6 +6,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,6 +54,33 @@ class Predictor:
         probs = self.probabilities(texts)  # (N, C)
         best = probs.argmax(axis=-1)
         return [(self.labels[int(i)], float(probs[row, i])) for row, i in enumerate(best)]
+
+
+    @property
+    def task(self) -> str:
+        """"single", "pair" (texts are joined pairs, tasks.join_pair) or "tagging" (use ``entities``)."""
+        return str(self.model.config.get("task", "single"))
+
+    def entities(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+        """A tagger's entities per text: {"start", "end" (exclusive), "label", "text"}, offsets in characters."""
+        from ..tasks.tagging_schemes import bio_to_spans
+        from ..tokens.characters import encode_characters
+
+        if self.task != "tagging":
+            raise ConfigError("this student labels whole texts; it finds no entities", code="export_not_tagger")
+        found: list[list[dict[str, Any]]] = []
+        with torch.inference_mode():
+            for text in texts:
+                ids = encode_characters(self.tokenizer, text, self.max_length)
+                if not ids:
+                    found.append([])
+                    continue
+                input_ids, attention_mask = pad_batch([ids], self.tokenizer.pad_id)  # (1, T)
+                emissions = self.model(input_ids.to(self.device), attention_mask.to(self.device)).float()  # (1, T, C)
+                tags = [self.labels[tag] for tag in self.model.decode(emissions, attention_mask.to(self.device))[0]]
+                found.append([{"start": start, "end": end, "label": label, "text": text[start:end]}
+                              for start, end, label in bio_to_spans(tags)])
+        return found
 
 
 def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Predictor:

@@ -36,6 +36,10 @@ class Task(ABC):
     def dedup_key(self, example: Example) -> str:
         """Two rows with the same key are the same input, whatever their labels."""
 
+    def split_label(self, example: Example) -> str | None:
+        """What dedup votes on and the train/dev/test split stratifies by; None = an unlabeled row."""
+        return example.label
+
     @abstractmethod
     def labels_of(self, example: Example) -> list[str]:
         """The label values this row contributes to the label set (empty when unlabeled)."""

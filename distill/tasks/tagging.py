@@ -27,6 +27,9 @@ TAGS_COLUMN = "tags"  # a row may give one tag per character under this key inst
 SPAN_EXAMPLE = '[{"start": 0, "end": 2, "label": "PER"}]'
 
 
+TAGGED = "tagged"  # the split_label of every tagged sentence (the split has one group to draw dev and test from)
+
+
 class TaggingTask(Task):
     """Named entities as character-level BIO tags."""
 
@@ -54,6 +57,10 @@ class TaggingTask(Task):
 
     def dedup_key(self, example: Example) -> str:
         return normalize_text(example.text)
+
+    def split_label(self, example: Example) -> str | None:
+        # A sentence has no one class: every tagged sentence is in one group, split at random into dev and test.
+        return TAGGED if example.tags is not None else None
 
     def labels_of(self, example: Example) -> list[str]:
         return list(dict.fromkeys(example.tags or ()))
