@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import MODES, TRANSFER_PRESETS, RunConfig, apply_override
+from .config import MODES, TASKS, TRANSFER_PRESETS, RunConfig, apply_override
 from .errors import DistillError
 from .progress import STAGE_LABELLING, STAGES, NullReporter
 
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                           + "; --set transfer.methods=[...] picks the methods")
     fit.add_argument("--grow-rows", type=int, metavar="N", help="generated rows wanted (default: the --grow preset's)")
     fit.add_argument("--text-column")
+    fit.add_argument("--task", choices=TASKS, help="single (one text, one label; the default), pair (two texts, one "
+                                                   "label: --text-pair-column) or tagging (named entities)")
     fit.add_argument("--text-pair-column", metavar="COLUMN",
                      help="the second text's column: the run learns how two texts relate (a text-pair task)")
     fit.add_argument("--label-column")
@@ -159,6 +161,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         (args.epochs, cfg.train, "epochs"),
         (args.text_column, cfg.data, "text_column"),
         (args.text_pair_column, cfg.data, "text_pair_column"),
+        (args.task, cfg.data, "task"),
         (args.label_column, cfg.data, "label_column"),
         (args.cache_dir, cfg, "cache_dir"),
         (args.device, cfg.train, "device"),
@@ -176,7 +179,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for value, section, field in overrides:
         if value is not None:
             setattr(section, field, value)
-    if args.text_pair_column:
+    if args.text_pair_column and not args.task:
         cfg.data.task = "pair"
     for assignment in args.set:
         try:

@@ -80,7 +80,7 @@ def test_the_cli_fits_a_tagger_and_prints_its_entities(tmp_path: Path, capsys: p
     from distill.cli import main
 
     corpus = _corpus(tmp_path / "pd.jsonl", sentences=400)
-    code = main(["fit", "--set", "data.task=tagging", "--train", str(corpus), "--demo-teacher", "--student", "bilstm",
+    code = main(["fit", "--task", "tagging", "--train", str(corpus), "--demo-teacher", "--student", "bilstm",
                  "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--epochs", "2",
                  "--max-length", "48", "--device", "cpu", "--set", "teacher.finetune_epochs=1",
                  "--set", "teacher.demo_hidden_size=32", "--set", "teacher.demo_layers=1",
