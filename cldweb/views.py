@@ -85,7 +85,8 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             corpus.analyse(form.cleaned_data["text_column"], form.cleaned_data["label_column"],
-                           text_pair_column=form.cleaned_data["text_pair_column"])
+                           text_pair_column=form.cleaned_data["text_pair_column"],
+                           tagging=form.cleaned_data["tagging"])
         except CorpusError as error:
             form.add_error(None, describe_corpus_error(error.code, error.params, error.detail, corpus.original_filename))
         else:

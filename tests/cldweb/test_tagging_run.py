@@ -1,0 +1,97 @@
+"""A named-entity run end to end on the web: a few hundred People's Daily sentences written as JSON Lines,
+trained for real through the Celery task, its report scoring entities per type (never drawing confusion
+matrices), its worst sentences with the entities highlighted, and its student finding entities in the
+playground."""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+import distill
+from cldweb import playground
+from cldweb.models import Corpus, Run
+from distill.datasets import peoples_daily
+from distill.tasks.tagging_schemes import bio_to_spans
+from tests.cldweb.test_api_runs import train_tiny_run
+
+pytestmark = pytest.mark.django_db
+
+SENTENCE = "江泽民在北京会见了来自上海的代表。"
+
+
+def write_entities(path: Path, sentences: int = 300) -> Path:
+    """``sentences`` People's Daily sentences of 8-40 characters as JSON Lines rows of text and entity spans."""
+    rows = [(text, tags) for text, tags in peoples_daily(limit=3000) if 8 <= len(text) <= 40][:sentences]
+    with path.open("w", encoding="utf-8") as handle:
+        for text, tags in rows:
+            entities = [{"start": start, "end": end, "label": label} for start, end, label in bio_to_spans(tags)]
+            handle.write(json.dumps({"text": text, "entities": entities}, ensure_ascii=False) + "\n")
+    return path
+
+
+def tagging_corpus(owner, tmp_path, sentences: int = 300) -> Corpus:
+    path = write_entities(tmp_path / "人民日报.jsonl", sentences)
+    corpus = Corpus.create_from_upload(owner=owner, upload=SimpleUploadedFile(path.name, path.read_bytes()),
+                                       name="人民日报")
+    corpus.analyse("text", "entities", tagging=True)
+    corpus.save()
+    assert corpus.is_usable, corpus.problem
+    return corpus
+
+
+@pytest.fixture
+def tagging_run(owner, demo_teacher, tmp_path) -> Run:
+    """A BiLSTM tagger, trained in this process through the Celery task with a learning rate taggers learn at."""
+    run = train_tiny_run(owner, tagging_corpus(owner, tmp_path), demo_teacher, batch_size=16, learning_rate=1e-2,
+                         epochs=2)
+    playground.teachers.clear()
+    return run
+
+
+@pytest.mark.slow
+def test_it_trains_a_tagging_run_and_reports_entity_f1_per_type_and_highlighted_worst_sentences(owner_client,
+                                                                                             tagging_run):
+    assert tagging_run.config["data"]["task"] == "tagging" and tagging_run.is_tagging
+    metrics = tagging_run.result["metrics"]
+    page = owner_client.get(reverse("run-detail", args=[tagging_run.pk])).content.decode()
+    report = owner_client.get(reverse("run-report", args=[tagging_run.pk]) + "?download=1").content.decode()
+
+    for body in (page, report):
+        assert 'id="report-entities"' in body and "Entity F1" in body and "Token accuracy" in body
+        assert "confusion-chart" not in body and 'id="report-per-class"' not in body
+        for model in ("teacher", "student", "baseline"):
+            rows = {"": {**metrics[model], "support": metrics[model]["entities"]}, **metrics[model]["per_type"]}
+            assert set(metrics[model]["per_type"]) <= {"LOC", "ORG", "PER"} and metrics[model]["per_type"]
+            for kind, scores in rows.items():
+                cells = "".join(f'<td class="num">{scores[name] * 100:.1f}%</td>' for name in ("precision", "recall", "f1"))
+                assert re.search(f'<tr data-model="{model}" data-type="{kind}">(<th[^>]*>[^<]*</th>)?'
+                                 f'<td>{kind or "All entities"}</td>{re.escape(cells)}<td class="num">'
+                                 f'{scores["support"]:,}</td></tr>', body), (model, kind)
+            assert f'<td class="num">{metrics[model]["token_accuracy"] * 100:.1f}%</td></tr>' in body
+        worst = tagging_run.result["disagreements"][0]
+        entity = (worst["gold"] or worst["predicted"])[0]
+        assert (f'<mark class="entity" data-type="{entity["label"]}">{html.escape(entity["text"])}'
+                f'<sup>{entity["label"]}</sup></mark>') in body
+
+
+@pytest.mark.slow
+def test_it_finds_entities_with_the_student_in_the_playground_and_the_api(owner_client, tagging_run):
+    expected = distill.load_student(tagging_run.export_path).entities([SENTENCE])[0]
+
+    page = owner_client.post(reverse("run-predict", args=[tagging_run.pk]), {"text": SENTENCE}).content.decode()
+    answer = owner_client.post(reverse("api-run-predict", args=[tagging_run.pk]), {"texts": [SENTENCE]},
+                               content_type="application/json").json()
+
+    assert answer["student"]["predictions"] == [{"text": SENTENCE, "entities": expected}]
+    assert 'id="playground-entities"' in page
+    for entity in expected:
+        assert (f'<mark class="entity" data-type="{entity["label"]}">{entity["text"]}'
+                f'<sup>{entity["label"]}</sup></mark>') in page
+    if not expected:
+        assert f'<p class="tagged">{SENTENCE}</p>' in page
