@@ -267,6 +267,12 @@ class Corpus(models.Model):
         """(raw label, name users see, rows) in the order of ``label_counts``."""
         return [(raw, (self.label_names or {}).get(raw, raw), count) for raw, count in self.label_counts.items()]
 
+    @property
+    def entity_count_rows(self) -> list[tuple[str, int]]:
+        """(entity type, entities) of a tagging corpus, most first, ties by type (jsonb keeps no key order)."""
+        return sorted(((str(kind), int(count)) for kind, count in (self.entity_counts or {}).items()),
+                      key=lambda item: (-item[1], item[0]))
+
     def preview(self, rows: int = 10) -> CorpusPreview:
         return preview_corpus(self.path, rows=rows, encoding=self.encoding)
 
