@@ -30,7 +30,7 @@ class CorpusUploadForm(forms.Form):
         label=_("Corpus file"),
         help_text=_("CSV, TSV or JSON Lines (or a ZIP holding one), in UTF-8, GBK/GB18030 or Big5, with one "
                     "text per row and optionally a label column."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json,.zip"}),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json,.zip,.conll,.bio,.iob,.bmes"}),
         allow_empty_file=True,  # the corpus reader says "<file>: the file is empty", naming the file
     )
 

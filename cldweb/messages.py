@@ -270,6 +270,8 @@ SKIP_REASONS = {"empty_text": gettext_noop("an empty text"), "text_too_long": ge
 def bad_tags_problem(params: Mapping[str, Any]) -> str:
     """Why a sentence's entities or tags cannot be read (the engine's ``bad_tags``, by its ``problem``)."""
     problem, position = params.get("problem", ""), params.get("position", "?")
+    if params.get("at_line"):  # a CoNLL sentence with a line that is not a character and its tag
+        return _("line %(line)s is not a character and its tag") % {"line": params["at_line"]}
     if problem == "length":
         return _("the number of tags is not the number of characters of the sentence")
     if problem == "empty_span":

@@ -34,8 +34,8 @@ from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
 from cldweb.uploads import (corpus_upload_to, pretrained_folder, sanitise_filename, stream_upload_to,
                             unlabeled_upload_to, unzipped_upload)
-from distill import (CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow, StudentConfig,
-                     TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
+from distill import (CONLL_SUFFIXES, CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow,
+                     StudentConfig, TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
                      preview_corpus, store_text_lines, texts_per_label_for_one_row)
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
@@ -60,6 +60,7 @@ MODE_CHOICES = [
 ]
 
 CORPUS_FORMATS = ("csv", "tsv", "jsonl")
+CONLL_COLUMNS = ("text", "tags")  # the (text, label) columns of a CoNLL corpus, one sentence and its tags a row
 
 
 class CorpusRejected(Exception):
@@ -187,7 +188,9 @@ class Corpus(models.Model):
             corpus.file.name = stored_name
             text_column = preview.guessed_text_column or preview.columns[0]
             label_column = preview.guessed_label_column or ""
-            corpus.analyse(text_column, label_column)
+            # A file named as CoNLL (.conll, .bio, ...) can only be named entities; a CoNLL .txt is chosen as such
+            # at column mapping.
+            corpus.analyse(text_column, label_column, tagging=PurePath(original).suffix.lower() in CONLL_SUFFIXES)
             corpus.save()
             return corpus
         except CorpusError as error:
@@ -228,6 +231,12 @@ class Corpus(models.Model):
                                     max_text_chars=settings.CLD_MAX_TEXT_CHARS, name=self.original_filename,
                                     scratch_dir=settings.CLD_SCRATCH_DIR, task=task,
                                     text_pair_column=text_pair_column)
+        if inspection.format == "conll" and (text_column, label_column) != CONLL_COLUMNS:
+            # A CoNLL file has no header: its sentences and tags go by the names the column form then offers.
+            text_column, label_column = CONLL_COLUMNS
+            inspection = inspect_corpus(self.path, text_column, label_column, encoding=encoding,
+                                        max_text_chars=settings.CLD_MAX_TEXT_CHARS, name=self.original_filename,
+                                        scratch_dir=settings.CLD_SCRATCH_DIR, task=task)
         self.text_column = text_column
         self.text_pair_column = text_pair_column
         self.tagging = tagging

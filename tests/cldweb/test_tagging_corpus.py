@@ -17,6 +17,7 @@ from cldweb.messages import describe_error, skip_reasons
 from cldweb.models import Corpus, Run
 from distill import ConfigError
 from distill.config import RunConfig
+from distill.datasets import peoples_daily
 from distill.pipeline import validate_config
 from tests.cldweb.test_tagging_run import write_entities
 
@@ -169,3 +170,37 @@ def test_it_highlights_entities_with_their_type_and_escapes_the_rest():
 
     assert shown == ('&lt;b&gt;<mark class="entity" data-type="PER">李鹏<sup>PER</sup></mark>&lt;/b&gt;访问&amp;'
                      '<mark class="entity" data-type="L&lt;C">北京<sup>L&lt;C</sup></mark>')
+
+
+def test_it_reads_a_conll_file_as_named_entities_with_its_bad_sentences_listed(owner_client, owner, tmp_path,
+                                                                               demo_teacher):
+    sentences = [(text, tags) for text, tags in peoples_daily(limit=400) if 8 <= len(text) <= 40][:60]
+    lines: list[str] = []
+    bad_line = 0
+    for number, (text, tags) in enumerate(sentences):
+        if number == 7:
+            bad_line = len(lines) + 2  # the sentence's second line (lines count from 1)
+            lines += [f"{text[0]}\t{tags[0]}", "这行没有标签", *(f"{c}\t{t}" for c, t in zip(text[1:], tags[1:]))]
+        else:
+            lines += [f"{char}\t{tag}" for char, tag in zip(text, tags)]
+        lines.append("")
+    path = tmp_path / "人民日报.conll"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    corpus = upload(owner, path)
+
+    # The form offers the columns the upload was guessed to have (a CoNLL file has no header): any will do.
+    map_entity_columns(owner_client, corpus, text_column=corpus.columns[0], label_column=corpus.columns[1])
+
+    corpus.refresh_from_db()
+    assert (corpus.format, corpus.text_column, corpus.label_column) == ("conll", "text", "tags")
+    kept = [tags for number, (_text, tags) in enumerate(sentences) if number != 7]
+    assert corpus.row_count == len(kept)
+    assert corpus.entity_counts == dict(Counter(tag[2:] for tags in kept for tag in tags if tag.startswith("B-")))
+    assert [(row["line"], row["problem"]) for row in corpus.skipped_shown] == [
+        (bad_line - 1, f"line {bad_line} is not a character and its tag")]
+    page = owner_client.get(reverse("corpus-detail", args=[corpus.pk])).content.decode()
+    assert "(the tags of the CoNLL file)" in page
+    assert owner_client.get(reverse("corpus-preview", args=[corpus.pk])).status_code == 200
+    run = Run.create(owner=owner, corpus=corpus, teacher=demo_teacher, student_architecture="bilstm", epochs=1)
+    assert (run.config["data"]["task"], run.config["data"]["label_column"]) == ("tagging", "tags")
+    validate_config(RunConfig.from_dict(run.config))
