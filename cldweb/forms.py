@@ -297,6 +297,8 @@ class RunForm(forms.Form):
             corpus.name, corpus.text_column, corpus.text_pair_column, bool(corpus.unlabeled_file)))
             for corpus in self.fields["corpus"].queryset if corpus.is_pair]
         self.pair_students_hint = messages.pair_students_hint() if self.pair_corpora else ""
+        self.tagging_corpora = [(corpus, messages.tagging_corpus_on_run_form(corpus.name))
+                                for corpus in self.fields["corpus"].queryset if corpus.tagging]
         self.grow_for_pairs = messages.grow_for_pairs()  # the one-line reason beside the greyed-out choices
         # A student larger than its teacher is slower, not faster: said before it is picked.
         demo = any(teacher.kind == Teacher.KIND_DEMO for teacher in self.fields["teacher"].queryset)

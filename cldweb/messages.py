@@ -860,6 +860,13 @@ def grow_for_pairs() -> str:
     return _("Growing the training set makes variants of single texts; it is not offered for a text-pair corpus.")
 
 
+def tagging_corpus_on_run_form(name: str) -> str:
+    """What the run form says about a named-entity corpus: which students tag, and that growing is off."""
+    return _("“%(name)s” holds named entities: choose a BiLSTM, BiGRU or transformer student (TextCNN cannot tag "
+             "entities); growing the training set is not offered for it. The report scores entity F1 per type.") % {
+        "name": name}
+
+
 def pair_corpus_on_run_form(name: str, first: str, second: str, unlabeled: bool) -> str:
     """What the run form says about a text-pair corpus: what changes for its runs."""
     sentence = _("“%(name)s” holds text pairs (“%(first)s” and “%(second)s”): growing the training set is not "

@@ -64,6 +64,8 @@ def test_it_makes_a_named_entity_corpus_at_column_mapping_and_counts_entities_pe
     page = owner_client.get(reverse("corpus-detail", args=[corpus.pk])).content.decode()
     assert "Named entities: each sentence in “text” with its entities" in page
     assert "Entities per type" in page and "Rows per label" not in page
+    dashboard = owner_client.get(reverse("dashboard")).content.decode()
+    assert '人民日报</a> <span class="badge">named entities</span>' in dashboard
     for kind, count in corpus.entity_count_rows:
         assert f"<tr><td>{kind}</td><td class=\"num\">{count:,}</td></tr>" in page
 
@@ -126,7 +128,7 @@ def test_it_builds_a_tagging_run_the_engine_accepts(owner, entity_corpus, demo_t
     validate_config(RunConfig.from_dict(run.config))  # the engine accepts what the web built
 
 
-def test_it_refuses_textcnn_and_growing_for_a_named_entity_corpus(owner, entity_corpus, demo_teacher):
+def test_it_refuses_textcnn_and_growing_for_a_named_entity_corpus(owner_client, owner, entity_corpus, demo_teacher):
     data = {"corpus": entity_corpus.pk, "teacher": demo_teacher.pk, "student_architecture": "bilstm",
             "mode": "soft", "epochs": 1, "max_length": 32, "baseline": "on", "grow": "off"}
 
@@ -141,6 +143,8 @@ def test_it_refuses_textcnn_and_growing_for_a_named_entity_corpus(owner, entity_
     assert growing.errors["grow"] == ["Growing the training set makes variants of single texts; it is not offered "
                                       "for a named-entity corpus."]
     assert accepted.is_valid(), accepted.errors
+    page = owner_client.get(reverse("run-create") + f"?corpus={entity_corpus.pk}").content.decode()
+    assert "“人民日报” holds named entities: choose a BiLSTM, BiGRU or transformer student" in page
 
 
 @pytest.mark.parametrize("section, field, value, code, english, chinese", [

@@ -78,6 +78,9 @@ def test_it_trains_a_tagging_run_and_reports_entity_f1_per_type_and_highlighted_
         entity = (worst["gold"] or worst["predicted"])[0]
         assert (f'<mark class="entity" data-type="{entity["label"]}">{html.escape(entity["text"])}'
                 f'<sup>{entity["label"]}</sup></mark>') in body
+    assert 'id="playground-entities"' in page and 'id="playground-rows"' not in page
+    chinese = owner_client.get(reverse("run-detail", args=[tagging_run.pk]), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "实体 F1" in chinese and "字符准确率" in chinese and "学生模型错得最多的句子" in chinese
 
 
 @pytest.mark.slow
@@ -89,6 +92,10 @@ def test_it_finds_entities_with_the_student_in_the_playground_and_the_api(owner_
                                content_type="application/json").json()
 
     assert answer["student"]["predictions"] == [{"text": SENTENCE, "entities": expected}]
+    listed = owner_client.get(reverse("api-runs")).json()["runs"][0]
+    assert listed["task"] == "tagging" and listed["student_entity_f1"] == tagging_run.result["metrics"]["student"]["f1"]
+    scores = owner_client.get(reverse("api-run", args=[tagging_run.pk])).json()["metrics"]["student"]["entity_scores"]
+    assert scores["per_type"] == tagging_run.result["metrics"]["student"]["per_type"]
     assert 'id="playground-entities"' in page
     for entity in expected:
         assert (f'<mark class="entity" data-type="{entity["label"]}">{entity["text"]}'
