@@ -15,10 +15,12 @@ from django.urls import reverse
 
 import distill
 from cldweb import playground
+from cldweb.entities import highlighted
 from cldweb.models import Corpus, Run
 from distill.datasets import peoples_daily
 from distill.tasks.tagging_schemes import bio_to_spans
-from tests.cldweb.test_api_runs import train_tiny_run
+from cldweb.tasks import run_distillation
+from tests.cldweb.test_api_runs import TINY_CONFIG
 
 pytestmark = pytest.mark.django_db
 
@@ -47,9 +49,17 @@ def tagging_corpus(owner, tmp_path, sentences: int = 300) -> Corpus:
 
 @pytest.fixture
 def tagging_run(owner, demo_teacher, tmp_path) -> Run:
-    """A BiLSTM tagger, trained in this process through the Celery task with a learning rate taggers learn at."""
-    run = train_tiny_run(owner, tagging_corpus(owner, tmp_path), demo_teacher, batch_size=16, learning_rate=1e-2,
-                         epochs=2)
+    """A BiLSTM tagger distilled in semi mode, trained in this process through the Celery task: batches of 16 at
+    a learning rate of 1e-2, at which taggers learn fast, and a demo teacher fine-tuned long enough to tag."""
+    config = {section: dict(values) for section, values in TINY_CONFIG.items()}
+    config["teacher"]["finetune_epochs"] = 4  # 1 leaves the demo teacher tagging every character O
+    config["train"].update(batch_size=16, learning_rate=1e-2, epochs=12, mode="semi")
+    run = Run.objects.create(owner=owner, corpus=tagging_corpus(owner, tmp_path), teacher=demo_teacher, config=config)
+    run.config = run.build_config().to_dict()
+    run.save(update_fields=["config"])
+    run_distillation.apply(args=(run.pk,))
+    run.refresh_from_db()
+    assert run.status == Run.Status.DONE, (run.error_code, run.error_message)
     playground.teachers.clear()
     return run
 
@@ -79,26 +89,32 @@ def test_it_trains_a_tagging_run_and_reports_entity_f1_per_type_and_highlighted_
         assert (f'<mark class="entity" data-type="{entity["label"]}">{html.escape(entity["text"])}'
                 f'<sup>{entity["label"]}</sup></mark>') in body
     assert 'id="playground-entities"' in page and 'id="playground-rows"' not in page
+    assert '"eval_key": "dev_f1"' in page and "<h2>Dev entity F1</h2>" in page  # the live chart draws entity F1
     chinese = owner_client.get(reverse("run-detail", args=[tagging_run.pk]), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
     assert "实体 F1" in chinese and "字符准确率" in chinese and "学生模型错得最多的句子" in chinese
 
 
 @pytest.mark.slow
 def test_it_finds_entities_with_the_student_in_the_playground_and_the_api(owner_client, tagging_run):
-    expected = distill.load_student(tagging_run.export_path).entities([SENTENCE])[0]
+    # Training sentences with entities, which a tiny student has seen, and one it has not.
+    rows = [json.loads(line) for line in tagging_run.corpus.path.read_text(encoding="utf-8").splitlines()]
+    texts = [row["text"] for row in rows if row["entities"]][:8] + [SENTENCE]
+    expected = distill.load_student(tagging_run.export_path).entities(texts)
+    assert any(expected), "the student found no entity at all: the run learnt nothing"
 
-    page = owner_client.post(reverse("run-predict", args=[tagging_run.pk]), {"text": SENTENCE}).content.decode()
-    answer = owner_client.post(reverse("api-run-predict", args=[tagging_run.pk]), {"texts": [SENTENCE]},
+    page = owner_client.post(reverse("run-predict", args=[tagging_run.pk]), {"text": "\n".join(texts)}).content.decode()
+    answer = owner_client.post(reverse("api-run-predict", args=[tagging_run.pk]), {"texts": texts},
                                content_type="application/json").json()
 
-    assert answer["student"]["predictions"] == [{"text": SENTENCE, "entities": expected}]
+    assert answer["student"]["predictions"] == [{"text": text, "entities": found} for text, found in zip(texts, expected)]
+    assert "teacher" not in answer  # a tagging run's teacher is not offered in the playground
     listed = owner_client.get(reverse("api-runs")).json()["runs"][0]
     assert listed["task"] == "tagging" and listed["student_entity_f1"] == tagging_run.result["metrics"]["student"]["f1"]
     scores = owner_client.get(reverse("api-run", args=[tagging_run.pk])).json()["metrics"]["student"]["entity_scores"]
     assert scores["per_type"] == tagging_run.result["metrics"]["student"]["per_type"]
     assert 'id="playground-entities"' in page
-    for entity in expected:
-        assert (f'<mark class="entity" data-type="{entity["label"]}">{entity["text"]}'
-                f'<sup>{entity["label"]}</sup></mark>') in page
-    if not expected:
-        assert f'<p class="tagged">{SENTENCE}</p>' in page
+    for text, found in zip(texts, expected):
+        assert f'<p class="tagged">{highlighted(text, found)}</p>' in page
+        for entity in found:
+            assert (f'<mark class="entity" data-type="{entity["label"]}">{entity["text"]}'
+                    f'<sup>{entity["label"]}</sup></mark>') in page
