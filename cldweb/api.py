@@ -83,7 +83,10 @@ def api_runs(request: HttpRequest) -> JsonResponse:
             "task": run.task,  # "pair": predict takes texts and second_texts
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "student_accuracy": ((run.result or {}).get("student") or {}).get("test_accuracy"),
+            "student_accuracy": ((run.result or {}).get("student") or {}).get("test_accuracy"),  # a tagger's: token accuracy
+            # A tagger is judged by entities: its entity F1 (micro, over all entities); None for other runs.
+            "student_entity_f1": (((run.result or {}).get("metrics") or {}).get("student") or {}).get("f1")
+            if run.is_tagging else None,
             "corpus_skipped_rows": run.corpus.skipped_rows.get("total", 0),  # rows of its corpus left out
             "labels": (run.result or {}).get("labels") or [],  # the names given at column mapping, if any
             "url": request.build_absolute_uri(reverse("run-detail", args=[run.pk])),
@@ -193,6 +196,11 @@ def run_numbers(run: Run) -> dict[str, Any]:
         efficiency["speedup_p50"] = round(teacher["latency_p50_ms"] / student["latency_p50_ms"], 3)
     if teacher.get("parameters") and student.get("parameters"):
         efficiency["compression"] = round(teacher["parameters"] / student["parameters"], 3)
+    if run.is_tagging:
+        # test_accuracy above is token accuracy; the entity scores (per type too) are what a tagger is judged by.
+        for name, scores in (result.get("metrics") or {}).items():
+            if name in metrics:
+                metrics[name]["entity_scores"] = scores
     efficiency["stage_seconds"] = result.get("stage_seconds") or {}
     efficiency["device"] = run.device or result.get("device") or ""
     efficiency["environment"] = result.get("environment") or {}

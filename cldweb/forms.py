@@ -30,7 +30,7 @@ class CorpusUploadForm(forms.Form):
         label=_("Corpus file"),
         help_text=_("CSV, TSV or JSON Lines (or a ZIP holding one), in UTF-8, GBK/GB18030 or Big5, with one "
                     "text per row and optionally a label column."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json,.zip"}),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.tab,.txt,.jsonl,.ndjson,.json,.zip,.conll,.bio,.iob,.bmes"}),
         allow_empty_file=True,  # the corpus reader says "<file>: the file is empty", naming the file
     )
 
@@ -51,7 +51,19 @@ class UnlabeledTextsForm(forms.Form):
         return refuse_too_large(self.cleaned_data["file"])
 
 
+CORPUS_TASK_CHOICES = [
+    ("single", _("Texts with a label each")),
+    ("tagging", _("Named entities in sentences")),
+]
+
+
 class CorpusColumnsForm(forms.Form):
+    # What the rows teach: a label per text (or text pair), or the entities of each sentence (the engine's tagging task).
+    task = forms.ChoiceField(
+        label=_("What the corpus labels"), choices=CORPUS_TASK_CHOICES, required=False,
+        help_text=_("For named entities the label column holds each sentence's entities as JSON, like "
+                    "[{\"start\": 0, \"end\": 2, \"label\": \"PER\"}] (end exclusive), or a list of one "
+                    "tag per character."))
     text_column = forms.ChoiceField(label=_("Text column"))
     label_column = forms.ChoiceField(label=_("Label column"), required=False)
     # A second text makes every row a pair with one label (question matching, paraphrase): the engine's pair task.
@@ -69,6 +81,7 @@ class CorpusColumnsForm(forms.Form):
         self.initial.setdefault("text_column", corpus.text_column)
         self.initial.setdefault("label_column", corpus.label_column)
         self.initial.setdefault("text_pair_column", corpus.text_pair_column)
+        self.initial.setdefault("task", "tagging" if corpus.tagging else "single")
         # One optional name per label of the current label column ("0" -> 差评); fields go by position
         # so any label value, however odd, makes a valid field name.
         self.label_fields: list[tuple[str, str, int]] = []
@@ -89,7 +102,11 @@ class CorpusColumnsForm(forms.Form):
         if cleaned.get("text_column") and cleaned.get("text_column") == cleaned.get("label_column"):
             raise forms.ValidationError(_("The text and label columns must be different."))
         second = cleaned.get("text_pair_column")
-        if second and second == cleaned.get("text_column"):
+        cleaned["tagging"] = cleaned.get("task") == "tagging"
+        if second and cleaned["tagging"]:
+            self.add_error("text_pair_column", _("Named entities are tagged in one sentence at a time; "
+                                                 "choose no second text for them."))
+        elif second and second == cleaned.get("text_column"):
             self.add_error("text_pair_column", _("The second text must be another column than the first text."))
         elif second and second == cleaned.get("label_column"):
             self.add_error("text_pair_column", _("The second text must be another column than the label."))
@@ -202,6 +219,10 @@ def students_larger_than_the_demo_teacher() -> tuple[tuple[str, int, int], ...]:
     return tuple(larger)
 
 
+# The students that can tag named entities (distill.students.build_tagger; TextCNN gives one answer per text).
+TAGGING_STUDENTS = ("bilstm", "bigru", "transformer")
+
+
 class RunForm(forms.Form):
     corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), widget=CorpusSelect)
     teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), widget=TeacherSelect)
@@ -276,6 +297,8 @@ class RunForm(forms.Form):
             corpus.name, corpus.text_column, corpus.text_pair_column, bool(corpus.unlabeled_file)))
             for corpus in self.fields["corpus"].queryset if corpus.is_pair]
         self.pair_students_hint = messages.pair_students_hint() if self.pair_corpora else ""
+        self.tagging_corpora = [(corpus, messages.tagging_corpus_on_run_form(corpus.name))
+                                for corpus in self.fields["corpus"].queryset if corpus.tagging]
         self.grow_for_pairs = messages.grow_for_pairs()  # the one-line reason beside the greyed-out choices
         # A student larger than its teacher is slower, not faster: said before it is picked.
         demo = any(teacher.kind == Teacher.KIND_DEMO for teacher in self.fields["teacher"].queryset)
@@ -304,7 +327,14 @@ class RunForm(forms.Form):
                 "“%(name)s” is too small for dev and test rows (see above): add rows to it, or tick this box "
                 "to start without scores.") % {"name": corpus.name})
         grow = cleaned.get("grow") or "off"
-        if grow != "off" and corpus is not None and corpus.is_pair:
+        tagging = corpus is not None and corpus.tagging
+        architecture = cleaned.get("student_architecture")
+        if tagging and architecture and architecture not in TAGGING_STUDENTS:
+            self.add_error("student_architecture",
+                           messages.tagging_student_unsupported(str(dict(STUDENT_CHOICES)[architecture])))
+        if grow != "off" and tagging:
+            self.add_error("grow", messages.grow_for_tagging())
+        elif grow != "off" and corpus is not None and corpus.is_pair:
             self.add_error("grow", messages.grow_for_pairs())
         elif grow == "off":
             if cleaned.get("grow_rows") is not None:

@@ -61,6 +61,8 @@ def corpus_problem(code: str, params: Mapping[str, Any], detail: str, *, plain_t
     if code == "text_too_long":
         return _("the text has %(length)s characters, more than the limit of %(limit)s") % {
             "length": params.get("length", "?"), "limit": params.get("limit", "?")}
+    if code == "bad_tags":
+        return bad_tags_problem(params)
     if code == "bad_encoding":
         if params.get("encoding") == "utf-16":
             return _("the file is UTF-16; save it as UTF-8 and upload it again")
@@ -178,6 +180,13 @@ def describe_error(code: str, params: Mapping[str, Any], fallback: str, *,
     if code == "config_pair_unlabeled":
         return _("A file of unlabelled texts holds one text a line, not pairs, so it cannot be used with a "
                  "text-pair corpus. Start the run without it.")
+    if code == "tagger_unsupported":
+        return tagging_student_unsupported(str(params.get("architecture", "")))
+    if code == "config_tagging_tokenizer":
+        return _("A named-entity student reads one character at a time; choose the character tokenizer "
+                 "(“char”), not “%(tokenizer)s”.") % {"tokenizer": params.get("tokenizer", "")}
+    if code == "config_transfer_task" and params.get("task") == "tagging":
+        return grow_for_tagging()
     if code == "config_transfer_task":
         return _("Growing the training set makes variants of single texts; it is not available for text pairs. "
                  "Switch it off for this corpus.")
@@ -254,7 +263,29 @@ def corpus_warnings(report: Mapping[str, Any]) -> list[str]:
 # Why the engine skipped a corpus row (distill.progress.SKIP_REASON_TEXTS), as "%(count)s with %(reason)s".
 SKIP_REASONS = {"empty_text": gettext_noop("an empty text"), "text_too_long": gettext_noop("a text over the length limit"),
                 "line_too_long": gettext_noop("a line over the length limit"),
-                "bad_label": gettext_noop("an unreadable label")}
+                "bad_label": gettext_noop("an unreadable label"),
+                "bad_tags": gettext_noop("entities or tags that do not fit the sentence")}
+
+
+def bad_tags_problem(params: Mapping[str, Any]) -> str:
+    """Why a sentence's entities or tags cannot be read (the engine's ``bad_tags``, by its ``problem``)."""
+    problem, position = params.get("problem", ""), params.get("position", "?")
+    if params.get("at_line"):  # a CoNLL sentence with a line that is not a character and its tag
+        return _("line %(line)s is not a character and its tag") % {"line": params["at_line"]}
+    if problem == "length":
+        return _("the number of tags is not the number of characters of the sentence")
+    if problem == "empty_span":
+        return _("entity %(number)s holds no characters (its end must come after its start)") % {"number": position}
+    if problem == "out_of_text":
+        return _("entity %(number)s ends past the end of the sentence") % {"number": position}
+    if problem == "overlap":
+        return _("entity %(number)s overlaps another; nested or overlapping entities cannot be tagged") % {
+            "number": position}
+    if problem in ("unopened", "type_change", "unclosed", "scheme"):
+        return _("tag %(number)s does not follow the one before it (an I- tag needs a B- tag of its type "
+                 "first)") % {"number": position}
+    return _("the entities are not a JSON list like [{\"start\": 0, \"end\": 2, \"label\": \"PER\"}] "
+             "or a list of one tag per character")
 
 
 def skip_reasons(counts: Mapping[str, int], separator: str) -> str:
@@ -774,6 +805,26 @@ def report_scored_on(split: str, size: str) -> str:
     return _("Scored on %(size)s test texts; each accuracy comes with its 95%% interval.") % {"size": size}
 
 
+def report_tagging_scored_on(split: str, sentences: str, entities: str) -> str:
+    if split == "dev":
+        return _("Scored on %(sentences)s dev sentences holding %(entities)s entities (the test sentences have no "
+                 "tags). An entity counts as found only when its start, end and type are all right.") % {
+            "sentences": sentences, "entities": entities}
+    return _("Scored on %(sentences)s test sentences holding %(entities)s entities. An entity counts as found only "
+             "when its start, end and type are all right.") % {"sentences": sentences, "entities": entities}
+
+
+def report_tagging_keeps(student: str, teacher: str, keeps: str) -> str:
+    return _("The student's entity F1 is %(student)s%% against the teacher's %(teacher)s%%: it keeps %(keeps)s%% "
+             "of it.") % {"student": student, "teacher": teacher, "keeps": keeps}
+
+
+def report_tagging_not_better_than_baseline(student: str, baseline: str) -> str:
+    return _("The distilled student finds entities no better than the same student trained without the teacher "
+             "(entity F1 %(student)s%% against %(baseline)s%%): here the teacher did not help. %(suggestion)s") % {
+        "student": student, "baseline": baseline, "suggestion": _(REPORT_SUGGESTION)}
+
+
 def report_no_disagreements() -> str:
     return _("The student and the teacher agree on every dev text.")
 
@@ -793,8 +844,27 @@ def grow_in_hard_mode() -> str:
              "none of the teacher's: choose a soft or semi mode, or switch growing the training set off.")
 
 
+def tagging_student_unsupported(architecture: str) -> str:
+    """Why a student cannot be trained on a named-entity corpus (the engine's ``tagger_unsupported``)."""
+    return _("The %(architecture)s student cannot tag named entities: it reads windows of characters and "
+             "gives one answer per text. Choose a BiLSTM, BiGRU or transformer student.") % {
+        "architecture": architecture}
+
+
+def grow_for_tagging() -> str:
+    return _("Growing the training set makes variants of single texts; it is not offered for a named-entity "
+             "corpus.")
+
+
 def grow_for_pairs() -> str:
     return _("Growing the training set makes variants of single texts; it is not offered for a text-pair corpus.")
+
+
+def tagging_corpus_on_run_form(name: str) -> str:
+    """What the run form says about a named-entity corpus: which students tag, and that growing is off."""
+    return _("“%(name)s” holds named entities: choose a BiLSTM, BiGRU or transformer student (TextCNN cannot tag "
+             "entities); growing the training set is not offered for it. The report scores entity F1 per type.") % {
+        "name": name}
 
 
 def pair_corpus_on_run_form(name: str, first: str, second: str, unlabeled: bool) -> str:

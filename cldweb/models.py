@@ -34,8 +34,8 @@ from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
 from cldweb.uploads import (corpus_upload_to, pretrained_folder, sanitise_filename, stream_upload_to,
                             unlabeled_upload_to, unzipped_upload)
-from distill import (CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow, StudentConfig,
-                     TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
+from distill import (CONLL_SUFFIXES, CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow,
+                     StudentConfig, TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
                      preview_corpus, store_text_lines, texts_per_label_for_one_row)
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
@@ -60,6 +60,7 @@ MODE_CHOICES = [
 ]
 
 CORPUS_FORMATS = ("csv", "tsv", "jsonl")
+CONLL_COLUMNS = ("text", "tags")  # the (text, label) columns of a CoNLL corpus, one sentence and its tags a row
 
 
 class CorpusRejected(Exception):
@@ -82,9 +83,12 @@ class Corpus(models.Model):
     label_column = models.CharField(_("label column"), max_length=200, blank=True)  # "" = no labels
     # The second text of a text-pair corpus (DataConfig.text_pair_column, task "pair"); "" = one text per row.
     text_pair_column = models.CharField(_("second text column"), max_length=200, blank=True)
+    # Named entities (DataConfig.task "tagging"): the label column holds each sentence's entities, or the file is CoNLL.
+    tagging = models.BooleanField(_("named entities"), default=False)
     row_count = models.PositiveIntegerField(default=0)
     labeled_count = models.PositiveIntegerField(default=0)
     label_counts = models.JSONField(default=dict)  # label -> rows
+    entity_counts = models.JSONField(default=dict, blank=True)  # a tagging corpus's entity type -> entities
     label_names = models.JSONField(default=dict, blank=True)  # raw label -> the name users see; absent = raw value
     report = models.JSONField(default=dict)  # the engine's split report (CorpusReport): duplicates, overlap, warnings
     # More text without labels, one per line (DataConfig.unlabeled_path): stored as UTF-8 with its usable
@@ -118,7 +122,8 @@ class Corpus(models.Model):
 
     @property
     def task(self) -> str:
-        return "pair" if self.is_pair else "single"
+        """The engine task its runs train: "tagging", "pair" or "single"."""
+        return "tagging" if self.tagging else "pair" if self.is_pair else "single"
 
     @property
     def warnings(self) -> list[str]:
@@ -183,7 +188,9 @@ class Corpus(models.Model):
             corpus.file.name = stored_name
             text_column = preview.guessed_text_column or preview.columns[0]
             label_column = preview.guessed_label_column or ""
-            corpus.analyse(text_column, label_column)
+            # A file named as CoNLL (.conll, .bio, ...) can only be named entities; a CoNLL .txt is chosen as such
+            # at column mapping.
+            corpus.analyse(text_column, label_column, tagging=PurePath(original).suffix.lower() in CONLL_SUFFIXES)
             corpus.save()
             return corpus
         except CorpusError as error:
@@ -196,12 +203,13 @@ class Corpus(models.Model):
             raise
 
     def analyse(self, text_column: str, label_column: str, encoding: str | None = None,
-                text_pair_column: str | None = None) -> None:
+                text_pair_column: str | None = None, tagging: bool | None = None) -> None:
         """Read the file with these columns and fill counts and the split report (not saved).
 
         ``encoding`` "" detects it again, None keeps the one in use, a codec forces it.
         ``text_pair_column`` names the second text of a pair corpus, "" makes it single texts again,
         None keeps the one in use; a row whose second text is empty is skipped like one without a text.
+        ``tagging`` True reads named entities (the label column's spans, or a CoNLL file), None keeps the choice.
         Raises CorpusError when the file cannot be read with these columns. A corpus that
         reads but cannot be split for training (e.g. a single class) is kept, with the
         reason in ``report["error"]``, so the user can pick another label column.
@@ -211,22 +219,36 @@ class Corpus(models.Model):
             encoding = self.encoding if self.encoding and self.encoding != self._detected_encoding() else ""
         if text_pair_column is None:
             text_pair_column = self.text_pair_column
+        if tagging is None:
+            tagging = self.tagging
+        if tagging:
+            text_pair_column = ""  # the engine tags single sentences
+        task = "tagging" if tagging else "pair" if text_pair_column else "single"
         # The rows are staged on disk beside the uploads: /tmp may be small, or memory (tmpfs).
         settings.CLD_SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
         # The settings a run will use, so both skip the same rows.
         inspection = inspect_corpus(self.path, text_column, label_column, encoding=encoding,
                                     max_text_chars=settings.CLD_MAX_TEXT_CHARS, name=self.original_filename,
-                                    scratch_dir=settings.CLD_SCRATCH_DIR, task="pair" if text_pair_column else "single",
+                                    scratch_dir=settings.CLD_SCRATCH_DIR, task=task,
                                     text_pair_column=text_pair_column)
+        if inspection.format == "conll" and (text_column, label_column) != CONLL_COLUMNS:
+            # A CoNLL file has no header: its sentences and tags go by the names the column form then offers.
+            text_column, label_column = CONLL_COLUMNS
+            inspection = inspect_corpus(self.path, text_column, label_column, encoding=encoding,
+                                        max_text_chars=settings.CLD_MAX_TEXT_CHARS, name=self.original_filename,
+                                        scratch_dir=settings.CLD_SCRATCH_DIR, task=task)
         self.text_column = text_column
         self.text_pair_column = text_pair_column
+        self.tagging = tagging
         self.label_column = label_column if inspection.has_label_column else ""
         self.format = inspection.format
         self.encoding = inspection.encoding
         self.columns = inspection.columns
         self.row_count = inspection.rows
-        self.labeled_count = sum(inspection.label_counts.values())
+        # A tagged sentence is a labeled row; its entities are counted per type, not as labels.
+        self.labeled_count = inspection.tagged_rows if tagging else sum(inspection.label_counts.values())
         self.label_counts = inspection.label_counts
+        self.entity_counts = inspection.entity_counts
         split_error = inspection.split_error
         if split_error is not None:
             self.report = {
@@ -253,6 +275,12 @@ class Corpus(models.Model):
     def named_label_counts(self) -> list[tuple[str, str, int]]:
         """(raw label, name users see, rows) in the order of ``label_counts``."""
         return [(raw, (self.label_names or {}).get(raw, raw), count) for raw, count in self.label_counts.items()]
+
+    @property
+    def entity_count_rows(self) -> list[tuple[str, int]]:
+        """(entity type, entities) of a tagging corpus, most first, ties by type (jsonb keeps no key order)."""
+        return sorted(((str(kind), int(count)) for kind, count in (self.entity_counts or {}).items()),
+                      key=lambda item: (-item[1], item[0]))
 
     def preview(self, rows: int = 10) -> CorpusPreview:
         return preview_corpus(self.path, rows=rows, encoding=self.encoding)
@@ -732,8 +760,9 @@ class Run(models.Model):
                 "label_names": dict(self.corpus.label_names or {}),
                 # The corpus's file of unlabelled texts as it is now: attaching or removing one is
                 # refused while a run on the corpus is active, so a queued run reads what it was shown.
-                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so).
-                "unlabeled_path": "" if self.corpus.is_pair else str(self.corpus.unlabeled_path or ""),
+                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so);
+                # a tagging run reads its own sentences only.
+                "unlabeled_path": "" if self.corpus.is_pair or self.corpus.tagging else str(self.corpus.unlabeled_path or ""),
             }
         )
         teacher = self.teacher.teacher_config()
@@ -826,8 +855,13 @@ class Run(models.Model):
         return self.task == "pair"
 
     @property
+    def is_tagging(self) -> bool:
+        """The run trains the tagging task (named entities): scores are entity-level, the student finds entities."""
+        return self.task == "tagging"
+
+    @property
     def task(self) -> str:
-        """The engine task the run trains ("single" or "pair"), as its resolved config says."""
+        """The engine task the run trains ("single", "pair" or "tagging"), as its resolved config says."""
         return ((self.config or {}).get("data") or {}).get("task") or "single"
 
     @property

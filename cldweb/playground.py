@@ -20,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
 from cldweb import messages
+from cldweb.entities import highlighted
 from cldweb.errors import json_error
 from cldweb.models import Run
 from distill import PAIR_SEPARATOR, DistillError, join_pair, load_run_teacher, load_student, split_pair
@@ -66,7 +67,10 @@ def warmed_up(predictor: Any) -> Any:
     """``predictor`` after one untimed call: a model's first forward pass in a process pays for lazy
     set-up (thread pools, kernels: 431 ms measured for a tiny BiLSTM, then 1.5 ms for the same call),
     and the playground's times should say how fast the model answers, not how fast it started."""
-    predictor.probabilities(["预热"])
+    if getattr(predictor, "task", None) == "tagging":
+        predictor.entities(["预热"])  # a tagger has no probabilities per text
+    else:
+        predictor.probabilities(["预热"])
     return predictor
 
 
@@ -199,6 +203,11 @@ def student_reads_pairs(predictor: Any) -> bool:
     return (getattr(getattr(predictor, "model", None), "config", None) or {}).get("task") == "pair"
 
 
+def student_finds_entities(predictor: Any) -> bool:
+    """Whether a loaded model is a tagger (its exported config says the task "tagging")."""
+    return getattr(predictor, "task", None) == "tagging"
+
+
 def inputs_for(student: Any, body: dict[str, Any]) -> list[str]:
     """What the student is asked about: single texts, or joined pairs for a pair student; a request of the
     other kind is refused with a sentence saying which kind this student reads."""
@@ -234,6 +243,11 @@ def timed_predictions(predictor: Predictor | TeacherPredictor, texts: list[str])
     not around loading it or writing the answer.
     """
     start = time.perf_counter()
+    if student_finds_entities(predictor):
+        found = predictor.entities(texts)  # a tagger has no probability per text: its entities per text
+        milliseconds = (time.perf_counter() - start) * 1000
+        return {"milliseconds": round(milliseconds, 3),
+                "predictions": [{"text": text, "entities": entities} for text, entities in zip(texts, found)]}
     probabilities = predictor.probabilities(texts)  # (N, C)
     milliseconds = (time.perf_counter() - start) * 1000
     predictions = []
@@ -259,7 +273,8 @@ def both_models(run: Run, texts: list[str], *, with_teacher: bool) -> dict[str, 
     student = student_of(run)
     answer: dict[str, Any] = {"run": run.pk, "labels": list(student.labels),
                               "student": timed_predictions(student, texts)}
-    if with_teacher:
+    # A tagging run's teacher is not offered: the run's teacher predictor labels whole texts, not characters.
+    if with_teacher and not student_finds_entities(student):
         teacher = cached_teacher(run)
         if isinstance(teacher, TeacherMissing):
             answer["teacher"] = {"error": {"code": teacher.code,
@@ -293,6 +308,12 @@ def playground_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def tagged_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per sentence for a tagging run's playground: the sentence with the student's entities marked."""
+    return [{"text": row["text"], "highlighted": highlighted(row["text"], row["entities"]),
+             "entities": row["entities"]} for row in answer["student"]["predictions"]]
+
+
 def percent(probability: float) -> str:
     return f"{probability * 100:.1f}%"
 
@@ -311,7 +332,8 @@ def playground_context(run: Run, text: str = "", answer: dict[str, Any] | None =
         "text_pair": text_pair,
         "pairs": run.is_pair,  # two boxes, first and second texts, paired line by line
         "error": error,
-        "rows": playground_rows(answer) if answer else [],
+        "tagging": run.is_tagging,  # the student's entities highlighted in each sentence, no probabilities
+        "rows": (tagged_rows(answer) if run.is_tagging else playground_rows(answer)) if answer else [],
         "time": time_taken,
         "teacher_missing": teacher.get("error", {}).get("message", ""),
         "api_url": reverse("api-run-predict", args=[run.pk]) + "?teacher=1",

@@ -23,7 +23,9 @@ def results(run: Run) -> dict[str, Any]:
     return {
         "comparison": comparison(run),
         "speedup": speedup(run),
-        "test_noise": test_noise(run),
+        # A tagger's accuracy is over characters, not the test set's sentences: no per-text interval for it.
+        "tagging": run.is_tagging,
+        "test_noise": None if run.is_tagging else test_noise(run),
         "measurement": measurement(run),
         "corpus_warnings": corpus_warnings((run.result or {}).get("corpus") or {}),
     }

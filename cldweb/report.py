@@ -18,6 +18,7 @@ from django.contrib.staticfiles import finders
 from django.utils.translation import gettext
 
 from cldweb import messages
+from cldweb.entities import highlighted
 from cldweb.models import Run
 from cldweb.presentation import comparison, measurement, speedup, wilson_interval
 from distill import shown_text, split_pair
@@ -31,6 +32,8 @@ def report(run: Run) -> dict[str, Any] | None:
     metrics: dict[str, dict[str, Any]] = result.get("metrics") or {}
     if "student" not in metrics:
         return None
+    if run.is_tagging:
+        return tagging_report(run)
     names = messages.report_model_names()
     size = int(metrics["student"]["size"])
     models = [_model_row(key, names.get(key, key), metrics[key]) for key in names if key in metrics]
@@ -53,6 +56,64 @@ def report(run: Run) -> dict[str, Any] | None:
                    "models": [{"key": row["key"], "name": row["name"], "confusion": metrics[row["key"]]["confusion"]}
                               for row in models]},
     }
+
+
+def tagging_report(run: Run) -> dict[str, Any]:
+    """A named-entity run's report: entity precision/recall/F1 per type and overall, token accuracy, and the
+    sentences with the most entity errors, gold and predicted entities highlighted. No confusion matrices:
+    a tagger's classes are B-/I- tags, whose matrix says little about entities."""
+    result = run.result or {}
+    metrics: dict[str, dict[str, Any]] = result["metrics"]
+    names = messages.report_model_names()
+    models = []
+    for key in ("teacher", "student", "baseline"):
+        if key not in metrics:
+            continue
+        scores = metrics[key]
+        rows = [_entity_row(kind, row) for kind, row in scores.get("per_type", {}).items()]
+        rows.append(_entity_row("", {**scores, "support": scores.get("entities", 0)}))
+        models.append({"key": key, "name": names.get(key, key), "rows": rows,
+                       "macro_f1": _pct(scores.get("macro_f1")), "token_accuracy": _pct(scores.get("token_accuracy")),
+                       "dev_f1": _pct(scores.get("dev_f1"))})
+    student = metrics["student"]
+    sentences = int(student.get("sentences", 0))
+    return {
+        "tagging": True,
+        "split": result.get("metrics_split") or "test",
+        "size": sentences,
+        "scored_on": messages.report_tagging_scored_on(result.get("metrics_split") or "test", f"{sentences:,}",
+                                                       f"{int(student.get('entities', 0)):,}"),
+        "warnings": tagging_warnings(metrics),
+        "summary": tagging_summary(metrics),
+        "models": models,
+        "worst": [{"gold": highlighted(row["text"], row["gold"]), "predicted": highlighted(row["text"], row["predicted"]),
+                   "missed": row["missed"], "spurious": row["spurious"]} for row in result.get("disagreements") or []],
+        "stage_times": stage_times(result.get("stage_seconds") or {}),
+        "efficiency": efficiency(run),
+        "charts": {"labels": [], "axes": {}, "models": []},  # report.js draws nothing for a tagger
+    }
+
+
+def _entity_row(kind: str, scores: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "precision": _pct(scores["precision"]), "recall": _pct(scores["recall"]),
+            "f1": _pct(scores["f1"]), "support": f"{int(scores['support']):,}"}
+
+
+def tagging_warnings(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the student finds entities no better than the same tagger trained on the gold tags alone."""
+    baseline = metrics.get("baseline")
+    student = metrics["student"]["f1"]
+    if baseline is not None and student <= baseline["f1"]:
+        return [messages.report_tagging_not_better_than_baseline(_one(student), _one(baseline["f1"]))]
+    return []
+
+
+def tagging_summary(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    teacher = (metrics.get("teacher") or {}).get("f1")
+    student = metrics["student"]["f1"]
+    if teacher:
+        return [messages.report_tagging_keeps(_one(student), _one(teacher), _one(student / teacher))]
+    return []
 
 
 def disagreement(row: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from distill import CorpusError, unpack_zip_corpus
+from distill import CONLL_SUFFIXES, CorpusError, unpack_zip_corpus
 
 # Room for the form fields and multipart headers around the file (CSRF token, name, boundaries).
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -113,6 +113,8 @@ def corpus_upload_to(instance: Any, filename: str) -> str:
     Corpus.file's ``upload_to`` (migrations name it by this path); ``instance`` is unused.
     """
     suffix = Path(filename).suffix.lower()
+    if suffix in CONLL_SUFFIXES:
+        suffix = ".txt"  # the engine sniffs a .txt file for CoNLL when its corpus is read for named entities
     if suffix not in (".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json"):
         suffix = ".dat"
     return f"uploads/{secrets.token_hex(16)}{suffix}"

@@ -85,7 +85,8 @@ def corpus_preview(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             corpus.analyse(form.cleaned_data["text_column"], form.cleaned_data["label_column"],
-                           text_pair_column=form.cleaned_data["text_pair_column"])
+                           text_pair_column=form.cleaned_data["text_pair_column"],
+                           tagging=form.cleaned_data["tagging"])
         except CorpusError as error:
             form.add_error(None, describe_corpus_error(error.code, error.params, error.detail, corpus.original_filename))
         else:
@@ -356,6 +357,8 @@ def run_page_settings(run: Run) -> dict:
                                            "Waiting for %(count)s runs ahead of it.", 2)},
         # A labels-only run's student learns from the labels as the teacher did: its loss shares their axis.
         "student_on_labels_only": run.trains_on_labels_only,
+        # A tagger's dev score is entity F1 (distill.training.tagging), not an accuracy: the chart draws that.
+        "eval_key": "dev_f1" if run.is_tagging else "dev_accuracy",
         # The status message names the device by type; run.js words it like presentation.device_in_words.
         "device_labels": {"cpu": _("CPU"), "cuda": _("GPU"), "cuda_named": _("GPU: %(name)s")},
         "labels": {
@@ -369,7 +372,7 @@ def run_page_settings(run: Run) -> dict:
             # its distillation loss, often ten times smaller (right, an axis of its own).
             "labels_loss": _("Loss on the labels (cross-entropy)"),
             "distillation_loss": _("Distillation loss"),
-            "accuracy": _("Dev accuracy"),
+            "accuracy": _("Dev entity F1") if run.is_tagging else _("Dev accuracy"),
             "reconnecting": _("Connection lost; reconnecting…"),
         },
         # How far a long stage without training steps is; %(stage)s is the stage's status label.

@@ -8,12 +8,13 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig
 from ..errors import CorpusError
+from ..tasks.tagging_schemes import split_tag
 from .examples import Example, SkippedRow
 from .reading import CorpusStream
 from .splits import SKIPPED_SHOWN, prepare_splits
@@ -30,6 +31,9 @@ class CorpusInspection:
     report: dict[str, Any]  # CorpusReport.to_dict() of the split a run would make; {} when split_error is set
     split_error: CorpusError | None  # the file reads, but a run could not split it (e.g. a single class)
     skipped: dict[str, Any]  # SkippedRows.to_dict(first=SKIPPED_SHOWN); {} when no row was skipped
+    # The tagging task has no label per row: its sentences with tags, and entities per type (most first).
+    tagged_rows: int = 0
+    entity_counts: dict[str, int] = field(default_factory=dict)
 
 
 def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, encoding: str = "",
@@ -50,16 +54,21 @@ def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, enc
     stream = CorpusStream(path, text_column, label_column, max_text_chars=max_text_chars, encoding=encoding,
                           max_bad_row_share=defaults.max_bad_row_share, task=task, text_pair_column=text_pair_column)
     counts: Counter[str] = Counter()
-    rows = 0
+    entities: Counter[str] = Counter()
+    rows = tagged = 0
     read_to_the_end = False
 
     def counted() -> Iterator[Example]:
         # Counts raw rows as they stream past, so the file is read once and never held in memory.
-        nonlocal rows, read_to_the_end
+        nonlocal rows, tagged, read_to_the_end
         for example in stream:
             rows += 1
             if example.label is not None:
                 counts[example.label] += 1
+            if example.tags is not None:
+                tagged += 1
+                # Tags are character-level BIO (tasks/tagging.py), so each B- starts one entity.
+                entities.update(kind for prefix, kind in map(split_tag, example.tags) if prefix == "B" and kind)
             yield example
         read_to_the_end = True
 
@@ -80,7 +89,8 @@ def inspect_corpus(path: str | Path, text_column: str, label_column: str, *, enc
         has_label_column=stream.has_label_column, rows=rows,
         label_counts=dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))),
         report=report, split_error=split_error,
-        skipped=stream.skipped.to_dict(first=SKIPPED_SHOWN) if stream.skipped.total else {})
+        skipped=stream.skipped.to_dict(first=SKIPPED_SHOWN) if stream.skipped.total else {}, tagged_rows=tagged,
+        entity_counts=dict(sorted(entities.items(), key=lambda item: (-item[1], item[0]))))
 
 
 def list_skipped_rows(path: str | Path, text_column: str, label_column: str, *, encoding: str = "",

@@ -24,7 +24,7 @@
     loss: { el: "loss-chart", kind: "step", key: "loss", yTitle: labels.labels_loss, yFormat: "",
             studentAxis: page.student_on_labels_only ? null : { title: labels.distillation_loss } },
     // An accuracy lies in 0-100%: a fixed axis, so an empty chart does not read "400%".
-    accuracy: { el: "accuracy-chart", kind: "eval", key: "dev_accuracy", yTitle: labels.accuracy, yFormat: ".0%",
+    accuracy: { el: "accuracy-chart", kind: "eval", key: page.eval_key || "dev_accuracy", yTitle: labels.accuracy, yFormat: ".0%",
                 yRange: [0, 1] }
   };
 
