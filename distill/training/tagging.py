@@ -125,6 +125,15 @@ def dev_entity_metrics(model: TaggerModel, dataset: TaggingSet, tag_names: Seque
     return entity_metrics(gold, guessed)
 
 
+def _dev_score(scores: dict) -> float:
+    """Entity F1 once any entity is found; before that, token accuracy - 1 (below every F1 above 0).
+
+    A tagger's F1 is 0 for its first epochs (it says O everywhere until entities form), and a flat 0 would
+    stop training early before any entity was learnt; the token accuracy under it still measures progress.
+    Once F1 is above 0 the score is F1 itself, so the best score is the best dev F1."""
+    return scores["f1"] if scores["f1"] > 0 else scores["token_accuracy"] - 1.0
+
+
 def train_tagger(model: TaggerModel, train: TaggingSet, dev: TaggingSet, tag_names: Sequence[str], cfg: RunConfig, *,
                  pad_id: int, device: torch.device, checkpoint_dir: str | Path, reporter: Reporter | None = None,
                  phase: str = PHASE_STUDENT, stage: str = STAGE_DISTILLING) -> TaggingOutcome:
@@ -172,10 +181,7 @@ def train_tagger(model: TaggerModel, train: TaggingSet, dev: TaggingSet, tag_nam
         scores = dev_entity_metrics(model, dev, tag_names, tcfg.batch_size * 2, pad_id, device)
         if scores is None:
             return DevResult(score=None, metrics={"dev_f1": float("nan"), "dev_token_accuracy": float("nan")})
-        # Entity F1 is 0 for the first epochs of a tagger (it says O everywhere until entities form), and a
-        # flat 0 would stop training early before any entity was learnt: a thousandth of token accuracy
-        # breaks those ties. It cannot reorder real F1 differences (one entity in a dev set moves F1 more).
-        return DevResult(score=scores["f1"] + 1e-3 * scores["token_accuracy"], metrics={
+        return DevResult(score=_dev_score(scores), metrics={
             "dev_f1": scores["f1"], "dev_precision": scores["precision"], "dev_recall": scores["recall"],
             "dev_token_accuracy": scores["token_accuracy"]})
 
@@ -195,6 +201,7 @@ def train_tagger(model: TaggerModel, train: TaggingSet, dev: TaggingSet, tag_nam
         checkpoint_every_steps=tcfg.checkpoint_every_steps, early_stopping_patience=tcfg.early_stopping_patience,
         num_threads=tcfg.num_threads), device, reporter)
     has_dev_labels = bool(dev.labelled_rows())
-    return TaggingOutcome(best_dev_f1=outcome.best_score if has_dev_labels else None, steps=outcome.steps,
+    return TaggingOutcome(best_dev_f1=max(outcome.best_score or 0.0, 0.0) if has_dev_labels else None,
+                          steps=outcome.steps,
                           epochs_completed=outcome.epochs_completed, stopped_early=outcome.stopped_early,
                           resumed_from_step=outcome.resumed_from_step)

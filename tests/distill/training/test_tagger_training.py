@@ -160,3 +160,13 @@ def test_it_resumes_to_weights_equal_to_an_uninterrupted_run(tmp_path: Path) -> 
     assert straight_state.keys() == resumed_state.keys() and any("crf" in name for name in straight_state)
     for name in straight_state:
         assert torch.equal(straight_state[name], resumed_state[name]), name
+
+
+def test_a_dev_score_counts_token_accuracy_only_until_an_entity_is_found() -> None:
+    from distill.training.tagging import _dev_score
+
+    all_o, better_o = {"f1": 0.0, "token_accuracy": 0.90}, {"f1": 0.0, "token_accuracy": 0.93}
+    first_entities = {"f1": 0.01, "token_accuracy": 0.80}
+
+    # Progress in token accuracy is progress while F1 is flat at 0; any F1 above 0 beats it, and is the score.
+    assert _dev_score(all_o) < _dev_score(better_o) < _dev_score(first_entities) == 0.01
