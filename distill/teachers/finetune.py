@@ -162,9 +162,21 @@ def _finetune(loaded: LoadedTeacher, train_texts: Sequence[str], train_labels: n
             "dev_accuracy": dev_accuracy if dev_accuracy is not None else float("nan"),
             "dev_loss": dev_loss if dev_loss is not None else float("nan")})
 
-    def save(outcome: LoopOutcome) -> None:
-        best_accuracy = outcome.best_score if len(dev_rows) else None  # without dev rows the "score" is a step
-        _save_finetuned(model, tokenizer, target, loaded.fingerprint, labels, best_accuracy)
+    return run_finetune_job(model, tokenizer, optimizer, scheduler, epoch_batches, steps_per_epoch, forward,
+                            batch_loss, evaluate, signature, cfg, device, reporter, target, checkpoint_dir,
+                            save=lambda best: _save_finetuned(model, tokenizer, target, loaded.fingerprint, labels,
+                                                              best if len(dev_rows) else None))
+
+
+def run_finetune_job(model: Any, tokenizer: Any, optimizer: Any, scheduler: Any, epoch_batches: Any,
+                     steps_per_epoch: int, forward: Any, batch_loss: Any, evaluate: Any, signature: dict[str, Any],
+                     cfg: RunConfig, device: torch.device, reporter: Reporter, target: Path, checkpoint_dir: Path, *,
+                     save: Any) -> LoadedTeacher:
+    """A teacher fine-tune's parts run on the shared loop; ``save(best_score)`` writes the result into ``target``
+    (with its marker) when it ends, then its checkpoints go. Shared by the text and the tagging fine-tunes."""
+
+    def finished(outcome: LoopOutcome) -> None:
+        save(outcome.best_score)  # without dev rows the "score" is a step: ``save`` decides what to keep of it
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # after the marker: a kill in between leaves a finished fine-tune
 
     job = TrainingJob(
@@ -173,8 +185,9 @@ def _finetune(loaded: LoadedTeacher, train_texts: Sequence[str], train_labels: n
         checkpoint_dir=checkpoint_dir, signature=signature, config=cfg.to_dict(),
         phase=PHASE_TEACHER, stage=STAGE_FINETUNING_TEACHER,
         resuming_note="teacher_finetune_resuming", stale_note="teacher_finetune_stale",
-        on_finished=save,
+        on_finished=finished,
     )
+    tcfg = cfg.teacher
     settings = LoopSettings(epochs=tcfg.finetune_epochs, seed=cfg.train.seed, amp=cfg.train.amp, max_grad_norm=1.0,
                             log_every_steps=cfg.train.log_every_steps,
                             checkpoint_every_steps=cfg.train.checkpoint_every_steps, num_threads=cfg.train.num_threads)

@@ -30,16 +30,16 @@ import torch
 from ..atomic import write_text_atomically
 from ..config import RunConfig, TeacherConfig
 from ..errors import ConfigError
-from ..progress import PHASE_TEACHER, STAGE_FINETUNING_TEACHER, NullReporter, Reporter, send_note
+from ..progress import NullReporter, Reporter, send_note
 from ..tasks.tagging_metrics import entity_metrics
 from ..tasks.tagging_schemes import TagError, split_tag
-from ..training.loop import DevResult, LoopOutcome, LoopSettings, TrainingJob, run_training
+from ..training.loop import DevResult
 from ..training.losses import IGNORE_INDEX
-from .finetune import (FINETUNE_MARKER, TEACHER_CHECKPOINT_DIR, _epoch_order, finetuned_dir,
-                       finished_finetune)
+from .finetune import (FINETUNE_MARKER, TEACHER_CHECKPOINT_DIR, _epoch_order, finetuned_dir, finished_finetune,
+                       run_finetune_job)
 from .labelling import (LabellingProgress, cache_key, inference, labelling_lock, length_order, reopen_partial,
                         run_labelling, texts_digest)
-from .loading import LoadedTeacher, fingerprint_folder, load_teacher
+from .loading import LoadedTeacher, load_teacher
 from .tag_alignment import char_tags_from_tokens, token_labels
 
 TAGGING_TASK = "tagging"  # the task name load_teacher and build_demo_teacher take for a token classifier
@@ -190,25 +190,10 @@ def _finetune(loaded: LoadedTeacher, train_texts: Sequence[str], train_tags: Seq
         return DevResult(score=scores["f1"], metrics={
             "dev_entity_f1": scores["f1"], "dev_loss": loss_sum / loss_tokens if loss_tokens else float("nan")})
 
-    def save(outcome: LoopOutcome) -> None:
-        best_f1 = outcome.best_score if len(dev_rows) else None  # without dev rows the "score" is a step
-        _save_finetuned(model, tokenizer, target, loaded.fingerprint, tag_names, best_f1)
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # after the marker: a kill in between leaves a finished fine-tune
-
-    job = TrainingJob(
-        model=model, optimizer=optimizer, scheduler=scheduler, epoch_batches=epoch_batches,
-        steps_per_epoch=steps_per_epoch, forward=forward, loss=batch_loss, evaluate=evaluate,
-        checkpoint_dir=checkpoint_dir, signature=signature, config=cfg.to_dict(),
-        phase=PHASE_TEACHER, stage=STAGE_FINETUNING_TEACHER,
-        resuming_note="teacher_finetune_resuming", stale_note="teacher_finetune_stale",
-        on_finished=save,
-    )
-    settings = LoopSettings(epochs=tcfg.finetune_epochs, seed=cfg.train.seed, amp=cfg.train.amp, max_grad_norm=1.0,
-                            log_every_steps=cfg.train.log_every_steps,
-                            checkpoint_every_steps=cfg.train.checkpoint_every_steps, num_threads=cfg.train.num_threads)
-    run_training(job, settings, device, reporter)
-    return LoadedTeacher(model=model, tokenizer=tokenizer, needs_finetune=False,
-                         fingerprint=fingerprint_folder(target), source=str(target), directory=str(target))
+    return run_finetune_job(model, tokenizer, optimizer, scheduler, epoch_batches, steps_per_epoch, forward,
+                            batch_loss, evaluate, signature, cfg, device, reporter, target, checkpoint_dir,
+                            save=lambda best: _save_finetuned(model, tokenizer, target, loaded.fingerprint, tag_names,
+                                                              best if len(dev_rows) else None))
 
 
 def _learning_rate(tcfg: TeacherConfig) -> float:

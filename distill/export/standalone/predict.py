@@ -75,7 +75,13 @@ class Predictor:
         seconds = self._seconds(texts, seconds)
         token_ids = [self.encode(text, second) for text, second in zip(texts, seconds)]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        for rows, scores in self._run_batches(token_ids):
+            out[rows] = scores
+        return out
+
+    def _run_batches(self, token_ids: list[list[int]]):
+        """The graph's output for the non-empty rows, batched by length: yields (row indices, scores)."""
+        order = sorted((i for i in range(len(token_ids)) if token_ids[i]), key=lambda i: len(token_ids[i]))
         for begin in range(0, len(order), BATCH_SIZE):
             rows = order[begin:begin + BATCH_SIZE]
             width = max(len(token_ids[i]) for i in rows)
@@ -84,8 +90,7 @@ class Predictor:
             for row, index in enumerate(rows):
                 input_ids[row, :len(token_ids[index])] = token_ids[index]
                 attention_mask[row, :len(token_ids[index])] = 1
-            out[rows] = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
-        return out
+            yield rows, self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
     def probabilities(self, texts: list[str], seconds: list[str] | None = None) -> np.ndarray:
         """Every label's probability (N, C), columns in the order of ``labels``."""
@@ -105,16 +110,7 @@ class Predictor:
         characters, columns in ``labels`` (tag) order."""
         token_ids = [self.tokenizer.encode_characters(text, self.max_length) for text in texts]
         out = [np.zeros((0, len(self.labels)), dtype=np.float32) for _ in texts]
-        order = sorted((i for i in range(len(texts)) if token_ids[i]), key=lambda i: len(token_ids[i]))
-        for begin in range(0, len(order), BATCH_SIZE):
-            rows = order[begin:begin + BATCH_SIZE]
-            width = max(len(token_ids[i]) for i in rows)
-            input_ids = np.full((len(rows), width), self.tokenizer.pad_id, dtype=np.int64)  # (B, T)
-            attention_mask = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
-            for row, index in enumerate(rows):
-                input_ids[row, :len(token_ids[index])] = token_ids[index]
-                attention_mask[row, :len(token_ids[index])] = 1
-            scores = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+        for rows, scores in self._run_batches(token_ids):  # scores (B, T, C)
             for row, index in enumerate(rows):
                 out[index] = scores[row, :len(token_ids[index])]  # (L, C)
         return out
