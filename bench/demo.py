@@ -8,7 +8,7 @@ the default student (TextCNN, ``tiny`` preset), soft labels, 5 epochs, max lengt
 80/10/10 with split seed 13, training seed 42. A second run trains the same student on the labels
 only (mode "hard"), the baseline the teacher must at least match. Speeds are the pipeline's own:
 latency at batch 1 (p50, p95) and throughput at batch 32, teacher and student interleaved in one
-process with the same thread count, on the first 64 dev texts.
+process with the same thread count, on the first SPEED_TEXTS dev texts (distill.evaluate).
 
 Prints a Markdown report and writes it to docs/benchmarks.md (unless --no-write).
 """
@@ -29,6 +29,7 @@ import torch  # noqa: E402
 
 from distill import datasets, run  # noqa: E402
 from distill.config import RunConfig  # noqa: E402
+from distill.evaluate import SPEED_ROUNDS, SPEED_TEXTS  # noqa: E402
 from distill.progress import RecordingReporter  # noqa: E402
 
 from report import write_section  # noqa: E402  (bench/report.py, beside this script)
@@ -105,8 +106,8 @@ def report(args: argparse.Namespace, rows: int, results: dict, total_seconds: fl
         f"{STUDENT} `{PRESET}`, soft labels, 5 epochs, max length 128, seed 42. Labels-only baseline: the same "
         "student in mode hard.",
         "* Speed: the run's own measurement: latency of one text at a time (batch 1, p50 and p95) and throughput in "
-        "batches of 32, teacher and student interleaved in one process, same threads, on the first 64 dev texts, "
-        "after a warm-up, 3 rounds.",
+        f"batches of 32, teacher and student interleaved in one process, same threads, on the first {SPEED_TEXTS} dev "
+        f"texts, after a warm-up, {SPEED_ROUNDS} rounds.",
         "",
         "| model | parameters | weights | test accuracy | latency p50 | latency p95 | samples/s (batch 32) |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -604,6 +604,9 @@ ENGINE_NOTES = {
         "Another worker is labelling these texts with this teacher; waiting for it."),
     "teacher_labelling_resuming": gettext_noop("Resuming teacher labelling at text %(done)s of %(total)s."),
     "teacher_outputs_cached": gettext_noop("Teacher outputs read from the cache."),
+    "teacher_speed_reused": gettext_noop(
+        "The teacher's speed was measured before on this machine with the same texts, threads and precision; that "
+        "measurement is reused and only the student was timed now."),
     "teacher_labelled": gettext_noop("Teacher labelled %(count)s texts."),
     "transfer_mlm_no_head": gettext_noop(
         "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS replacement and "

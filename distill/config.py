@@ -66,6 +66,9 @@ class TeacherConfig:
     demo_learning_rate: float = 1e-3  # from scratch needs a larger step: 5e-4 stayed at chance on 6k reviews, 1e-3 reached 0.79
     finetune_batch_size: int = 32  # fits bert-base at 128 tokens on a 16 GB GPU
     inference_batch_size: int = 64  # teacher labelling batch; inference needs no gradients so it can be larger
+    # Time the teacher again even when this machine timed it before with the same texts, threads and precision
+    # (teachers.speed): timing a bert-base on a CPU costs tens of seconds a run for the same answer.
+    remeasure_speed: bool = False
     # Demo teacher size (docs/benchmarks.md "demo"): 256 wide, 2 layers is 9x the tiny TextCNN student's
     # parameters and 13x its batch-1 latency on a CPU; its accuracy is within the noise of that student's
     # (not above it: trained from scratch, it has little to add). 4 layers would double the fine-tune on 2 cores.

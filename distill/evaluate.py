@@ -59,7 +59,7 @@ def accuracy(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], bat
 
 
 SPEED_BATCH_SIZE = 32  # ModelReport.samples_per_second is measured at this batch size
-SPEED_TEXTS = 64  # texts timed one at a time (latency) and in batches (throughput): seconds, not a minute
+SPEED_TEXTS = 32  # texts timed one at a time (latency) and as one batch of 32 (throughput): seconds, not a minute
 SPEED_ROUNDS = 3  # interleaved rounds: teacher, student, teacher, student...; noise hits both alike
 SPEED_WARMUP = 4  # calls per model before timing: kernels, caches and the allocator settle
 

@@ -37,8 +37,9 @@ from .corpus.rows import NO_LABEL, RowView
 from .corpus.sequences import Chained, Subset
 from .corpus.splits import Splits, prepare_splits
 from .errors import ConfigError, CorpusError
-from .evaluate import (SPEED_BATCH_SIZE, SPEED_TEXTS, Speed, accuracy_from_logits, classification_metrics,
-                       count_parameters, disagreements, measure_speeds, safetensors_size, softmax)
+from .evaluate import (SPEED_BATCH_SIZE, SPEED_ROUNDS, SPEED_TEXTS, SPEED_WARMUP, Speed, accuracy_from_logits,
+                       classification_metrics, count_parameters, disagreements, measure_speeds, safetensors_size,
+                       softmax)
 from .export import export_student
 from .progress import (PHASE_BASELINE, STAGE_BASELINE, STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER,
                        STAGE_GENERATING, STAGE_LABELLING, STAGE_PREPARING, Reporter, RunCancelled, send_note)
@@ -423,7 +424,8 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                         batch, tokenizer.pad_id, device, cfg)
         model.eval()
         speeds, teacher_size = _measure_speeds(model, tokenizer, teacher, dev_texts or train_texts, dcfg.max_length,
-                                               device, tcfg.amp)
+                                               device, tcfg.amp, cfg.cache_dir, result.environment, reporter,
+                                               remeasure_teacher=cfg.teacher.remeasure_speed)
         result.student.latency_p50_ms = speeds["student"].latency_p50_ms
         result.student.latency_p95_ms = speeds["student"].latency_p95_ms
         result.student.samples_per_second = speeds["student"].samples_per_second
@@ -723,6 +725,11 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
             handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
             return handle
     handle.directory = source
+    if Path(source).is_dir() and teachers.head_ready(source, labels):
+        # Trained for these labels already: no fine-tune, so the weights load only if labelling or
+        # timing needs them (a run whose outputs and speed are cached never does).
+        handle.fingerprint = source_fingerprint
+        return handle
     loaded = handle.load()
     if not cfg.teacher.demo:
         handle.source_directory = loaded.directory  # a hub id resolved to its downloaded folder
@@ -811,14 +818,35 @@ def _teacher_config(directory: str) -> Any:
 
 
 def _measure_speeds(model: torch.nn.Module, tokenizer: StudentTokenizer, teacher: _TeacherHandle,
-                    texts: Sequence[str], max_length: int, device: torch.device,
-                    amp: str) -> tuple[dict[str, Speed], dict[str, int]]:
+                    texts: Sequence[str], max_length: int, device: torch.device, amp: str, cache_dir: str,
+                    environment: Mapping[str, Any], reporter: Reporter,
+                    remeasure_teacher: bool = False) -> tuple[dict[str, Speed], dict[str, int]]:
     """Teacher and student timed interleaved on the same few texts; plus the teacher's size. Frees the teacher.
 
     A fixed sample (the first SPEED_TEXTS texts given, dev by default), so the measurement costs
     seconds even for a bert-base teacher on a CPU, and two runs on one split time the same texts.
+    The teacher's numbers are kept (teachers.speed) per teacher, texts, machine, threads and
+    precision: a later run there times the student alone and never loads the teacher for it.
     """
     sample = [texts[i] for i in range(min(SPEED_TEXTS, len(texts)))]
+    protocol = {"texts": len(sample), "batch_size": SPEED_BATCH_SIZE, "rounds": SPEED_ROUNDS, "warmup": SPEED_WARMUP}
+    key = teachers.speed_key(teacher.fingerprint, sample, max_length, environment, protocol) \
+        if teacher.fingerprint else ""
+    stored = teachers.read_teacher_speed(cache_dir, key) if key and not remeasure_teacher else None
+    by_length = sorted(sample, key=len)  # batches of alike lengths, as a careful caller would send them
+    chunks = [by_length[i:i + SPEED_BATCH_SIZE] for i in range(0, len(by_length), SPEED_BATCH_SIZE)]
+
+    def encode_student(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch([tokenizer.encode(text, max_length) for text in batch], tokenizer.pad_id)
+
+    timed = {"student": (model, [encode_student([text]) for text in sample], [encode_student(chunk) for chunk in chunks])}
+    if stored is not None:
+        speeds = measure_speeds(timed, device, amp)
+        speeds["teacher"] = Speed(latency_p50_ms=float(stored["latency_p50_ms"]),
+                                  latency_p95_ms=float(stored["latency_p95_ms"]),
+                                  samples_per_second=float(stored["samples_per_second"]))
+        send_note(reporter, "teacher_speed_reused")
+        return speeds, {"parameters": int(stored["parameters"]), "size_bytes": int(stored["size_bytes"])}
     loaded = teacher.load()
     try:
         teacher_model = loaded.model.to(device).eval()
@@ -827,19 +855,14 @@ def _measure_speeds(model: torch.nn.Module, tokenizer: StudentTokenizer, teacher
             encoded = teachers.teacher_encode(loaded.tokenizer, batch, max_length, padding=True, return_tensors="pt")
             return encoded["input_ids"], encoded["attention_mask"]  # (B, T), (B, T)
 
-        def encode_student(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            return pad_batch([tokenizer.encode(text, max_length) for text in batch], tokenizer.pad_id)
-
-        by_length = sorted(sample, key=len)  # batches of alike lengths, as a careful caller would send them
-        chunks = [by_length[i:i + SPEED_BATCH_SIZE] for i in range(0, len(by_length), SPEED_BATCH_SIZE)]
-        timed = {
-            "teacher": (lambda ids, mask: teacher_model(input_ids=ids, attention_mask=mask).logits,
-                        [encode_teacher([text]) for text in sample], [encode_teacher(chunk) for chunk in chunks]),
-            "student": (model, [encode_student([text]) for text in sample], [encode_student(chunk) for chunk in chunks]),
-        }
+        timed = {"teacher": (lambda ids, mask: teacher_model(input_ids=ids, attention_mask=mask).logits,
+                             [encode_teacher([text]) for text in sample], [encode_teacher(chunk) for chunk in chunks]),
+                 **timed}
         speeds = measure_speeds(timed, device, amp)
         size = {"parameters": count_parameters(teacher_model),
                 "size_bytes": safetensors_size(loaded.directory) if loaded.directory else 0}
     finally:
         teacher.free()
+    if key:
+        teachers.write_teacher_speed(cache_dir, key, dataclasses.asdict(speeds["teacher"]), size)
     return speeds, size

@@ -86,6 +86,8 @@ NOTE_TEXTS: dict[str, str] = {
     "teacher_labelling_waiting": "Another worker is labelling these texts with this teacher; waiting for it.",
     "teacher_labelling_resuming": "Resuming teacher labelling at text {done} of {total}.",
     "teacher_outputs_cached": "Teacher outputs read from the cache.",
+    "teacher_speed_reused": "The teacher's speed was measured before on this machine with the same texts, threads and "
+                            "precision; that measurement is reused and only the student was timed now.",
     "teacher_labelled": "Teacher labelled {count} texts.",
     # growing the transfer set (distill/transfer)
     "transfer_mlm_no_head": "The teacher has no masked-LM head, so teacher-MLM sampling was skipped; masking, POS "

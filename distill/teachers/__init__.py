@@ -13,9 +13,10 @@ from .finetune import (FINETUNE_MARKER, FINETUNED_TEACHERS, TEACHER_CHECKPOINT_D
                        finetuned_dir, finished_finetune, reload_finetuned)
 from .intermediates import TeacherIntermediates, cached_intermediates_available, intermediate_key, teacher_intermediates
 from .labelling import cache_key, cached_logits_available, teacher_encode, teacher_logits, texts_digest
-from .loading import LoadedTeacher, fingerprint_folder, load_teacher, unavailable_message
+from .loading import LoadedTeacher, fingerprint_folder, head_ready, load_teacher, unavailable_message, weight_shapes
 from .tagging import (CharLogits, cached_char_logits_available, char_logits_key, finetune_tagging_teacher,
                       load_tagging_teacher, reload_tagging_finetuned, tagging_finetune_key, teacher_char_logits)
+from .speed import read_teacher_speed, speed_key, write_teacher_speed
 from .safety import (PICKLE_SUFFIXES, SAFE_WEIGHT_NAMES, TOKENIZER_FILES, check_model_files, check_teacher_folder,
                      describe_teacher_folder)
 
@@ -26,6 +27,7 @@ __all__ = [
     "reload_tagging_finetuned", "tagging_finetune_key", "teacher_char_logits",
     "build_vocab_tokenizer", "cache_key", "cached_intermediates_available", "cached_logits_available",
     "check_model_files", "check_teacher_folder", "describe_teacher_folder", "finetune_key", "finetune_teacher",
-    "finetuned_dir", "finished_finetune", "fingerprint_folder", "intermediate_key", "load_teacher",
-    "reload_finetuned", "teacher_encode", "teacher_intermediates", "teacher_logits", "texts_digest", "unavailable_message",
+    "finetuned_dir", "finished_finetune", "fingerprint_folder", "head_ready", "intermediate_key", "load_teacher",
+    "read_teacher_speed", "reload_finetuned", "speed_key", "teacher_encode", "teacher_intermediates", "teacher_logits",
+    "texts_digest", "unavailable_message", "weight_shapes", "write_teacher_speed",
 ]

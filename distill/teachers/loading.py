@@ -7,6 +7,8 @@ or custom Python is refused before anything in it runs.
 from __future__ import annotations
 
 import hashlib
+import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,52 @@ def fingerprint_folder(directory: str | Path) -> str:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()
+
+
+def weight_shapes(directory: str | Path) -> dict[str, list[int]]:
+    """Every tensor's shape in a folder's safetensors weights (sharded or not), read from the headers only."""
+    directory = Path(directory)
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+    else:
+        shards = ["model.safetensors"] if (directory / "model.safetensors").is_file() else []
+    shapes: dict[str, list[int]] = {}
+    for shard in shards:
+        with (directory / shard).open("rb") as handle:
+            # safetensors: an 8-byte little-endian header length, then the JSON header naming every tensor.
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        shapes.update({name: list(entry.get("shape", [])) for name, entry in header.items() if name != "__metadata__"})
+    return shapes
+
+
+# Where a transformers sequence-classification model keeps its output layer (BERT, RoBERTa, decoder-style).
+_HEAD_WEIGHTS = ("classifier.weight", "classifier.out_proj.weight", "score.weight")
+
+
+def head_ready(directory: str | Path, labels: list[str]) -> bool:
+    """Whether the folder's checkpoint already classifies into exactly ``labels``, from its files alone.
+
+    True means load_teacher would find needs_finetune False, so a run whose teacher outputs and
+    speed are all cached need not load the weights just to learn that. False when unsure: the
+    caller then loads the model and asks it.
+    """
+    directory = Path(directory)
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        shapes = weight_shapes(directory)
+    except (OSError, ValueError, struct.error):
+        return False
+    if not any(str(name).endswith("ForSequenceClassification") for name in config.get("architectures") or []):
+        return False
+    id2label = config.get("id2label") or {}
+    try:
+        names = [id2label[key] for key in sorted(id2label, key=int)]
+    except (TypeError, ValueError):
+        return False
+    heads = [shapes[name] for name in _HEAD_WEIGHTS if name in shapes]
+    return names == list(labels) and len(heads) == 1 and bool(heads[0]) and heads[0][0] == len(labels)
 
 
 def load_teacher(cfg: TeacherConfig, labels: list[str], name_or_path: str | None = None,

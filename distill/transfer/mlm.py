@@ -12,8 +12,6 @@ teacher, fine-tuned or the demo one, has none (``mlm_head_available``).
 """
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,17 +34,9 @@ def mlm_head_available(folder: str | Path) -> bool:
 
 
 def _weight_names(folder: Path) -> list[str]:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        return list(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}))
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        return []
-    with weights.open("rb") as handle:
-        # safetensors: an 8-byte little-endian header length, then the JSON header naming every tensor.
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    return [name for name in header if name != "__metadata__"]
+    from ..teachers.loading import weight_shapes
+
+    return list(weight_shapes(folder))
 
 
 class MlmSampler:
