@@ -371,6 +371,24 @@ def report(args: argparse.Namespace, spec: dict, jobs: list[dict], minutes: floa
         lines.append(f"* Student test accuracy, cld vs TextBrewer default: at most {max(accuracy_gap):.1f} points "
                      f"apart (medians); one accuracy on {TEST_ROWS} test texts has a 95% half-width of up to "
                      f"{196 * (0.25 / TEST_ROWS) ** 0.5:.1f} points.")
+    warm = [j for j in jobs if j["tool"] == "cld_warm"]
+    if warm:
+        lines += ["", "Where a cld job's time goes (median seconds; start = process start, imports and reading the "
+                  "config, i.e. the job's wall time less its stages):", "",
+                  "| job | epochs | start | preparing | labelling | distilling | evaluating | exporting | in student "
+                  "training + evaluation |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for tool in ("cld_cold", "cld_warm"):
+            for e in epochs_list:
+                runs = by[(tool, e)]
+                if not runs:
+                    continue
+                cells = [statistics.median([j["job_s"] - sum(j["stages"].values()) for j in runs])]
+                cells += [statistics.median([j["stages"].get(stage, 0.0) for j in runs])
+                          for stage in ("preparing", "labelling", "distilling", "evaluating", "exporting")]
+                share = statistics.median([(j["stages"].get("distilling", 0.0) + j["stages"].get("evaluating", 0.0))
+                                           / j["job_s"] for j in runs])
+                lines.append(f"| {TOOL_NAMES[tool]} | {e} | " + " | ".join(f"{c:.1f}" for c in cells)
+                             + f" | {share:.0%} |")
     if plot is not None:
         lines += ["", f"![distillation stage wall time against epochs]({plot.name})"]
     return "\n".join(lines)
@@ -428,6 +446,9 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS), help="a subset of " + ", ".join(TOOLS))
     parser.add_argument("--work", default=str(Path.home() / ".cache" / "cld-vs-textbrewer"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the table from the last run's jobs.json in --work, running nothing")
+    parser.add_argument("--minutes", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -440,6 +461,21 @@ def main() -> None:
     started = time.perf_counter()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        saved = json.loads((work / "jobs.json").read_text())
+        if isinstance(saved, list):  # written before the settings were saved beside the jobs: the CLI's are used
+            saved = {"args": vars(args), "minutes": args.minutes, "jobs": saved}
+        args.rows, args.epochs, args.repeats, args.threads = (saved["args"][name] for name in
+                                                              ("rows", "epochs", "repeats", "threads"))
+        spec = json.loads((work / f"spec-{args.rows}.json").read_text())
+        plot = None if args.no_write else draw(saved["jobs"], REPO / "docs" / "vs_textbrewer.png")
+        text = report(args, spec, saved["jobs"], saved["minutes"], plot)
+        print(text)
+        if not args.no_write:
+            from report import write_section
+
+            write_section("vs-textbrewer", text)
+        return
     packages = textbrewer_packages(work)
     spec = prepare(work, args.rows, args.threads)
     spec_path = work / f"spec-{args.rows}.json"
@@ -464,9 +500,11 @@ def main() -> None:
                 print(f"repeat {repeat + 1} {tool:18s} x{epochs:<3d} distill {outcome['distill_s']:7.1f} s  "
                       f"job {outcome['job_s']:7.1f} s  acc {outcome['test_accuracy']:.3f}  "
                       f"agree {outcome['teacher_agreement']:.3f}", flush=True)
-    (work / "jobs.json").write_text(json.dumps(jobs, indent=1))
+    minutes = (time.perf_counter() - started) / 60
+    saved_args = {"rows": args.rows, "epochs": args.epochs, "repeats": args.repeats, "threads": args.threads}
+    (work / "jobs.json").write_text(json.dumps({"args": saved_args, "minutes": minutes, "jobs": jobs}, indent=1))
     plot = None if args.no_write else draw(jobs, REPO / "docs" / "vs_textbrewer.png")
-    text = report(args, spec, jobs, (time.perf_counter() - started) / 60, plot)
+    text = report(args, spec, jobs, minutes, plot)
     print(text)
     if not args.no_write:
         from report import write_section

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +91,29 @@ def finetune_teacher(loaded: LoadedTeacher, train_texts: Sequence[str], train_la
     target = finetuned_dir(cfg.cache_dir, finetune_key(loaded.fingerprint, labels, train_texts, train_labels,
                                                        dev_texts, dev_labels, cfg))
     checkpoint_dir = Path(output_dir) / TEACHER_CHECKPOINT_DIR
-    if finished_finetune(target, loaded.fingerprint, labels):
+    return finetune_once(target, loaded.fingerprint, labels, checkpoint_dir, reporter,
+                         reload=lambda: reload_finetuned(cfg.teacher, labels, target),
+                         train=lambda: _finetune(loaded, train_texts, train_labels, dev_texts, dev_labels, labels, cfg,
+                                                 device, reporter, target, checkpoint_dir))
+
+
+def finetune_once(target: Path, fingerprint: str, labels: list[str], checkpoint_dir: Path, reporter: Reporter,
+                  reload: Callable[[], LoadedTeacher], train: Callable[[], LoadedTeacher]) -> LoadedTeacher:
+    """A finished fine-tune in ``target`` reloaded, else ``train()`` run by one worker at a time.
+
+    A second worker with the same key waits on the lock, then finds the first one's result and
+    reloads it; the text and the tagging teacher share this so both reuse and wait alike.
+    """
+    if finished_finetune(target, fingerprint, labels):
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # left by a worker killed between saving and cleaning up
         send_note(reporter, "teacher_finetune_reused_at", folder=str(target))
-        return reload_finetuned(cfg.teacher, labels, target)
+        return reload()
     with labelling_lock(target, target / FINETUNE_MARKER, reporter, waiting_note="teacher_finetune_waiting"):
-        if finished_finetune(target, loaded.fingerprint, labels):  # it finished while this worker waited
+        if finished_finetune(target, fingerprint, labels):  # it finished while this worker waited
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
             send_note(reporter, "teacher_finetune_reused_at", folder=str(target))
-            return reload_finetuned(cfg.teacher, labels, target)
-        return _finetune(loaded, train_texts, train_labels, dev_texts, dev_labels, labels, cfg, device, reporter,
-                         target, checkpoint_dir)
+            return reload()
+        return train()
 
 
 def _finetune(loaded: LoadedTeacher, train_texts: Sequence[str], train_labels: np.ndarray, dev_texts: Sequence[str],

@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,12 @@ import torch
 from ..atomic import write_text_atomically
 from ..config import RunConfig, TeacherConfig
 from ..errors import ConfigError
-from ..progress import NullReporter, Reporter, send_note
+from ..progress import NullReporter, Reporter
 from ..tasks.tagging_metrics import entity_metrics
 from ..tasks.tagging_schemes import TagError, split_tag
 from ..training.loop import DevResult
 from ..training.losses import IGNORE_INDEX
-from .finetune import (FINETUNE_MARKER, TEACHER_CHECKPOINT_DIR, _epoch_order, finetuned_dir, finished_finetune,
+from .finetune import (FINETUNE_MARKER, TEACHER_CHECKPOINT_DIR, _epoch_order, finetune_once, finetuned_dir,
                        run_finetune_job)
 from .labelling import (LabellingProgress, cache_key, inference, labelling_lock, length_order, reopen_partial,
                         run_labelling, texts_digest)
@@ -92,17 +91,10 @@ def finetune_tagging_teacher(loaded: LoadedTeacher, train_texts: Sequence[str],
     target = finetuned_dir(cfg.cache_dir, tagging_finetune_key(loaded.fingerprint, tag_names, train_texts, train_tags,
                                                                dev_texts, dev_tags, cfg))
     checkpoint_dir = Path(output_dir) / TEACHER_CHECKPOINT_DIR
-    if finished_finetune(target, loaded.fingerprint, tag_names):
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # left by a worker killed between saving and cleaning up
-        send_note(reporter, "teacher_finetune_reused_at", folder=str(target))
-        return reload_tagging_finetuned(cfg.teacher, tag_names, target)
-    with labelling_lock(target, target / FINETUNE_MARKER, reporter, waiting_note="teacher_finetune_waiting"):
-        if finished_finetune(target, loaded.fingerprint, tag_names):  # it finished while this worker waited
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-            send_note(reporter, "teacher_finetune_reused_at", folder=str(target))
-            return reload_tagging_finetuned(cfg.teacher, tag_names, target)
-        return _finetune(loaded, train_texts, train_tags, dev_texts, dev_tags, tag_names, cfg, device, reporter,
-                         target, checkpoint_dir)
+    return finetune_once(target, loaded.fingerprint, tag_names, checkpoint_dir, reporter,
+                         reload=lambda: reload_tagging_finetuned(cfg.teacher, tag_names, target),
+                         train=lambda: _finetune(loaded, train_texts, train_tags, dev_texts, dev_tags, tag_names, cfg,
+                                                 device, reporter, target, checkpoint_dir))
 
 
 def reload_tagging_finetuned(cfg: TeacherConfig, tag_names: list[str], directory: str | Path) -> LoadedTeacher:
