@@ -581,6 +581,11 @@ ENGINE_NOTES = {
         "There is no dev set, so early stopping and best-checkpoint choice cannot work."),
     "demo_teacher_building": gettext_noop(
         "Building a demo teacher: a small BERT initialised at random, to be trained on this corpus."),
+    "demo_teacher_pretraining": gettext_noop(
+        "Building a demo teacher and teaching it the corpus's language first: %(epochs)s epochs of filling in masked "
+        "characters of the training texts, before fine-tuning."),
+    "demo_teacher_pretrained_reused": gettext_noop(
+        "Reusing the demo teacher pre-trained earlier on the same training texts."),
     "teacher_finetune_first": gettext_noop(
         "The teacher has no trained head for these labels; fine-tuning it on the labeled rows first."),
     "teacher_finetune_first_demo": gettext_noop(

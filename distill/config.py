@@ -75,6 +75,9 @@ class TeacherConfig:
     demo_hidden_size: int = 256  # demo teacher width
     demo_layers: int = 2  # demo teacher depth
     demo_heads: int = 4  # demo teacher attention heads (must divide demo_hidden_size)
+    # Masked-LM epochs on the training texts before the demo teacher is fine-tuned (teachers/demo_pretraining.py):
+    # from random weights it learns the corpus's language first, and gains a masked-LM head for teacher-MLM growing.
+    demo_mlm_epochs: int = 0
 
 
 @dataclass

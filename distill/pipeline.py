@@ -15,6 +15,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -63,6 +64,9 @@ SPLIT_DEPENDENT = ("teacher_init", "teacher", teachers.TEACHER_CHECKPOINT_DIR, "
 BASELINE_CHECKPOINTS = "baseline_checkpoints"  # the labels-only baseline's own last.pt/best, so it resumes too
 GENERATED_ROWS = "generated_rows"  # the grown transfer set (distill.transfer): texts + provenance, keyed by what made it
 GENERATED_FORMAT = 1  # part of the generated rows' key: bump it when generation changes what a seed makes
+DEMO_TEACHERS = "demo-teachers"  # under cache_dir: demo teachers pre-trained as masked LMs, one folder per key
+DEMO_PRETRAIN_FORMAT = 1  # part of their key: bump it when pre-training changes what a seed makes
+DEMO_PRETRAIN_MARKER = "pretrained.json"  # written last: a folder without it is unfinished
 TRANSFER_EXAMPLES_SHOWN = 10  # generated rows shown on the run page with the teacher's label
 
 
@@ -703,7 +707,10 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
     """
     handle = _TeacherHandle(cfg=cfg, labels=labels)
     source = cfg.teacher.name_or_path
-    if cfg.teacher.demo:
+    if cfg.teacher.demo and cfg.teacher.demo_mlm_epochs:
+        source = str(_pretrained_demo_teacher(cfg, labels, splits, reporter))
+        handle.source_directory = source  # it has a masked-LM head now: teacher-MLM sampling can use it
+    elif cfg.teacher.demo:
         source = str(out / "teacher_init")
         if not (Path(source) / "model.safetensors").is_file():
             send_note(reporter, "demo_teacher_building")
@@ -740,6 +747,44 @@ def _resolve_teacher(cfg: RunConfig, labels: list[str], splits: Splits, out: Pat
             handle.loaded = None
             handle.directory, handle.fingerprint, handle.finetuned = str(done), teachers.fingerprint_folder(done), True
     return handle
+
+
+def _pretrained_demo_teacher(cfg: RunConfig, labels: list[str], splits: Splits, reporter: Reporter) -> Path:
+    """The demo teacher after masked-LM pre-training on the training texts, built once per corpus and settings.
+
+    Kept in the shared cache (``cache_dir/demo-teachers/<key>``) like a fine-tune, so a second run on
+    the same rows neither pre-trains again nor gets other weights (its fine-tune is then reused too).
+    """
+    tcfg = cfg.teacher
+    key = hashlib.sha256(json.dumps({
+        "format": DEMO_PRETRAIN_FORMAT, "train": teachers.texts_digest(splits.train.texts), "labels": labels,
+        "sizes": [tcfg.demo_hidden_size, tcfg.demo_layers, tcfg.demo_heads], "max_length": cfg.data.max_length,
+        "seed": cfg.train.seed, "epochs": tcfg.demo_mlm_epochs, "learning_rate": tcfg.demo_learning_rate,
+    }, sort_keys=True).encode()).hexdigest()
+    folder = Path(cfg.cache_dir) / DEMO_TEACHERS / key
+    if (folder / DEMO_PRETRAIN_MARKER).is_file():
+        send_note(reporter, "demo_teacher_pretrained_reused")
+        return folder
+    send_note(reporter, "demo_teacher_pretraining", epochs=tcfg.demo_mlm_epochs)
+    partial = folder.with_name(f".{key}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        teachers.build_demo_teacher(splits.train.texts, labels, tcfg, partial, max_length=cfg.data.max_length,
+                                    seed=cfg.train.seed)
+        from .teachers.demo_pretraining import pretrain_demo_teacher
+
+        pretrain_demo_teacher(partial, splits.train.texts, epochs=tcfg.demo_mlm_epochs,
+                              learning_rate=tcfg.demo_learning_rate, max_length=cfg.data.max_length,
+                              seed=cfg.train.seed, device=resolve_device(cfg.train.device), reporter=reporter)
+        write_text_atomically(partial / DEMO_PRETRAIN_MARKER, json.dumps({"key": key}))
+        try:
+            os.replace(partial, folder)
+        except OSError:  # another worker finished the same key first: its teacher is the same one
+            if not (folder / DEMO_PRETRAIN_MARKER).is_file():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def _student_tokenizer(cfg: RunConfig, train_texts: Sequence[str], teacher: _TeacherHandle, out: Path) -> StudentTokenizer:

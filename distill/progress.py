@@ -72,6 +72,9 @@ NOTE_TEXTS: dict[str, str] = {
     "corpus_no_dev": "There is no dev set, so early stopping and best-checkpoint choice cannot work.",
     # the teacher
     "demo_teacher_building": "Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.",
+    "demo_teacher_pretraining": "Building a demo teacher and teaching it the corpus's language first: {epochs} "
+                                "epochs of filling in masked characters of the training texts, before fine-tuning.",
+    "demo_teacher_pretrained_reused": "Reusing the demo teacher pre-trained earlier on the same training texts.",
     "teacher_finetune_first": "The teacher has no trained head for these labels; fine-tuning it on the labeled rows first.",
     "teacher_finetune_first_demo": "The teacher has no trained head for these labels; fine-tuning it on the labeled "
                                    "rows first (demo teacher: a small transformer trained from scratch, not pretrained).",
