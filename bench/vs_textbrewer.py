@@ -1,6 +1,6 @@
 """Benchmark: cld against TextBrewer on identical distillation work, side by side (issue 14).
 
-    python bench/vs_textbrewer.py [--rows 128] [--epochs 1,3,10] [--repeats 3] [--threads 2] [--no-write]
+    python bench/vs_textbrewer.py [--rows 300] [--epochs 1,3,10] [--repeats 3] [--threads 2] [--no-write] [--report-only]
 
 Same teacher, same student, same data, same epochs, batch size, temperature, loss, optimiser and
 threads; each job in its own fresh process, the jobs of a repeat interleaved so that the machine's

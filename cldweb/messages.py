@@ -750,6 +750,7 @@ def report_stage_names() -> dict[str, str]:
     """RunResult.stage_seconds keys -> the stage as the report's time table names it."""
     return {
         "preparing": _("Loading the corpus"),
+        "loading_teacher": _("Loading the teacher"),
         "finetuning_teacher": _("Fine-tuning the teacher"),
         "generating": _("Growing the training set"),
         "labelling": _("Teacher labelling"),

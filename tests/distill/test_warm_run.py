@@ -37,6 +37,7 @@ def test_it_times_the_teacher_once_and_never_loads_it_on_a_warm_run(tmp_path: Pa
     assert teacher_loads  # the first run fine-tunes, labels and times it
     assert "teacher_speed_reused" not in _codes(first_reporter)
     assert len(list((tmp_path / "cache" / TEACHER_SPEEDS).glob("*.json"))) == 1
+    assert first.stage_seconds["loading_teacher"] > 0  # its own line, not hidden in labelling or evaluating
 
     teacher_loads.clear()
     second_reporter = RecordingReporter()
@@ -44,6 +45,7 @@ def test_it_times_the_teacher_once_and_never_loads_it_on_a_warm_run(tmp_path: Pa
 
     assert teacher_loads == []  # fine-tune reused, outputs cached, speed known: the weights stay on disk
     assert second.teacher_cache_hit and "teacher_speed_reused" in _codes(second_reporter)
+    assert "loading_teacher" not in second.stage_seconds
     for name in ("latency_p50_ms", "latency_p95_ms", "samples_per_second", "parameters", "size_bytes"):
         assert getattr(second.teacher, name) == getattr(first.teacher, name) and getattr(first.teacher, name) > 0
     assert second.student.latency_p50_ms > 0 and second.student.samples_per_second > 0  # the student is timed anew
