@@ -93,6 +93,7 @@ class CorpusColumnsForm(forms.Form):
             self.initial.setdefault(field_name, name if name != raw else "")
             self.label_fields.append((field_name, raw, count))
         self.label_column_before = corpus.label_column
+        self.corpus_is_conll = corpus.format == "conll"
 
     def label_name_rows(self):
         return [(self[field_name], raw, count) for field_name, raw, count in self.label_fields]
@@ -103,6 +104,10 @@ class CorpusColumnsForm(forms.Form):
             raise forms.ValidationError(_("The text and label columns must be different."))
         second = cleaned.get("text_pair_column")
         cleaned["tagging"] = cleaned.get("task") == "tagging"
+        if self.corpus_is_conll and not cleaned["tagging"]:
+            # A CoNLL file has no header and no label per sentence: read as texts, it would be nonsense.
+            self.add_error("task", _("This is a CoNLL file (a character and its tag a line): it can only be read "
+                                     "as named entities."))
         if second and cleaned["tagging"]:
             self.add_error("text_pair_column", _("Named entities are tagged in one sentence at a time; "
                                                  "choose no second text for them."))

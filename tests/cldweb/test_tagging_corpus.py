@@ -192,7 +192,7 @@ def test_it_reads_a_conll_file_as_named_entities_with_its_bad_sentences_listed(o
     path.write_text("\n".join(lines), encoding="utf-8")
     corpus = upload(owner, path)
 
-    # The form offers the columns the upload was guessed to have (a CoNLL file has no header): any will do.
+    # A CoNLL file has no header: the form offers the columns its sentences and tags are read into.
     map_entity_columns(owner_client, corpus, text_column=corpus.columns[0], label_column=corpus.columns[1])
 
     corpus.refresh_from_db()
@@ -208,3 +208,43 @@ def test_it_reads_a_conll_file_as_named_entities_with_its_bad_sentences_listed(o
     run = Run.create(owner=owner, corpus=corpus, teacher=demo_teacher, student_architecture="bilstm", epochs=1)
     assert (run.config["data"]["task"], run.config["data"]["label_column"]) == ("tagging", "tags")
     validate_config(RunConfig.from_dict(run.config))
+
+
+def conll_text(sentences: int) -> str:
+    """People's Daily sentences as CoNLL: a character and its tag a line, a blank line after each sentence."""
+    chosen = [(text, tags) for text, tags in peoples_daily(limit=400) if 8 <= len(text) <= 40][:sentences]
+    return "".join("".join(f"{char}\t{tag}\n" for char, tag in zip(text, tags)) + "\n" for text, tags in chosen)
+
+
+def test_it_knows_a_conll_file_called_txt_by_its_content_and_previews_its_sentences(owner_client, owner):
+    content = conll_text(60)
+    first_line = content.splitlines()[0]
+
+    response = owner_client.post(reverse("corpus-upload"), {
+        "file": SimpleUploadedFile("人民日报.txt", content.encode("utf-8")), "name": "人民日报"})
+
+    corpus = Corpus.objects.get(owner=owner, name="人民日报")
+    assert response.status_code == 302 and response.url == reverse("corpus-preview", args=[corpus.pk])
+    assert (corpus.tagging, corpus.format, corpus.text_column, corpus.label_column) == (True, "conll", "text", "tags")
+    assert corpus.row_count == 60 and set(corpus.entity_counts) <= {"PER", "LOC", "ORG"} and corpus.entity_counts
+    page = owner_client.get(reverse("corpus-preview", args=[corpus.pk])).content.decode()
+    assert '<th class="chosen">text</th><th class="chosen-label">tags</th>' in page
+    assert f"<th>{first_line.split()[0]}</th>" not in page and f">{first_line.split()[1]}</th>" not in page
+    sentence = "".join(line.split("\t")[0] for line in content.split("\n\n")[0].splitlines())
+    assert f"<td>{sentence}</td>" in page
+
+
+def test_it_keeps_a_conll_corpus_as_named_entities_at_column_mapping(owner_client, owner):
+    owner_client.post(reverse("corpus-upload"), {"file": SimpleUploadedFile("ner.txt", conll_text(30).encode())})
+    corpus = Corpus.objects.get(owner=owner)
+
+    response = map_entity_columns(owner_client, corpus, task="single", text_column="text", label_column="tags")
+
+    assert response.status_code == 200
+    assert "This is a CoNLL file (a character and its tag a line): it can only be read as named entities." in \
+        response.content.decode()
+    corpus.refresh_from_db()
+    assert corpus.tagging
+    with translation.override("zh-hans"):
+        form = CorpusColumnsForm({"task": "single", "text_column": "text", "label_column": "tags"}, corpus=corpus)
+        assert not form.is_valid() and "CoNLL" in form.errors["task"][0] and "命名实体" in form.errors["task"][0]
