@@ -760,9 +760,9 @@ class Run(models.Model):
                 "label_names": dict(self.corpus.label_names or {}),
                 # The corpus's file of unlabelled texts as it is now: attaching or removing one is
                 # refused while a run on the corpus is active, so a queued run reads what it was shown.
-                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so);
-                # a tagging run reads its own sentences only.
-                "unlabeled_path": "" if self.corpus.is_pair or self.corpus.tagging else str(self.corpus.unlabeled_path or ""),
+                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so).
+                # A tagging run trains on its lines as untagged sentences, which the teacher tags.
+                "unlabeled_path": "" if self.corpus.is_pair else str(self.corpus.unlabeled_path or ""),
             }
         )
         teacher = self.teacher.teacher_config()
