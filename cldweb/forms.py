@@ -93,6 +93,7 @@ class CorpusColumnsForm(forms.Form):
             self.initial.setdefault(field_name, name if name != raw else "")
             self.label_fields.append((field_name, raw, count))
         self.label_column_before = corpus.label_column
+        self.corpus_is_conll = corpus.format == "conll"
 
     def label_name_rows(self):
         return [(self[field_name], raw, count) for field_name, raw, count in self.label_fields]
@@ -103,6 +104,10 @@ class CorpusColumnsForm(forms.Form):
             raise forms.ValidationError(_("The text and label columns must be different."))
         second = cleaned.get("text_pair_column")
         cleaned["tagging"] = cleaned.get("task") == "tagging"
+        if self.corpus_is_conll and not cleaned["tagging"]:
+            # A CoNLL file has no header and no label per sentence: read as texts, it would be nonsense.
+            self.add_error("task", _("This is a CoNLL file (a character and its tag a line): it can only be read "
+                                     "as named entities."))
         if second and cleaned["tagging"]:
             self.add_error("text_pair_column", _("Named entities are tagged in one sentence at a time; "
                                                  "choose no second text for them."))
@@ -297,9 +302,12 @@ class RunForm(forms.Form):
             corpus.name, corpus.text_column, corpus.text_pair_column, bool(corpus.unlabeled_file)))
             for corpus in self.fields["corpus"].queryset if corpus.is_pair]
         self.pair_students_hint = messages.pair_students_hint() if self.pair_corpora else ""
-        self.tagging_corpora = [(corpus, messages.tagging_corpus_on_run_form(corpus.name))
+        self.tagging_corpora = [(corpus, messages.tagging_corpus_on_run_form(corpus.name, bool(corpus.unlabeled_file)))
                                 for corpus in self.fields["corpus"].queryset if corpus.tagging]
-        self.grow_for_pairs = messages.grow_for_pairs()  # the one-line reason beside the greyed-out choices
+        # The one-line reasons beside the choices run_form.js greys out.
+        self.grow_for_pairs = messages.grow_for_pairs()
+        self.grow_for_tagging = messages.grow_for_tagging()
+        self.tagging_students_note = messages.tagging_students_note()
         # A student larger than its teacher is slower, not faster: said before it is picked.
         demo = any(teacher.kind == Teacher.KIND_DEMO for teacher in self.fields["teacher"].queryset)
         self.larger_students = [messages.student_larger_than_demo_teacher(
@@ -352,6 +360,11 @@ class RunForm(forms.Form):
         """Whether the corpus the form shows chosen is a text-pair one (the page's first state, before run_form.js)."""
         pk = self["corpus"].value()
         return any(str(corpus.pk) == str(pk) for corpus, _sentence in self.pair_corpora)
+
+    def chosen_corpus_is_tagging(self) -> bool:
+        """Whether the corpus the form shows chosen holds named entities (the page's first state, before run_form.js)."""
+        pk = self["corpus"].value()
+        return any(str(corpus.pk) == str(pk) for corpus, _sentence in self.tagging_corpora)
 
     def transfer_settings(self) -> dict[str, object]:
         """RunConfig.transfer as chosen ({} when off): the preset, and the size and methods only when given."""

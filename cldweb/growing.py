@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cldweb import messages
+from cldweb.forms import TAGGING_STUDENTS
 from cldweb.models import Run, Teacher
 from distill import TRANSFER_METHODS, TRANSFER_PRESETS, TransferConfig, shown_text
 
@@ -72,6 +73,9 @@ def form_settings(form) -> dict[str, Any]:
         "formats": messages.grow_estimate_formats(),
         # Corpora of text pairs, for which growing is not offered (run_form.js greys its choices out).
         "pair_corpora": [str(corpus.pk) for corpus, _sentence in form.pair_corpora],
+        # Named-entity corpora: no growing either, and only the students that tag (TextCNN greyed out).
+        "tagging_corpora": [str(corpus.pk) for corpus, _sentence in form.tagging_corpora],
+        "tagging_students": list(TAGGING_STUDENTS),
     }
 
 

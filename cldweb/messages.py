@@ -579,6 +579,12 @@ ENGINE_NOTES = {
         "accuracy alone may flatter the model."),
     "corpus_no_dev": gettext_noop(
         "There is no dev set, so early stopping and best-checkpoint choice cannot work."),
+    "tagging_unlabeled_file": gettext_noop(
+        "%(count)s sentences of the unlabelled text file joined training: the teacher tags them and the student "
+        "learns from its tags (they are never scored)."),
+    "tagging_unlabeled_file_hard": gettext_noop(
+        "The %(count)s sentences of the unlabelled text file have no tags, and this mode trains on your tags only, "
+        "so they are not used."),
     "demo_teacher_building": gettext_noop(
         "Building a demo teacher: a small BERT initialised at random, to be trained on this corpus."),
     "demo_teacher_pretraining": gettext_noop(
@@ -869,11 +875,27 @@ def grow_for_pairs() -> str:
     return _("Growing the training set makes variants of single texts; it is not offered for a text-pair corpus.")
 
 
-def tagging_corpus_on_run_form(name: str) -> str:
-    """What the run form says about a named-entity corpus: which students tag, and that growing is off."""
-    return _("“%(name)s” holds named entities: choose a BiLSTM, BiGRU or transformer student (TextCNN cannot tag "
-             "entities); growing the training set is not offered for it. The report scores entity F1 per type.") % {
-        "name": name}
+def tagging_corpus_on_run_form(name: str, unlabeled: bool = False) -> str:
+    """What the run form says about a named-entity corpus: which students tag, that growing is off, and what
+    becomes of its file of unlabelled texts."""
+    sentence = _("“%(name)s” holds named entities: choose a BiLSTM, BiGRU or transformer student (TextCNN cannot "
+                 "tag entities); growing the training set is not offered for it. The report scores entity F1 per "
+                 "type.") % {"name": name}
+    if unlabeled:
+        sentence += " " + tagging_unlabeled_file_used()
+    return sentence
+
+
+def tagging_unlabeled_file_used() -> str:
+    """What a named-entity corpus's file of unlabelled texts is for (the corpus page and the run form)."""
+    return _("Its file of unlabelled texts is used as sentences without tags: the teacher tags them and the "
+             "student learns from its tags (not in the mode “Your labels only”, which has no teacher).")
+
+
+def tagging_students_note() -> str:
+    """The reason beside the students the run form greys out for a named-entity corpus."""
+    return _("TextCNN gives one answer per text, so it cannot tag named entities: choose another student for a "
+             "named-entity corpus.")
 
 
 def pair_corpus_on_run_form(name: str, first: str, second: str, unlabeled: bool) -> str:

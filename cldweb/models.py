@@ -34,7 +34,7 @@ from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
 from cldweb.uploads import (corpus_upload_to, pretrained_folder, sanitise_filename, stream_upload_to,
                             unlabeled_upload_to, unzipped_upload)
-from distill import (CONLL_SUFFIXES, CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow,
+from distill import (CONLL_COLUMNS, CONLL_SUFFIXES, CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow,
                      StudentConfig, TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
                      preview_corpus, store_text_lines, texts_per_label_for_one_row)
 
@@ -60,7 +60,6 @@ MODE_CHOICES = [
 ]
 
 CORPUS_FORMATS = ("csv", "tsv", "jsonl")
-CONLL_COLUMNS = ("text", "tags")  # the (text, label) columns of a CoNLL corpus, one sentence and its tags a row
 
 
 class CorpusRejected(Exception):
@@ -188,9 +187,10 @@ class Corpus(models.Model):
             corpus.file.name = stored_name
             text_column = preview.guessed_text_column or preview.columns[0]
             label_column = preview.guessed_label_column or ""
-            # A file named as CoNLL (.conll, .bio, ...) can only be named entities; a CoNLL .txt is chosen as such
-            # at column mapping.
-            corpus.analyse(text_column, label_column, tagging=PurePath(original).suffix.lower() in CONLL_SUFFIXES)
+            # A CoNLL file, by its name (.conll, .bio, ...) or its content (the engine sniffs it), can only be
+            # named entities; its sentences and tags are the preview's two columns.
+            tagging = preview.format == "conll" or PurePath(original).suffix.lower() in CONLL_SUFFIXES
+            corpus.analyse(text_column, label_column, tagging=tagging)
             corpus.save()
             return corpus
         except CorpusError as error:
@@ -760,9 +760,9 @@ class Run(models.Model):
                 "label_names": dict(self.corpus.label_names or {}),
                 # The corpus's file of unlabelled texts as it is now: attaching or removing one is
                 # refused while a run on the corpus is active, so a queued run reads what it was shown.
-                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so);
-                # a tagging run reads its own sentences only.
-                "unlabeled_path": "" if self.corpus.is_pair or self.corpus.tagging else str(self.corpus.unlabeled_path or ""),
+                # It holds one text a line, not pairs: a pair corpus's runs leave it out (the pages say so).
+                # A tagging run trains on its lines as untagged sentences, which the teacher tags.
+                "unlabeled_path": "" if self.corpus.is_pair else str(self.corpus.unlabeled_path or ""),
             }
         )
         teacher = self.teacher.teacher_config()

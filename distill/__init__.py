@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .config import (TRANSFER_METHODS, TRANSFER_PRESETS, DataConfig, RunConfig, StudentConfig, TeacherConfig,
                      TrainConfig, TransferConfig)
 from .corpus.archives import is_zip, unpack_zip_corpus
-from .corpus.conll import CONLL_SUFFIXES
+from .corpus.conll import CONLL_COLUMNS, CONLL_SUFFIXES
 from .corpus.examples import SkippedRow
 from .corpus.inspection import CorpusInspection, inspect_corpus, list_skipped_rows
 from .corpus.plain_text import PlainTextFile, store_text_lines
@@ -120,7 +120,7 @@ def describe_teacher_folder(folder: str | Path) -> dict[str, Any]:
 
 
 __all__ = [
-    "CONLL_SUFFIXES", "PAIR_SEPARATOR", "TRANSFER_METHODS", "TRANSFER_PRESETS",
+    "CONLL_COLUMNS", "CONLL_SUFFIXES", "PAIR_SEPARATOR", "TRANSFER_METHODS", "TRANSFER_PRESETS",
     "ConfigError", "CorpusError", "CorpusInspection", "CorpusPreview", "DataConfig", "DistillError",
     "ModelReport", "NullReporter", "PlainTextFile", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
     "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "TransferConfig", "UnsafeCheckpoint",

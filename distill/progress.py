@@ -70,6 +70,11 @@ NOTE_TEXTS: dict[str, str] = {
     "corpus_unbalanced": "The classes are unbalanced (largest {largest}, smallest {smallest} texts); "
                          "accuracy alone may flatter the model.",
     "corpus_no_dev": "There is no dev set, so early stopping and best-checkpoint choice cannot work.",
+    # a tagging run's file of unlabelled text (DataConfig.unlabeled_path): its sentences have no tags of their own
+    "tagging_unlabeled_file": "{count} sentences of the unlabelled text file joined training: the teacher tags "
+                              "them and the student learns from its tags (they are never scored).",
+    "tagging_unlabeled_file_hard": "The {count} sentences of the unlabelled text file have no tags, and this mode "
+                                   "trains on your tags only, so they are not used.",
     # the teacher
     "demo_teacher_building": "Building a demo teacher: a small BERT initialised at random, to be trained on this corpus.",
     "demo_teacher_pretraining": "Building a demo teacher and teaching it the corpus's language first: {epochs} "

@@ -59,6 +59,10 @@ def run_tagging(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.dev
     result.labels = tag_names
     texts = {name: getattr(splits, name).texts for name in ("train", "dev", "test")}
     gold = {name: [example.tags for example in getattr(splits, name)] for name in ("train", "dev", "test")}
+    if splits.report.unlabeled_file:
+        # The file's sentences sit in train untagged: only the teacher's tags can teach anything from them.
+        send_note(reporter, "tagging_unlabeled_file_hard" if tcfg.mode == "hard" else "tagging_unlabeled_file",
+                  count=splits.report.unlabeled_file)
 
     # --- the teacher: a token-classification head on these tags, fine-tuned when it has none --------
     source = cfg.teacher.name_or_path

@@ -11,6 +11,9 @@ characters: the first keeps the token's tag, the others continue its entity
 label_column: JSON list of character BIO tags}`` for the tagging task to read,
 numbered by its first line; a sentence that cannot be read becomes a
 ``BadSentence``, which the reader skips and counts like any bad row.
+
+A file is taken for CoNLL by its content too, whatever its name (``looks_like_conll``):
+an upload called ``train.txt`` or ``ner.tsv`` is still one character and its tag a line.
 """
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ from ..tasks.tagging_schemes import TagError, split_tag, to_bio
 CONLL_SUFFIXES = (".conll", ".conllu", ".bio", ".bioes", ".bmes", ".iob", ".iob2", ".ner")  # always CoNLL
 SNIFFED_SUFFIXES = (".txt", "")  # CoNLL, or JSON Lines when the first line is an object
 DOCSTART = "-DOCSTART-"
+CONLL_COLUMNS = ("text", "tags")  # the columns a CoNLL file's sentences are read into (it has no header)
+# Share of the head's non-blank lines that must be a token and a tag for a file to be taken for CoNLL by its
+# content: a few broken lines (the head's last, cut line; a stray note) still leave a real CoNLL file well above.
+CONLL_SNIFF_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -35,10 +42,46 @@ class BadSentence:
     text: str
 
 
+def looks_like_conll(head: str) -> bool:
+    """Whether the first characters of a file read as CoNLL, whatever the file is called.
+
+    Most non-blank lines must be a token without spaces, whitespace and a tag (O, or B-/I-/E-/S-/M- and a
+    type), at least one tag must open an entity, and a blank line must end a sentence: a TSV of texts and
+    labels, or a part-of-speech file (``北京 ns``), has no such lines, or no entity tags.
+    """
+    tagged = untagged = 0
+    entity = ended = False
+    for line in head.splitlines():
+        if not line.strip() or line.startswith(DOCSTART):
+            ended = ended or bool(tagged or untagged)
+            continue
+        fields = _fields(line)
+        if len(fields) >= 2 and fields[0] and not any(char.isspace() for char in fields[0]) \
+                and _is_tag(fields[-1].strip()):
+            tagged += 1
+            entity = entity or fields[-1].strip() != "O"
+        else:
+            untagged += 1
+    return ended and entity and tagged >= 2 and tagged >= CONLL_SNIFF_SHARE * (tagged + untagged)
+
+
+def _is_tag(text: str) -> bool:
+    try:
+        split_tag(text)
+    except TagError:
+        return False
+    return True
+
+
+def _fields(line: str) -> list[str]:
+    """A CoNLL line's fields: tab-separated when it has a tab (a token may then hold spaces), else by whitespace."""
+    return line.split("\t") if "\t" in line else line.split()
+
+
 def is_conll_path(path: Path, head: str) -> bool:
     """Whether a tagging corpus at ``path``, whose first characters are ``head``, is a CoNLL file."""
     suffix = path.suffix.lower()
-    if suffix in CONLL_SUFFIXES:
+    if suffix in CONLL_SUFFIXES or looks_like_conll(head):
         return True
     first = next((line for line in head.splitlines() if line.strip()), "")
     return suffix in SNIFFED_SUFFIXES and not first.lstrip().startswith(("{", "["))
@@ -73,7 +116,7 @@ def iter_conll(handle: Iterable[str], path: str, text_column: str,
                 yield sentence()
             tokens, tags, lines, problem = [], [], [], None
             continue
-        fields = line.split("\t") if "\t" in line else line.split()
+        fields = _fields(line)
         lines.append(number)
         if len(fields) < 2 or not fields[0]:
             tokens.append(line.strip())

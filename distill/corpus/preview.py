@@ -1,4 +1,8 @@
-"""The first rows of an uploaded file, with guesses for its text and label columns."""
+"""The first rows of an uploaded file, with guesses for its text and label columns.
+
+A CoNLL file (conll.py), known by its suffix or its content, has no header: its first
+sentences are shown as rows of the columns it is read into, text and tags.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorpusError
+from .conll import CONLL_COLUMNS, CONLL_SUFFIXES, BadSentence, iter_conll, looks_like_conll
 from .encoding import GARBLED_WARNING_SHARE, detect_encoding, garbled_share
 from .formats import SNIFF_BYTES, format_of, iter_records
 
@@ -20,7 +25,7 @@ LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "cat", "sentiment"
 
 @dataclass
 class CorpusPreview:
-    format: str
+    format: str  # "csv", "tsv", "jsonl" or "conll"
     encoding: str
     columns: list[str]
     rows: list[dict[str, str]]
@@ -44,23 +49,34 @@ def preview_corpus(path: str | Path, rows: int = 10, encoding: str = "") -> Corp
     detected = _detect_encoding_or_empty(path) if encoding else detect_encoding(path)
     encoding = encoding or detected
     errors = "replace" if encoding != detected else "strict"
-    fmt = format_of(path, encoding, errors)
     shown: list[dict[str, str]] = []
     columns: list[str] = []
     with path.open("r", encoding=encoding, errors=errors, newline="") as handle:
         head = handle.read(SNIFF_BYTES)
     garbled = garbled_share(head)
+    if path.suffix.lower() in CONLL_SUFFIXES or looks_like_conll(head):
+        fmt = "conll"
+    else:
+        fmt = format_of(path, encoding, errors)
     with path.open("r", encoding=encoding, errors=errors, newline="") as handle:
-        for _, record in iter_records(handle, fmt, str(path), columns):
-            if record is None:
+        if fmt == "conll":
+            columns[:] = CONLL_COLUMNS
+            records = iter_conll(handle, str(path), *CONLL_COLUMNS)
+        else:
+            records = iter_records(handle, fmt, str(path), columns)
+        for _, record in records:
+            if record is None or isinstance(record, BadSentence):
                 continue
             shown.append({key: value or "" for key, value in record.items()})
             if len(shown) >= rows:
                 break
     if not columns:
         raise CorpusError("the file has no rows", path=str(path), code="empty_file")
-    text_guess = _guess_column(columns, TEXT_COLUMN_NAMES)
-    label_guess = _guess_column([name for name in columns if name != text_guess], LABEL_COLUMN_NAMES)
+    if fmt == "conll":
+        text_guess, label_guess = CONLL_COLUMNS
+    else:
+        text_guess = _guess_column(columns, TEXT_COLUMN_NAMES)
+        label_guess = _guess_column([name for name in columns if name != text_guess], LABEL_COLUMN_NAMES)
     if text_guess is None and shown:
         # No telling name: the column with the longest cells is almost always the text.
         lengths = {name: sum(len(row.get(name, "")) for row in shown) for name in columns if name != label_guess}

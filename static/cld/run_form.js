@@ -1,7 +1,9 @@
 // The run form's "Grow the training set": the extra teacher time next to the choice, kept current as the
 // teacher, the choice, the number of rows and the ways to make them change (cldweb/growing.py says the same
-// sentence for the page as first sent), teacher-MLM greyed out for a teacher without a masked-LM head, and
-// growing greyed out altogether for a text-pair corpus (it makes variants of single texts).
+// sentence for the page as first sent), teacher-MLM greyed out for a teacher without a masked-LM head,
+// growing greyed out altogether for a text-pair or named-entity corpus (it makes variants of single texts),
+// and for a named-entity corpus the students that cannot tag (TextCNN) greyed out too. Each greyed-out
+// choice has its reason shown beside it; the server refuses the same choices (forms.RunForm.clean).
 (function () {
   "use strict";
   const settingsNode = document.getElementById("grow-settings");
@@ -16,6 +18,11 @@
   const corpus = form.querySelector("[name=corpus]");
   const pairNote = document.getElementById("grow-pair-note");
   const pairCorpora = new Set(settings.pair_corpora || []);
+  const taggingNote = document.getElementById("grow-tagging-note");
+  const taggingCorpora = new Set(settings.tagging_corpora || []);
+  const taggers = new Set(settings.tagging_students || []);
+  const student = form.querySelector("[name=student_architecture]");
+  const studentNote = document.getElementById("student-tagging-note");
   const grouped = new Intl.NumberFormat("en-US");
 
   function fill(format, params) {
@@ -34,23 +41,39 @@
     return Array.from(form.querySelectorAll(`[name=${name}]:checked`)).map((input) => input.value);
   }
 
-  // A text-pair corpus: growing makes variants of single texts, so only "Off" stays open (the note says why).
-  function offerGrowing() {
-    const pairs = Boolean(corpus && pairCorpora.has(corpus.value));
+  // A text-pair or named-entity corpus: growing makes variants of single texts, so only "Off" stays open
+  // (the note says why).
+  function offerGrowing(pairs, tagging) {
+    const closed = pairs || tagging;
     for (const input of form.querySelectorAll("[name=grow]")) {
       if (input.value === "off") {
-        if (pairs) input.checked = true;
+        if (closed) input.checked = true;
         continue;
       }
-      if (pairs) input.checked = false;
-      input.disabled = pairs;
-      input.closest("label").classList.toggle("disabled", pairs);
+      if (closed) input.checked = false;
+      input.disabled = closed;
+      input.closest("label").classList.toggle("disabled", closed);
     }
     if (pairNote) pairNote.hidden = !pairs;
+    if (taggingNote) taggingNote.hidden = !tagging;
+  }
+
+  // A named-entity corpus: only the students that tag stay open; a chosen TextCNN moves to the first that tags.
+  function offerStudents(tagging) {
+    if (!student) return;
+    for (const option of student.options) option.disabled = tagging && !taggers.has(option.value);
+    if (student.selectedOptions[0] && student.selectedOptions[0].disabled) {
+      const first = Array.from(student.options).find((option) => !option.disabled);
+      if (first) student.value = first.value;
+    }
+    if (studentNote) studentNote.hidden = !tagging;
   }
 
   function update() {
-    offerGrowing();
+    const chosenCorpus = corpus ? corpus.value : "";
+    const tagging = taggingCorpora.has(chosenCorpus);
+    offerGrowing(pairCorpora.has(chosenCorpus), tagging);
+    offerStudents(tagging);
     const speed = settings.teachers[teacher ? teacher.value : ""];
     const isDemo = Boolean(speed && speed.kind === "demo");
     if (mlm) {

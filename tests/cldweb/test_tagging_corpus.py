@@ -13,12 +13,13 @@ from django.utils import translation
 
 from cldweb.entities import highlighted
 from cldweb.forms import CorpusColumnsForm, RunForm
-from cldweb.messages import describe_error, skip_reasons
+from cldweb.messages import describe_error, engine_note, skip_reasons
 from cldweb.models import Corpus, Run
 from distill import ConfigError
 from distill.config import RunConfig
 from distill.datasets import peoples_daily
 from distill.pipeline import validate_config
+from distill.progress import note_text
 from tests.cldweb.test_tagging_run import write_entities
 
 pytestmark = pytest.mark.django_db
@@ -192,7 +193,7 @@ def test_it_reads_a_conll_file_as_named_entities_with_its_bad_sentences_listed(o
     path.write_text("\n".join(lines), encoding="utf-8")
     corpus = upload(owner, path)
 
-    # The form offers the columns the upload was guessed to have (a CoNLL file has no header): any will do.
+    # A CoNLL file has no header: the form offers the columns its sentences and tags are read into.
     map_entity_columns(owner_client, corpus, text_column=corpus.columns[0], label_column=corpus.columns[1])
 
     corpus.refresh_from_db()
@@ -208,3 +209,90 @@ def test_it_reads_a_conll_file_as_named_entities_with_its_bad_sentences_listed(o
     run = Run.create(owner=owner, corpus=corpus, teacher=demo_teacher, student_architecture="bilstm", epochs=1)
     assert (run.config["data"]["task"], run.config["data"]["label_column"]) == ("tagging", "tags")
     validate_config(RunConfig.from_dict(run.config))
+
+
+def conll_text(sentences: int) -> str:
+    """People's Daily sentences as CoNLL: a character and its tag a line, a blank line after each sentence."""
+    chosen = [(text, tags) for text, tags in peoples_daily(limit=400) if 8 <= len(text) <= 40][:sentences]
+    return "".join("".join(f"{char}\t{tag}\n" for char, tag in zip(text, tags)) + "\n" for text, tags in chosen)
+
+
+def test_it_knows_a_conll_file_called_txt_by_its_content_and_previews_its_sentences(owner_client, owner):
+    content = conll_text(60)
+    first_line = content.splitlines()[0]
+
+    response = owner_client.post(reverse("corpus-upload"), {
+        "file": SimpleUploadedFile("人民日报.txt", content.encode("utf-8")), "name": "人民日报"})
+
+    corpus = Corpus.objects.get(owner=owner, name="人民日报")
+    assert response.status_code == 302 and response.url == reverse("corpus-preview", args=[corpus.pk])
+    assert (corpus.tagging, corpus.format, corpus.text_column, corpus.label_column) == (True, "conll", "text", "tags")
+    assert corpus.row_count == 60 and set(corpus.entity_counts) <= {"PER", "LOC", "ORG"} and corpus.entity_counts
+    page = owner_client.get(reverse("corpus-preview", args=[corpus.pk])).content.decode()
+    assert '<th class="chosen">text</th><th class="chosen-label">tags</th>' in page
+    assert f"<th>{first_line.split()[0]}</th>" not in page and f">{first_line.split()[1]}</th>" not in page
+    sentence = "".join(line.split("\t")[0] for line in content.split("\n\n")[0].splitlines())
+    assert f"<td>{sentence}</td>" in page
+
+
+def test_it_keeps_a_conll_corpus_as_named_entities_at_column_mapping(owner_client, owner):
+    owner_client.post(reverse("corpus-upload"), {"file": SimpleUploadedFile("ner.txt", conll_text(30).encode())})
+    corpus = Corpus.objects.get(owner=owner)
+
+    response = map_entity_columns(owner_client, corpus, task="single", text_column="text", label_column="tags")
+
+    assert response.status_code == 200
+    assert "This is a CoNLL file (a character and its tag a line): it can only be read as named entities." in \
+        response.content.decode()
+    corpus.refresh_from_db()
+    assert corpus.tagging
+    with translation.override("zh-hans"):
+        form = CorpusColumnsForm({"task": "single", "text_column": "text", "label_column": "tags"}, corpus=corpus)
+        assert not form.is_valid() and "CoNLL" in form.errors["task"][0] and "命名实体" in form.errors["task"][0]
+
+
+def test_it_gives_a_named_entity_corpus_unlabelled_file_to_its_runs_and_says_what_it_is_for(
+        owner_client, owner, entity_corpus, demo_teacher):
+    lines = "".join(f"{text}\n" for text, _tags in peoples_daily(limit=600)[500:540])
+    entity_corpus.attach_unlabeled(SimpleUploadedFile("更多句子.txt", lines.encode("utf-8")))
+
+    run = Run.create(owner=owner, corpus=entity_corpus, teacher=demo_teacher, student_architecture="bilstm",
+                     epochs=1)
+
+    assert run.config["data"]["unlabeled_path"] == str(entity_corpus.unlabeled_path)
+    validate_config(RunConfig.from_dict(run.config))
+    corpus_page = reverse("corpus-detail", args=[entity_corpus.pk])
+    assert "This is a named-entity corpus: a file of unlabelled texts holds one sentence a line, without tags. " \
+           "Runs on this corpus give those sentences to the teacher to tag" in owner_client.get(corpus_page).content.decode()
+    chinese = owner_client.get(corpus_page, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "这是命名实体语料：无标签文本文件每行一个句子，不带标签。" in chinese
+    run_form = reverse("run-create") + f"?corpus={entity_corpus.pk}"
+    assert "Its file of unlabelled texts is used as sentences without tags: the teacher tags them" in \
+        owner_client.get(run_form).content.decode()
+    assert "它的无标签文本文件会作为没有标签的句子使用" in \
+        owner_client.get(run_form, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+
+
+@pytest.mark.parametrize("code, english, chinese", [
+    ("tagging_unlabeled_file", "40 sentences of the unlabelled text file joined training", "40 个句子加入了训练"),
+    ("tagging_unlabeled_file_hard", "so they are not used.", "因此不会使用它们"),
+])
+def test_it_says_the_engines_note_on_a_tagging_runs_unlabelled_file_in_both_languages(code, english, chinese):
+    note = {"code": code, "params": {"count": 40}, "text": note_text(code, {"count": 40})}
+    with translation.override("en"):
+        assert english in engine_note(note) and engine_note(note) == note["text"]
+    with translation.override("zh-hans"):
+        assert chinese in engine_note(note)
+
+
+def test_it_shows_the_reasons_beside_the_students_and_growing_a_named_entity_corpus_cannot_have(owner_client,
+                                                                                               entity_corpus):
+    page = owner_client.get(reverse("run-create") + f"?corpus={entity_corpus.pk}").content.decode()
+    assert ('<p class="help" id="student-tagging-note">TextCNN gives one answer per text, so it cannot tag named '
+            'entities: choose another student for a named-entity corpus.</p>') in page
+    assert ('<p class="help" id="grow-tagging-note">Growing the training set makes variants of single texts; it is '
+            'not offered for a named-entity corpus.</p>') in page
+    chinese = owner_client.get(reverse("run-create") + f"?corpus={entity_corpus.pk}",
+                               HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert '<p class="help" id="student-tagging-note">TextCNN 对每段文本只给出一个答案，因此无法标注命名实体' in chinese
+    assert '<p class="help" id="grow-tagging-note">扩充训练集会生成单段文本的变体，命名实体语料不提供此功能。</p>' in chinese
