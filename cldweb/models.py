@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -644,6 +645,10 @@ class Run(models.Model):
     TERMINAL_STATUSES = ("done", "failed", "cancelled")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    # What the user calls the run ("" = "Run #<id>") and its tags, normalised by ``normalise_tags`` and
+    # stored joined by commas ("baseline,textcnn"): a plain text column filters the same on SQLite and PostgreSQL.
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    tags = models.CharField(_("tags"), max_length=500, blank=True)
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="runs")
     teacher = models.ForeignKey(Teacher, on_delete=models.PROTECT, related_name="runs")
     student_architecture = models.CharField(max_length=32, default="bilstm")
@@ -677,6 +682,22 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.pk}"
+
+    # -- name and tags ----------------------------------------------------------------
+
+    @property
+    def display_name(self) -> str:
+        return self.name or gettext("Run #%(pk)s") % {"pk": self.pk}
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    def rename(self, name: str, tags: str) -> None:
+        """Keep a new name and tags (saved); ``tags`` as typed, separated by commas (also "，" and "、")."""
+        self.name = " ".join(name.split())[:200]
+        self.tags = ",".join(normalise_tags(tags))
+        self.save(update_fields=["name", "tags"])
 
     # -- creation -----------------------------------------------------------------
 
@@ -948,6 +969,22 @@ class Run(models.Model):
     @property
     def download_name(self) -> str:
         return f"cld-run-{self.pk}-student.zip"
+
+
+# Chinese keyboards type the full-width comma and the enumeration comma where English types ",".
+TAG_SEPARATORS = re.compile(r"[,，、;；]")
+MAX_TAG_CHARS = 40
+
+
+def normalise_tags(typed: str) -> list[str]:
+    """Tags as stored: whitespace collapsed, case folded (so "GPU" and "gpu" are one tag), no empties or repeats,
+    in the order typed, each cut to MAX_TAG_CHARS, as many as fit Run.tags."""
+    tags: list[str] = []
+    for part in TAG_SEPARATORS.split(typed or ""):
+        tag = " ".join(part.split()).casefold()[:MAX_TAG_CHARS].strip()
+        if tag and tag not in tags and len(",".join([*tags, tag])) <= Run._meta.get_field("tags").max_length:
+            tags.append(tag)
+    return tags
 
 
 class MetricPoint(models.Model):
