@@ -48,6 +48,9 @@ STUDENT_CHOICES = [
     ("transformer", _("Small transformer (the most capable; the slowest on a CPU)")),
 ]
 
+# The students as a table of many runs names them, where the choices' explanations would fill the row.
+STUDENT_SHORT_NAMES = {"bilstm": "BiLSTM", "bigru": "BiGRU", "textcnn": "TextCNN", "transformer": _("Small transformer")}
+
 # The form's default student, and the size each choice trains at. TextCNN "tiny" is the first run's
 # student: on the demo corpus it is 9x smaller and 13x faster at batch 1 than the demo teacher, its
 # accuracy within the noise of the teacher's (docs/benchmarks.md "demo"); "small" TextCNN is only ~4x smaller.
@@ -431,6 +434,11 @@ class Teacher(models.Model):
         # Built-in names and descriptions are stored in English and marked with
         # gettext_noop in the data migration, so they translate at display time.
         return gettext(self.name) if self.is_builtin else self.name
+
+    @property
+    def short_name(self) -> str:
+        """The name in a table of runs: the demo teacher's full name explains it, a hub id or upload name is short."""
+        return gettext("Demo teacher") if self.is_demo else self.display_name
 
     @property
     def display_description(self) -> str:
@@ -888,6 +896,10 @@ class Run(models.Model):
     @property
     def student_display(self) -> str:
         return str(dict(STUDENT_CHOICES).get(self.student_architecture, self.student_architecture))
+
+    @property
+    def student_short_name(self) -> str:
+        return str(STUDENT_SHORT_NAMES.get(self.student_architecture, self.student_architecture))
 
     @property
     def trains_on_labels_only(self) -> bool:

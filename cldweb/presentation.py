@@ -159,7 +159,7 @@ def key_metric(run: Run) -> dict[str, str] | None:
 
 def run_duration(run: Run, now=None) -> str:
     """How long the run has worked: from its start to its end, or until now while it runs ("" before it starts)."""
-    if run.started_at is None:
+    if run.started_at is None or (run.is_finished and run.finished_at is None):
         return ""
     end = run.finished_at or (now or timezone.now())
     return duration_in_words(max(0.0, (end - run.started_at).total_seconds()))
