@@ -181,3 +181,12 @@ def test_the_teacher_filter_offers_the_users_teachers_only(owner_client, other_u
     page = owner_client.get(reverse("run-list")).content.decode()
 
     assert theirs.name not in page
+
+
+def test_the_api_gives_a_runs_name_and_tags(owner_client, run):
+    run.rename("短的", "gpu, 基线")
+
+    listed = owner_client.get(reverse("api-runs")).json()["runs"][0]
+    one = owner_client.get(reverse("api-run", args=[run.pk])).json()
+
+    assert (listed["name"], listed["tags"]) == (one["name"], one["tags"]) == ("短的", ["gpu", "基线"])
