@@ -63,7 +63,7 @@ def test_it_marks_the_settings_that_differ_and_can_show_only_those(owner_client,
     page = _compare(owner_client, first.pk, second.pk).content.decode()
 
     epochs = re.search(r'<tr data-key="train.epochs" class="differs">(.*?)</tr>', page, re.S).group(1)
-    assert "<td>2</td><td>5</td>" in epochs and "differs" in epochs
+    assert "<td><code>2</code></td><td><code>5</code></td>" in epochs and "differs" in epochs
     assert re.search(r'<tr data-key="data.max_length">', page)  # the same in both: not marked
     for machine in ("output_dir", "cache_dir", "data.train_path"):
         assert f'data-key="{machine}"' not in page
