@@ -9,7 +9,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
@@ -20,6 +20,14 @@ from cldweb.models import ApiToken, Corpus, Run
 
 def get_owned_run_or_404(request: HttpRequest, pk: int) -> Run:
     return get_object_or_404(Run.objects.select_related("corpus", "teacher"), pk=pk, owner=request.user)
+
+
+def get_owned_runs_or_404(request: HttpRequest, ids: list[int]) -> list[Run]:
+    """The runs ``ids`` in that order, all the user's; one that is not (or does not exist) makes it a 404."""
+    runs = Run.objects.select_related("corpus", "teacher").filter(pk__in=ids, owner=request.user).in_bulk()
+    if len(runs) != len(set(ids)):
+        raise Http404
+    return [runs[pk] for pk in ids]
 
 
 def get_owned_corpus_or_404(request: HttpRequest, pk: int) -> Corpus:

@@ -15,7 +15,8 @@ class TeacherAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "owner", "status", "teacher", "student_architecture", "attempt", "device", "created_at")
+    list_display = ("id", "name", "tags", "owner", "status", "teacher", "student_architecture", "attempt", "device",
+                    "created_at")
     list_filter = ("status",)
 
 

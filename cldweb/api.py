@@ -76,6 +76,8 @@ def api_runs(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"runs": [
         {
             "id": run.pk,
+            "name": run.name,  # "" when the user gave none (the pages say "Run #<id>")
+            "tags": run.tag_list,
             "status": run.status,
             "corpus": run.corpus.name,
             "teacher": run.teacher.display_name,
@@ -219,6 +221,8 @@ def api_run(request: HttpRequest, pk: int) -> JsonResponse:
             corpus_filename=run.corpus.original_filename, teacher_name=run.teacher.display_name)}
     return JsonResponse({
         "id": run.pk,
+        "name": run.name,
+        "tags": run.tag_list,
         "status": run.status,
         "status_label": run.get_status_display(),
         "corpus": run.corpus.name,

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cldweb import messages
 from cldweb.messages import file_too_large
-from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, STUDENT_PRESETS, Corpus, Teacher
+from cldweb.models import DEFAULT_STUDENT, MODE_CHOICES, STUDENT_CHOICES, STUDENT_PRESETS, Corpus, Run, Teacher
 from distill import (TRANSFER_METHODS, TRANSFER_PRESETS, StudentConfig, TeacherConfig, TrainConfig,
                      demo_teacher_parameters, student_parameters)
 
@@ -426,3 +426,40 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(label=_("Token name"), max_length=100,
                            help_text=_("Say where it is used, e.g. “labelling script”."))
 
+
+
+class RunLabelForm(forms.Form):
+    """A run's name and tags, on its page (Run.rename normalises them)."""
+
+    name = forms.CharField(label=_("Name"), max_length=200, required=False,
+                           help_text=_("Optional; the run is called by its number when left empty."))
+    tags = forms.CharField(label=_("Tags"), max_length=500, required=False,
+                           help_text=_("Separated by commas, e.g. “baseline, small student”."))
+
+
+class RunFilterForm(forms.Form):
+    """The runs list's filters, sent by GET; a value that is not (or no longer) one of the user's is ignored."""
+
+    q = forms.CharField(label=_("Search by name"), max_length=200, required=False)
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    corpus = forms.ModelChoiceField(label=_("Corpus"), queryset=Corpus.objects.none(), required=False,
+                                    empty_label=_("All corpora"))
+    teacher = TeacherChoiceField(label=_("Teacher"), queryset=Teacher.objects.none(), required=False,
+                                 empty_label=_("All teachers"))
+    student = forms.ChoiceField(label=_("Student"), required=False)
+    tag = forms.ChoiceField(label=_("Tag"), required=False)
+
+    def __init__(self, *args, user, tags: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("All statuses")), *Run.Status.choices]
+        self.fields["corpus"].queryset = Corpus.objects.filter(owner=user)
+        self.fields["teacher"].queryset = Teacher.objects.available_to(user)
+        self.fields["student"].choices = [("", _("All students")), *STUDENT_CHOICES]
+        self.fields["tag"].choices = [("", _("All tags")), *((tag, tag) for tag in tags)]
+
+    def filters(self) -> dict:
+        """The filters given with a valid value, by field name; {} when none were sent."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value not in ("", None)}

@@ -434,6 +434,17 @@ def run_deleted(pk: int) -> str:
     return _("Run #%(pk)s was deleted.") % {"pk": pk}
 
 
+def run_labels_saved(name: str) -> str:
+    return _("Saved: the run is called “%(name)s”.") % {"name": name}
+
+
+def compare_how_many(chosen: int, fewest: int, most: int) -> str:
+    """Why the compare page was not shown: it takes from ``fewest`` to ``most`` runs."""
+    return ngettext("Choose from %(fewest)s to %(most)s runs to compare; %(count)s was chosen.",
+                    "Choose from %(fewest)s to %(most)s runs to compare; %(count)s were chosen.",
+                    chosen) % {"fewest": fewest, "most": most, "count": chosen}
+
+
 def corpus_deleted(name: str) -> str:
     return _("The corpus “%(name)s” and its runs were deleted.") % {"name": name}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ STUDENT_CHOICES = [
     ("textcnn", _("TextCNN (the fastest; reads 2-4 character windows)")),
     ("transformer", _("Small transformer (the most capable; the slowest on a CPU)")),
 ]
+
+# The students as a table of many runs names them, where the choices' explanations would fill the row.
+STUDENT_SHORT_NAMES = {"bilstm": "BiLSTM", "bigru": "BiGRU", "textcnn": "TextCNN", "transformer": _("Small transformer")}
 
 # The form's default student, and the size each choice trains at. TextCNN "tiny" is the first run's
 # student: on the demo corpus it is 9x smaller and 13x faster at batch 1 than the demo teacher, its
@@ -432,6 +436,11 @@ class Teacher(models.Model):
         return gettext(self.name) if self.is_builtin else self.name
 
     @property
+    def short_name(self) -> str:
+        """The name in a table of runs: the demo teacher's full name explains it, a hub id or upload name is short."""
+        return gettext("Demo teacher") if self.is_demo else self.display_name
+
+    @property
     def display_description(self) -> str:
         if not self.description:
             return ""
@@ -644,6 +653,10 @@ class Run(models.Model):
     TERMINAL_STATUSES = ("done", "failed", "cancelled")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    # What the user calls the run ("" = "Run #<id>") and its tags, normalised by ``normalise_tags`` and
+    # stored joined by commas ("baseline,textcnn"): a plain text column filters the same on SQLite and PostgreSQL.
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    tags = models.CharField(_("tags"), max_length=500, blank=True)
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="runs")
     teacher = models.ForeignKey(Teacher, on_delete=models.PROTECT, related_name="runs")
     student_architecture = models.CharField(max_length=32, default="bilstm")
@@ -677,6 +690,22 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.pk}"
+
+    # -- name and tags ----------------------------------------------------------------
+
+    @property
+    def display_name(self) -> str:
+        return self.name or gettext("Run #%(pk)s") % {"pk": self.pk}
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    def rename(self, name: str, tags: str) -> None:
+        """Keep a new name and tags (saved); ``tags`` as typed, separated by commas (also "，" and "、")."""
+        self.name = " ".join(name.split())[:200]
+        self.tags = ",".join(normalise_tags(tags))
+        self.save(update_fields=["name", "tags"])
 
     # -- creation -----------------------------------------------------------------
 
@@ -869,6 +898,10 @@ class Run(models.Model):
         return str(dict(STUDENT_CHOICES).get(self.student_architecture, self.student_architecture))
 
     @property
+    def student_short_name(self) -> str:
+        return str(STUDENT_SHORT_NAMES.get(self.student_architecture, self.student_architecture))
+
+    @property
     def trains_on_labels_only(self) -> bool:
         """The no-distillation baseline (mode "hard"): the student never sees the teacher's outputs."""
         return (self.config.get("train") or {}).get("mode") == "hard"
@@ -948,6 +981,22 @@ class Run(models.Model):
     @property
     def download_name(self) -> str:
         return f"cld-run-{self.pk}-student.zip"
+
+
+# Chinese keyboards type the full-width comma and the enumeration comma where English types ",".
+TAG_SEPARATORS = re.compile(r"[,，、;；]")
+MAX_TAG_CHARS = 40
+
+
+def normalise_tags(typed: str) -> list[str]:
+    """Tags as stored: whitespace collapsed, case folded (so "GPU" and "gpu" are one tag), no empties or repeats,
+    in the order typed, each cut to MAX_TAG_CHARS, as many as fit Run.tags."""
+    tags: list[str] = []
+    for part in TAG_SEPARATORS.split(typed or ""):
+        tag = " ".join(part.split()).casefold()[:MAX_TAG_CHARS].strip()
+        if tag and tag not in tags and len(",".join([*tags, tag])) <= Run._meta.get_field("tags").max_length:
+            tags.append(tag)
+    return tags
 
 
 class MetricPoint(models.Model):

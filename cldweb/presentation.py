@@ -1,4 +1,5 @@
-"""A Run's results and device in words and numbers for people: what the run page and the dashboard show.
+"""A Run's results and device in words and numbers for people: what the run page, the dashboard and the runs
+list show.
 
 The models keep the engine's numbers (``Run.result`` is RunResult.to_dict()); these functions
 format them in the active language. Views put them in the template context; the dashboard
@@ -9,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from cldweb.messages import corpus_warnings
 from cldweb.models import Run
@@ -47,8 +49,8 @@ def comparison(run: Run) -> list[dict[str, Any]]:
             "test_accuracy": _percent(report.get("test_accuracy")),
             "parameters": f"{report.get('parameters') or 0:,}",
             "size_bytes": report.get("size_bytes") or 0,
-            "latency_p50_ms": _milliseconds(report.get("latency_p50_ms")),
-            "latency_p95_ms": _milliseconds(report.get("latency_p95_ms")),
+            "latency_p50_ms": milliseconds(report.get("latency_p50_ms")),
+            "latency_p95_ms": milliseconds(report.get("latency_p95_ms")),
             "samples_per_second": f"{round(report.get('samples_per_second') or 0.0):,}",
         })
     return rows
@@ -93,8 +95,8 @@ def speedup(run: Run) -> dict[str, Any] | None:
     faster = teacher["latency_p50_ms"] / student["latency_p50_ms"]
     smaller = teacher["parameters"] / student["parameters"]
     params = {"faster": _ratio(faster), "smaller": _ratio(smaller),
-              "student_ms": _milliseconds(student["latency_p50_ms"]),
-              "teacher_ms": _milliseconds(teacher["latency_p50_ms"]),
+              "student_ms": milliseconds(student["latency_p50_ms"]),
+              "teacher_ms": milliseconds(teacher["latency_p50_ms"]),
               "student_parameters": f"{student['parameters']:,}", "teacher_parameters": f"{teacher['parameters']:,}"}
     summary, warnings = [], []
     if faster >= 1 and smaller >= 1:
@@ -144,6 +146,46 @@ def device_in_words(device: str, name: str = "") -> str:
     return device  # another torch backend ("mps"): its own name says it
 
 
+def key_metric(run: Run) -> dict[str, str] | None:
+    """The one number a list of runs shows: the student's test accuracy, a tagger's entity F1 (the report's
+    headline; its accuracy is over characters, mostly outside any entity). None before the run is scored."""
+    result = run.result or {}
+    if run.is_tagging:
+        f1 = ((result.get("metrics") or {}).get("student") or {}).get("f1")
+        return None if f1 is None else {"value": f"{f1 * 100:.1f}%", "name": gettext("entity F1")}
+    accuracy = (result.get("student") or {}).get("test_accuracy")
+    return None if accuracy is None else {"value": _percent(accuracy), "name": gettext("test accuracy")}
+
+
+def run_duration(run: Run, now=None) -> str:
+    """How long the run has worked: from its start to its end, or until now while it runs ("" before it starts)."""
+    if run.started_at is None or (run.is_finished and run.finished_at is None):
+        return ""
+    end = run.finished_at or (now or timezone.now())
+    return duration_in_words(max(0.0, (end - run.started_at).total_seconds()))
+
+
+def duration_in_words(seconds: float) -> str:
+    """"42.0 s", "3 min 5 s", "2 h 7 min": the report's stage times, with hours for long runs."""
+    if seconds < 60:
+        return gettext("%(seconds)s s") % {"seconds": f"{seconds:.1f}"}
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return gettext("%(minutes)s min %(seconds)s s") % {"minutes": f"{minutes:,}", "seconds": rest}
+    hours, rest = divmod(round(seconds), 3600)
+    return gettext("%(hours)s h %(minutes)s min") % {"hours": f"{hours:,}", "minutes": rest // 60}
+
+
+def queue_position(run: Run) -> str:
+    """A queued run's place in words, from Run.runs_ahead (as the run page counts it); "" for any other run."""
+    if run.status != Run.Status.QUEUED:
+        return ""
+    ahead = run.runs_ahead()
+    if not ahead:
+        return gettext("next")
+    return ngettext("%(count)s run ahead", "%(count)s runs ahead", ahead) % {"count": f"{ahead:,}"}
+
+
 def wilson_interval(share: float, count: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval of a proportion: unlike share ± z·se it stays inside 0–1 and does not
     shrink to nothing at 0% or 100% (2 of 2 right is no proof of a perfect model)."""
@@ -156,7 +198,7 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
 
 
-def _milliseconds(value: float | None) -> str:
+def milliseconds(value: float | None) -> str:
     """A latency for people: 0.37, 4.9, 120 (two decimals below 1 ms, one below 10 ms, whole above)."""
     if not value:
         return "—"

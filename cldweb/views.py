@@ -2,7 +2,7 @@
 
 Their sentences come from cldweb.messages, a run's results in words from cldweb.presentation;
 what stays here is each page's own text (confirmation pages, the run page's chart labels for run.js).
-One file a little over 400 lines: every page of the app, each view a few lines.
+One file over 500 lines: every page of the app, each view a few lines.
 """
 from __future__ import annotations
 
@@ -16,19 +16,20 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
-from cldweb.access import get_owned_corpus_or_404, get_owned_run_or_404, get_owned_token_or_404, token_or_login_required
+from cldweb.access import (get_owned_corpus_or_404, get_owned_run_or_404, get_owned_runs_or_404, get_owned_token_or_404,
+                           token_or_login_required)
 from cldweb.errors import post_only
 from cldweb.forms import (
-    ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, RunForm, TeacherHubForm, TeacherUploadForm,
-    UnlabeledTextsForm,
+    ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, RunFilterForm, RunForm, RunLabelForm,
+    TeacherHubForm, TeacherUploadForm, UnlabeledTextsForm,
 )
-from cldweb import growing, presentation
+from cldweb import comparing, growing, listing, presentation
 from cldweb import report as report_views
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import (
-    corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
+    compare_how_many, corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
     engine_note_templates, engine_note_words, format_megabytes, grow_mlm_needs_head, run_cancelled_before_it_started,
-    run_deleted, run_still_going, unlabeled_attached, unlabeled_removed, unlabeled_runs_still_going,
+    run_deleted, run_labels_saved, run_still_going, unlabeled_attached, unlabeled_removed, unlabeled_runs_still_going,
     teacher_added, teacher_added_unusable, teacher_upload_discarded, token_revoked, upload_too_large,
     write_skipped_rows_csv,
 )
@@ -317,8 +318,50 @@ def run_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, status: int = 200) -> HttpResponse:
-    """The run page; ``playground`` holds the playground's answer when its form was sent without JavaScript."""
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    """The user's runs, filtered by the GET form, a page at a time; ticked runs go to the compare page."""
+    form = RunFilterForm(request.GET or None, user=request.user, tags=listing.users_tags(request.user))
+    filters = form.filters()
+    page = listing.page_of(listing.filtered(request.user, filters), request.GET.get("page"))
+    return render(request, "cldweb/run_list.html", {
+        "form": form, "filtered": bool(filters), "page": page, "rows": [listing.row(run) for run in page],
+        "max_compared": comparing.MAX_RUNS,
+    })
+
+
+@login_required
+@require_GET
+def run_compare(request: HttpRequest) -> HttpResponse:
+    ids = comparing.parse_ids(request.GET.getlist("ids"))
+    if not comparing.MIN_RUNS <= len(ids) <= comparing.MAX_RUNS:
+        messages.warning(request, compare_how_many(len(ids), comparing.MIN_RUNS, comparing.MAX_RUNS))
+        return redirect("run-list")
+    runs = get_owned_runs_or_404(request, ids)
+    return render(request, "cldweb/run_compare.html", {
+        **comparing.context(runs), "only_differences": request.GET.get("only_differences") == "1",
+        "ids": ",".join(str(pk) for pk in ids),
+    })
+
+
+@login_required
+@post_only("run-detail", with_pk=True)
+def run_label(request: HttpRequest, pk: int) -> HttpResponse:
+    """Name and tag a run (its page's form), then back to the page, so a reload sends nothing again."""
+    run = get_owned_run_or_404(request, pk)
+    form = RunLabelForm(request.POST)
+    if not form.is_valid():
+        return run_detail(request, pk, label_form=form, status=400)
+    run.rename(form.cleaned_data["name"], form.cleaned_data["tags"])
+    messages.success(request, run_labels_saved(run.display_name))
+    return redirect("run-detail", pk=run.pk)
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, status: int = 200,
+               label_form: RunLabelForm | None = None) -> HttpResponse:
+    """The run page; ``playground`` holds the playground's answer when its form was sent without JavaScript,
+    ``label_form`` the name and tags form when what was sent needs correcting."""
     run = get_owned_run_or_404(request, pk)
     error = ""
     if run.status == Run.Status.FAILED:
@@ -338,6 +381,7 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "notes": [{"seq": note.seq, "text": engine_note(note.values)}
                   for note in run.points.filter(kind=MetricPoint.KIND_NOTE).order_by("seq")],
         "run_page": run_page_settings(run),
+        "label_form": label_form or RunLabelForm(initial={"name": run.name, "tags": ", ".join(run.tag_list)}),
     }, status=status)
 
 

@@ -2,9 +2,11 @@
 // History comes embedded in the page (#run-points); the WebSocket sends what came after
 // (?after=<last seq>) and then live batches. Points are deduplicated by seq, so a replay
 // after a reconnect never draws a point twice. A channel layer can drop a batch; the
-// replay on the next connection fills the gap.
+// replay on the next connection fills the gap. Lines, layout and redrawing are charts.js's (shared with compare.js).
 (function () {
   "use strict";
+
+  var charts = window.cldCharts;
 
   var page = JSON.parse(document.getElementById("run-page").textContent);
   var backlog = JSON.parse(document.getElementById("run-points").textContent);
@@ -33,10 +35,7 @@
   // Thousands separators as the page's language writes them (12,345).
   var numbers = new Intl.NumberFormat(document.documentElement.lang || undefined);
 
-  // Fills Django's %(name)s placeholders: the format strings come translated from the server.
-  function interpolate(format, values) {
-    return format.replace(/%\((\w+)\)s/g, function (match, name) { return values[name]; });
-  }
+  var interpolate = charts.interpolate;
 
   function progressText(progress) {
     // Training stages count steps; teacher labelling counts texts.
@@ -72,14 +71,12 @@
   function emptySeries() {
     var series = {};
     Object.keys(CHARTS).forEach(function (name) {
-      series[name] = PHASES.map(function () { return { x: [], y: [] }; });
+      series[name] = PHASES.map(charts.emptyLine);
     });
     return series;
   }
 
-  // Everything drawn so far, per chart and phase. A retried run (worker lost) resumes from
-  // its last checkpoint and reports some steps again: a step at or before the end of a
-  // trace replaces the tail from that step on, so the chart shows the run that counts.
+  // Everything drawn so far, per chart and phase (charts.extend keeps a retried run's steps once).
   var series = emptySeries();
 
   // A note's params written as cldweb/messages.py engine_note_param writes them (the engine's naming
@@ -151,13 +148,7 @@
         var chart = CHARTS[name];
         var value = p.values[chart.key];
         if (p.kind !== chart.kind || value === null || value === undefined) return;
-        var line = series[name][trace];
-        while (line.x.length && line.x[line.x.length - 1] >= p.step) {
-          line.x.pop();
-          line.y.pop();
-        }
-        line.x.push(p.step);
-        line.y.push(value);
+        charts.extend(series[name][trace], p, value);
         changed = true;
       });
     });
@@ -165,16 +156,9 @@
   }
 
   function layout(chart) {
-    var spec = {
-      margin: { l: 56, r: chart.studentAxis ? 56 : 16, t: 8, b: 44 },
-      xaxis: { title: { text: labels.step }, zeroline: false },
-      yaxis: { title: { text: chart.yTitle },  // the teacher's and the baseline's: no one curve's colour
-               tickformat: chart.yFormat, zeroline: false, range: chart.yRange, autorange: !chart.yRange },
-      legend: { orientation: "h", y: -0.25 },
-      font: { family: "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", size: 12 },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "rgba(0,0,0,0)"
-    };
+    // The left axis's title is the teacher's and the baseline's: no one curve's colour.
+    var spec = charts.layout({ xTitle: labels.step, yTitle: chart.yTitle, yFormat: chart.yFormat, yRange: chart.yRange,
+                               rightMargin: chart.studentAxis ? 56 : 16 });
     if (chart.studentAxis) {
       spec.yaxis2 = { title: { text: chart.studentAxis.title, font: { color: COLORS.student } },
                       overlaying: "y", side: "right", zeroline: false, showgrid: false,
@@ -183,20 +167,14 @@
     return spec;
   }
 
-  // Plotly.react only recomputes a trace whose data arrays are new objects or when
-  // layout.datarevision changes: handing it the arrays add() pushed into would leave the
-  // drawing frozen at the first batch. So every draw passes copies and a new revision.
-  var revision = 0;
-
   function draw() {
-    revision += 1;
     Object.keys(CHARTS).forEach(function (name) {
       var chart = CHARTS[name];
       var traces = PHASES.map(function (phase, i) {
-        var line = series[name][i];
+        var line = charts.xy(series[name][i], "step");
         return {
           type: "scatter", mode: "lines+markers",
-          name: labels[phase], x: line.x.slice(), y: line.y.slice(),
+          name: labels[phase], x: line.x, y: line.y,
           // A stage that reported nothing (a teacher that needed no fine-tuning) gets no legend entry;
           // an explicit true shows the legend even when only one stage has points.
           showlegend: line.x.length > 0,
@@ -209,9 +187,7 @@
         // Most runs train no baseline, or have not reached it: no empty third trace in the drawing then.
         return PHASES[i] !== "baseline" || trace.x.length > 0;
       });
-      var spec = layout(chart);
-      spec.datarevision = revision;
-      Plotly.react(chart.el, traces, spec, { responsive: true, displaylogo: false });
+      charts.react(chart.el, traces, layout(chart));
     });
   }
 
