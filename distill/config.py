@@ -66,6 +66,9 @@ class TeacherConfig:
     demo_learning_rate: float = 1e-3  # from scratch needs a larger step: 5e-4 stayed at chance on 6k reviews, 1e-3 reached 0.79
     finetune_batch_size: int = 32  # fits bert-base at 128 tokens on a 16 GB GPU
     inference_batch_size: int = 64  # teacher labelling batch; inference needs no gradients so it can be larger
+    # "auto": bf16 where the hardware has it (a GPU; a CPU with AMX or AVX512-BF16) and, on a CPU, only when a check
+    # on dev texts gives float32's answers (teachers/labelling_precision.py); "fp32" or "bf16" to force one.
+    labelling_precision: str = "auto"
     # Time the teacher again even when this machine timed it before with the same texts, threads and precision
     # (teachers.speed): timing a bert-base on a CPU costs tens of seconds a run for the same answer.
     remeasure_speed: bool = False

@@ -164,6 +164,9 @@ def validate_config(cfg: RunConfig) -> None:
     if cfg.data.task not in TASKS:
         raise ConfigError(f"unknown task {cfg.data.task!r}; choose one of {', '.join(TASKS)}", code="unknown_task",
                           task=cfg.data.task, available=list(TASKS))
+    if cfg.teacher.labelling_precision not in teachers.LABELLING_PRECISIONS:
+        raise ConfigError(f"unknown labelling_precision {cfg.teacher.labelling_precision!r}; choose one of "
+                          f"{', '.join(teachers.LABELLING_PRECISIONS)}", code="config_range")
     if cfg.data.task == "pair" and not cfg.data.text_pair_column:
         raise ConfigError("a pair task needs the column of the second text (data.text_pair_column)",
                           code="config_pair_column")
@@ -324,6 +327,16 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     with _stage(reporter, result, STAGE_LABELLING, {"device": device.type, "cached": all_cached}):
         loaded = None if all_cached else teacher.load()
         labelling_started = time.perf_counter()  # after loading: the texts/s the run form's estimate reads
+        precision = teachers.PrecisionChoice(amp="auto", precision="")
+        if loaded is not None:
+            precision = teachers.choose_labelling_precision(loaded, dev_texts or train_texts, dcfg.max_length,
+                                                            cfg.teacher.inference_batch_size, device,
+                                                            cfg.teacher.labelling_precision)
+            result.environment["labelling_precision"] = precision.to_dict()
+            if precision.checked_texts:
+                send_note(reporter, "teacher_labelling_bf16" if precision.precision == "bf16"
+                          else "teacher_labelling_fp32_checked", texts=precision.checked_texts,
+                          changed=precision.top_label_changed)
         logits: dict[str, np.ndarray] = {}
         hits: list[bool] = []
         intermediates = None
@@ -341,7 +354,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
             labelling.split = name
             logits[name], hit = teachers.teacher_logits(loaded, texts, dcfg.max_length, cfg.cache_dir,
                                                         cfg.teacher.inference_batch_size, device, labelling,
-                                                        fingerprint=teacher.fingerprint)
+                                                        fingerprint=teacher.fingerprint, amp=precision.amp)
             hits.append(hit)
             labelled_now += 0 if hit else len(texts)
         result.teacher_cache_hit = all(hits)

@@ -13,6 +13,7 @@ from .finetune import (FINETUNE_MARKER, FINETUNED_TEACHERS, TEACHER_CHECKPOINT_D
                        finetuned_dir, finished_finetune, reload_finetuned)
 from .intermediates import TeacherIntermediates, cached_intermediates_available, intermediate_key, teacher_intermediates
 from .labelling import cache_key, cached_logits_available, teacher_encode, teacher_logits, texts_digest
+from .labelling_precision import LABELLING_PRECISIONS, PrecisionChoice, choose_labelling_precision
 from .loading import LoadedTeacher, fingerprint_folder, head_ready, load_teacher, unavailable_message, weight_shapes
 from .tagging import (CharLogits, cached_char_logits_available, char_logits_key, finetune_tagging_teacher,
                       load_tagging_teacher, reload_tagging_finetuned, tagging_finetune_key, teacher_char_logits)
@@ -21,7 +22,7 @@ from .safety import (PICKLE_SUFFIXES, SAFE_WEIGHT_NAMES, TOKENIZER_FILES, check_
                      describe_teacher_folder)
 
 __all__ = [
-    "FINETUNED_TEACHERS", "FINETUNE_MARKER", "PICKLE_SUFFIXES", "SAFE_WEIGHT_NAMES",
+    "FINETUNED_TEACHERS", "FINETUNE_MARKER", "LABELLING_PRECISIONS", "PrecisionChoice", "choose_labelling_precision", "PICKLE_SUFFIXES", "SAFE_WEIGHT_NAMES",
     "TEACHER_CHECKPOINT_DIR", "TOKENIZER_FILES", "CharLogits", "LoadedTeacher", "TeacherIntermediates",
     "build_demo_teacher", "cached_char_logits_available", "char_logits_key", "finetune_tagging_teacher", "load_tagging_teacher",
     "reload_tagging_finetuned", "tagging_finetune_key", "teacher_char_logits",

@@ -66,13 +66,15 @@ def _cache_key_of_digest(fingerprint: str, max_length: int, digest: str) -> str:
 
 def teacher_logits(loaded: LoadedTeacher | None, texts: Sequence[str], max_length: int, cache_dir: str | Path,
                    batch_size: int, device: torch.device, reporter: Reporter | None = None,
-                   fingerprint: str | None = None) -> tuple[np.ndarray, bool]:
+                   fingerprint: str | None = None, amp: str = "auto") -> tuple[np.ndarray, bool]:
     """Teacher logits (N, C) float32 for ``texts`` in order, memory-mapped from the on-disk cache.
 
     On a miss the teacher labels the texts a batch at a time into a partial file that is renamed
     into place when complete, so a crash never leaves a half-written entry that a later run would
     trust; a rerun after a kill or cancel continues the partial file instead of starting over.
     ``loaded`` may be None when ``fingerprint`` is given and the entry is known to exist.
+    ``amp`` is the labelling pass's precision (labelling_precision.choose_labelling_precision): the
+    entry's key does not depend on it, since bf16 is only chosen where it gives float32's answers.
     Returns (logits, cache hit).
     """
     reporter = reporter or NullReporter()
@@ -87,7 +89,7 @@ def teacher_logits(loaded: LoadedTeacher | None, texts: Sequence[str], max_lengt
     with labelling_lock(path, path, reporter):
         if path.is_file():  # another worker finished it while this one waited
             return np.load(path, mmap_mode="r"), True
-        _label_logits(loaded, texts, max_length, batch_size, device, reporter, path)
+        _label_logits(loaded, texts, max_length, batch_size, device, reporter, path, amp)
     return np.load(path, mmap_mode="r"), False
 
 
@@ -96,7 +98,7 @@ def cached_logits_available(fingerprint: str, texts: Sequence[str], max_length: 
 
 
 def _label_logits(loaded: LoadedTeacher, texts: Sequence[str], max_length: int, batch_size: int,
-                  device: torch.device, reporter: Reporter, path: Path) -> None:
+                  device: torch.device, reporter: Reporter, path: Path, amp: str = "auto") -> None:
     """Fill the cache entry ``path``, continuing a partial pass when one was left for the same batches."""
     model, tokenizer = loaded.model, loaded.tokenizer
     shape = (len(texts), int(model.config.num_labels))
@@ -115,7 +117,7 @@ def _label_logits(loaded: LoadedTeacher, texts: Sequence[str], max_length: int, 
         encoded = tokenize_batch(tokenizer, batch_texts, max_length, device)  # input_ids (B, T)
         logits[rows] = model(**encoded).logits.float().cpu().numpy()  # (B, C)
 
-    with inference(model, device, "auto"):
+    with inference(model, device, amp):
         run_labelling(texts, order, batch_size, done, label, lambda batches: progress.save(batches, [logits]),
                        reporter)
     # Not distill.atomic: the partial file was filled in place over many batches (and maybe several
