@@ -1158,4 +1158,6 @@ def is_warning_note(values: Mapping[str, Any]) -> bool:
 
 
 def warning_label() -> str:
-    return _("Warning:")
+    """What precedes a warning note, its separating space included: Chinese writes none after its full-width colon."""
+    label = _("Warning:")
+    return label if label.endswith("：") else label + " "

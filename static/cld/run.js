@@ -136,8 +136,7 @@
       item.className = "warning";
       var label = document.createElement("strong");
       label.textContent = page.warning_label;
-      item.appendChild(label);
-      item.appendChild(document.createTextNode(" "));
+      item.appendChild(label);  // its separating space included, where the language writes one
     }
     item.appendChild(document.createTextNode(noteText(p.values)));
     list.appendChild(item);

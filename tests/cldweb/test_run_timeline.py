@@ -132,4 +132,4 @@ def test_it_marks_the_engines_warnings_among_its_notes(owner_client, run):
     html = owner_client.get(reverse("run-detail", args=[run.pk])).content.decode()
 
     assert '<li data-seq="1">Teacher outputs read from the cache.</li>' in html
-    assert '<li data-seq="2" class="warning"><strong>Warning:</strong> The classes are unbalanced' in html
+    assert '<li data-seq="2" class="warning"><strong>Warning: </strong>The classes are unbalanced' in html
