@@ -283,9 +283,12 @@ class RunForm(forms.Form):
     )
     # The fields shown inside the form's "Advanced" part, in this order.
     advanced_fields = ("grow_methods", "virtual_label_threshold")
+    # A clone ("Clone" on a run's page): the run whose other settings (those this form does not show) the new run keeps.
+    settings_from = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["corpus"].queryset = Corpus.objects.filter(owner=user)
         self.fields["teacher"].queryset = Teacher.objects.available_to(user)
         # Worked out once per form: the checks stat files and probe the hub (remembered a few minutes).
@@ -326,6 +329,33 @@ class RunForm(forms.Form):
         if reason:
             raise forms.ValidationError(reason)
         return teacher
+
+    @staticmethod
+    def initial_from(run: Run) -> dict[str, object]:
+        """The form's fields as ``run`` was started (its resolved config), for "Clone": change, then start."""
+        config = run.config or {}
+        data, train, transfer = (config.get(section) or {} for section in ("data", "train", "transfer"))
+        grow = transfer.get("preset") or "off"
+        initial: dict[str, object] = {
+            "corpus": run.corpus_id, "teacher": run.teacher_id, "student_architecture": run.student_architecture,
+            "mode": train.get("mode", "soft"), "epochs": train.get("epochs"), "max_length": data.get("max_length"),
+            "baseline": bool(train.get("baseline", True)), "grow": grow,
+            "virtual_label_threshold": train.get("virtual_label_threshold"), "settings_from": run.pk,
+        }
+        if grow != "off":  # rows and ways only where they differ from the preset's own
+            preset = TRANSFER_PRESETS.get(grow) or {}
+            if transfer.get("target_rows") and transfer["target_rows"] != preset.get("target_rows"):
+                initial["grow_rows"] = transfer["target_rows"]
+            if transfer.get("methods") and list(transfer["methods"]) != list(preset.get("methods") or []):
+                initial["grow_methods"] = list(transfer["methods"])
+        return {name: value for name, value in initial.items() if value is not None}
+
+    def clean_settings_from(self) -> Run | None:
+        pk = self.cleaned_data.get("settings_from")
+        if pk is None:
+            return None
+        # Another user's run (or a deleted one) gives nothing: the form's own settings and the engine's defaults.
+        return Run.objects.filter(pk=pk, owner=self.user).first()
 
     def clean(self):
         cleaned = super().clean()
@@ -385,11 +415,13 @@ class RunForm(forms.Form):
                 "student_architecture": data["student_architecture"], "mode": data["mode"],
                 "epochs": data["epochs"], "max_length": data["max_length"], "baseline": data["baseline"],
                 "transfer": self.transfer_settings(),
-                "virtual_label_threshold": data.get("virtual_label_threshold")}  # None: the engine's default
+                "virtual_label_threshold": data.get("virtual_label_threshold"),  # None: the engine's default
+                "settings_from": data.get("settings_from")}
 
     def main_fields(self):
         """The fields shown in the form's body: not the "Advanced" ones, nor the small-corpus box (shown with its warning)."""
-        return [field for field in self if field.name not in ("start_without_scores", *self.advanced_fields)]
+        return [field for field in self
+                if field.name not in ("start_without_scores", "settings_from", *self.advanced_fields)]
 
 
 class TeacherHubForm(forms.Form):

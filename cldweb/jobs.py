@@ -148,8 +148,7 @@ def watchdog(now: datetime | None = None) -> WatchdogReport:
         rows = Run.objects.filter(silent, pk=run.pk, attempt=run.attempt, status=run.status)
         if run.cancel_requested:
             if rows.update(status=Run.Status.CANCELLED, finished_at=now):
-                run.remove_files()  # its worker is gone: nothing writes the folder any more
-                report.cancelled.append(run.pk)
+                report.cancelled.append(run.pk)  # its checkpoints stay: it can be resumed
         elif run.attempt >= settings.CLD_MAX_ATTEMPTS:
             if rows.update(**_worker_lost_fields(run), finished_at=now):
                 report.failed.append(run.pk)
@@ -171,11 +170,12 @@ def watchdog(now: datetime | None = None) -> WatchdogReport:
 
 
 def record_result(run: Run, result: dict[str, Any], *, attempt: int | None = None) -> bool:
-    """Store the engine's RunResult: done, or cancelled when the engine stopped on the user's request."""
+    """Store the engine's RunResult: done, or cancelled when the engine stopped on the user's request
+    (its folder and checkpoints are kept, so it can be resumed; deleting the run removes them)."""
     cancelled = result.get("status") == "cancelled"
     device = str(result.get("device") or run.device)[:32]
     device_name = str((result.get("environment") or {}).get("device_name") or "") if device == "cuda" else ""
-    finished = _finish(
+    return _finish(
         run, attempt,
         status=Run.Status.CANCELLED if cancelled else Run.Status.DONE,
         result=result,
@@ -183,17 +183,11 @@ def record_result(run: Run, result: dict[str, Any], *, attempt: int | None = Non
         device=device,
         device_name=device_name[:200] or run.device_name,
     )
-    if finished and cancelled:
-        run.remove_files()
-    return finished
 
 
 def mark_cancelled(run: Run, *, attempt: int | None = None) -> bool:
-    """Cancelled (by the worker that ran it, or before any worker did): only the record stays."""
-    finished = _finish(run, attempt, status=Run.Status.CANCELLED)
-    if finished:
-        run.remove_files()
-    return finished
+    """Cancelled (by the worker that ran it, or before any worker did); what it checkpointed stays, to resume."""
+    return _finish(run, attempt, status=Run.Status.CANCELLED)
 
 
 def mark_failed(run: Run, code: str, message: str, params: dict[str, Any] | None = None, *,

@@ -1074,3 +1074,108 @@ def api_run_unknown_fields(names: list[str]) -> str:
 
 def api_run_invalid() -> str:
     return _("The run settings are not valid; see “fields” for what to change.")
+
+
+# -- run actions: clone, retry, resume ------------------------------------------------------------
+
+def run_not_retryable() -> str:
+    return _("Only a failed run can be retried.")
+
+
+def run_not_resumable_status() -> str:
+    return _("Only a cancelled or failed run can be resumed.")
+
+
+def run_no_checkpoint(pk: int) -> str:
+    return _("Run #%(pk)s has no checkpoint to resume from: it stopped before its training saved one, or its "
+             "folder was deleted. Retry it or clone it to start again with the same settings.") % {"pk": pk}
+
+
+def run_resumed(pk: int) -> str:
+    return _("Run #%(pk)s is queued again and continues from its last checkpoint.") % {"pk": pk}
+
+
+def run_retried(pk: int) -> str:
+    return _("A new run with the same settings was started, retrying run #%(pk)s.") % {"pk": pk}
+
+
+def run_cloned_from(pk: int) -> str:
+    return _("The settings of run #%(pk)s are filled in: change what you want and start a new run. Settings this "
+             "form does not show are taken from that run as they were.") % {"pk": pk}
+
+
+def run_clone_gone() -> str:
+    return _("The run to copy the settings from no longer exists; the form shows the usual settings.")
+
+
+# -- a run's story on its page (cldweb.timeline) ------------------------------------------------------
+
+def stage_queued_name() -> str:
+    return _("Waiting in the queue")
+
+
+def duration_formats() -> dict[str, str]:
+    """How a stage's time is written (the report's stage times write it the same way); run.js ticks with them."""
+    return {"seconds": _("%(seconds)s s"), "minutes": _("%(minutes)s min %(seconds)s s")}
+
+
+def duration(seconds: float) -> str:
+    formats = duration_formats()
+    if seconds < 60:
+        return formats["seconds"] % {"seconds": f"{seconds:.1f}"}
+    minutes, rest = divmod(round(seconds), 60)
+    return formats["minutes"] % {"minutes": f"{minutes:,}", "seconds": rest}
+
+
+def stage_state_formats() -> dict[str, str]:
+    """A timeline line's time by its state; "%(time)s" is a duration."""
+    return {"current": _("%(time)s so far"), "skipped": _("not needed"), "pending": "",
+            "stopped": _("%(time)s, stopped here"), "done": "%(time)s"}
+
+
+def stage_state_time(state: str, seconds: float | None) -> str:
+    template = stage_state_formats()[state]
+    return template % {"time": duration(seconds or 0.0)} if "%(time)s" in template else template
+
+
+def overall_formats() -> dict[str, str]:
+    """The whole run's progress line; "%(percent)s" comes formatted ("42%")."""
+    return {"estimating": _("%(percent)s of the whole run; estimating the time left…"),
+            "minutes": _("%(percent)s of the whole run, about %(minutes)s min left"),
+            "under_a_minute": _("%(percent)s of the whole run, less than a minute left"),
+            "done": _("The whole run is done.")}
+
+
+def overall_progress(fraction: float, eta_s: float | None) -> str:
+    formats = overall_formats()
+    values = {"percent": f"{fraction * 100:.0f}%"}
+    if eta_s is None:
+        return formats["estimating"] % values
+    if eta_s < 60:
+        return formats["under_a_minute"] % values
+    return formats["minutes"] % {**values, "minutes": f"{round(eta_s / 60):,}"}
+
+
+def overall_done() -> str:
+    return overall_formats()["done"]
+
+
+# Engine notes that warn (something the user may want to fix or know before trusting the scores); the run
+# page marks them as warnings. Every other note reports what happened.
+WARNING_NOTE_CODES = frozenset({
+    "export_int8_left_out", "split_changed", "corpus_rows_skipped", "corpus_dev_unlabeled", "corpus_test_unlabeled",
+    "corpus_conflicts", "corpus_conflicts_ties", "corpus_dev_overlap", "corpus_test_overlap", "corpus_dev_test_shared",
+    "corpus_unbalanced", "corpus_no_dev", "tagging_unlabeled_file_hard", "teacher_finetune_slow_fp16",
+    "teacher_finetune_stale", "transfer_mlm_no_head", "transfer_ran_out", "student_stale", "baseline_no_labels",
+    "teacher_no_better_than_majority",
+})
+
+
+def is_warning_note(values: Mapping[str, Any]) -> bool:
+    return values.get("code") in WARNING_NOTE_CODES
+
+
+def warning_label() -> str:
+    """What precedes a warning note, its separating space included: Chinese writes none after its full-width colon."""
+    label = _("Warning:")
+    return label if label.endswith("：") else label + " "

@@ -29,7 +29,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
-from cldweb import messages
+from cldweb import messages, timeline
 from cldweb.celery import RUN_DISTILLATION_TASK
 from cldweb.celery import app as celery_app
 from cldweb.lib.jsonsafe import json_safe
@@ -37,7 +37,7 @@ from cldweb.uploads import (corpus_upload_to, pretrained_folder, sanitise_filena
                             unlabeled_upload_to, unzipped_upload)
 from distill import (CONLL_COLUMNS, CONLL_SUFFIXES, CorpusError, CorpusPreview, DataConfig, DistillError, RunConfig, SkippedRow,
                      StudentConfig, TeacherConfig, TrainConfig, TransferConfig, inspect_corpus, is_zip, list_skipped_rows,
-                     preview_corpus, store_text_lines, texts_per_label_for_one_row)
+                     preview_corpus, saved_checkpoints, store_text_lines, texts_per_label_for_one_row)
 
 # Students a user may pick; the engine knows more (distill.config.STUDENT_ARCHITECTURES),
 # the web offers them as they are tested end to end.
@@ -621,6 +621,14 @@ class TeacherRejected(Exception):
         self.message = message
 
 
+class RunActionRefused(Exception):
+    """A retry or resume that cannot be done now; ``message`` is translated and says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class RunStillActive(Exception):
     """A run (or a corpus's runs) cannot be deleted while a worker may still write its folder."""
 
@@ -723,6 +731,7 @@ class Run(models.Model):
         baseline: bool = True,
         transfer: dict[str, Any] | None = None,
         virtual_label_threshold: float | None = None,
+        settings_from: "Run | None" = None,
     ) -> "Run":
         """Create a queued run with its resolved config and enqueue it once the transaction commits.
 
@@ -730,23 +739,98 @@ class Run(models.Model):
         ``transfer``: TransferConfig fields (preset, target_rows, methods) growing the training set;
         ``virtual_label_threshold``: TrainConfig's, the teacher confidence an unlabelled row needs in semi mode
         to count as labelled (None: the engine's default).
+        ``settings_from``: a run cloned with changes: every setting the arguments do not give is that run's
+        (its resolved config), so a clone keeps what the form does not show (seed, learning rate, ...).
         """
         train: dict[str, Any] = {"mode": mode, "epochs": epochs, "baseline": baseline}
         if virtual_label_threshold is not None:
             train["virtual_label_threshold"] = float(virtual_label_threshold)
-        run = cls.objects.create(
-            owner=owner,
-            corpus=corpus,
-            teacher=teacher,
-            student_architecture=student_architecture,
-            config={"data": {"max_length": max_length}, "train": train,
-                    "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")},
-                    "transfer": dict(transfer or {})},
-        )
+        chosen = {"data": {"max_length": max_length}, "train": train,
+                  "student": {"preset": STUDENT_PRESETS.get(student_architecture, "small")},
+                  "transfer": dict(transfer or {})}
+        config = settings_from.config_with(chosen, student_architecture) if settings_from is not None else chosen
+        run = cls.objects.create(owner=owner, corpus=corpus, teacher=teacher,
+                                 student_architecture=student_architecture, config=config)
         run.config = run.build_config().to_dict()
         run.save(update_fields=["config"])
         run.enqueue()
         return run
+
+    def config_with(self, chosen: dict[str, dict[str, Any]], student_architecture: str) -> dict[str, Any]:
+        """This run's resolved config with ``chosen`` (Run.create's sections) laid over it, for a clone.
+
+        Growing is as the form chose it (off is an empty section), and another student architecture starts
+        from its own preset: the sizes of this run's student fit this one only.
+        """
+        config = {section: dict(values) for section, values in (self.config or {}).items() if isinstance(values, dict)}
+        for section, values in chosen.items():
+            config[section] = {**config.get(section, {}), **values}
+        # Off, or the preset's size and ways, unless the form gave its own; the finer knobs stay this run's.
+        config["transfer"] = {**config.get("transfer", {}), "preset": "off", "target_rows": 0, "methods": [],
+                              **(chosen.get("transfer") or {})}
+        if student_architecture != self.student_architecture:
+            config["student"] = dict(chosen.get("student") or {})
+        return config
+
+    # -- retry and resume -------------------------------------------------------------
+
+    RESUMABLE_STATUSES = ("cancelled", "failed")
+
+    def retry(self) -> "Run":
+        """A new queued run with exactly this failed run's settings, corpus, teacher and student (RunActionRefused
+        when this run did not fail, or its corpus or teacher cannot be used now)."""
+        if self.status != self.Status.FAILED:
+            raise RunActionRefused(messages.run_not_retryable())
+        self._refuse_unusable_inputs()
+        run = Run.objects.create(owner=self.owner, corpus=self.corpus, teacher=self.teacher,
+                                 student_architecture=self.student_architecture, config=self.config)
+        run.config = run.build_config().to_dict()  # this run's settings with the new run's own folder
+        run.save(update_fields=["config"])
+        run.enqueue()
+        return run
+
+    @property
+    def saved_checkpoints(self) -> list[str]:
+        """The stages whose training checkpoint this run's folder holds (distill.saved_checkpoints)."""
+        return saved_checkpoints(self.output_dir)
+
+    @property
+    def can_resume(self) -> bool:
+        return self.status in self.RESUMABLE_STATUSES and bool(self.saved_checkpoints)
+
+    def resume(self) -> None:
+        """Queue this cancelled or failed run again, in its own folder, so the engine continues from its
+        checkpoints (optimizer and scheduler included); enqueued once the transaction commits.
+
+        Its points stay: the next attempt numbers its own after them, and reports steps after the
+        checkpoint's. A stage mark "queued" (with when the run had stopped) starts the timeline's next
+        attempt. RunActionRefused when the run is not cancelled or failed, nothing was checkpointed,
+        or its corpus or teacher cannot be used now.
+        """
+        if self.status not in self.RESUMABLE_STATUSES:
+            raise RunActionRefused(messages.run_not_resumable_status())
+        if not self.saved_checkpoints:
+            raise RunActionRefused(messages.run_no_checkpoint(self.pk))
+        self._refuse_unusable_inputs()
+        stopped_at = self.finished_at
+        with transaction.atomic():
+            # Conditional on the status read: of two clicks (two tabs), one queues the run.
+            if not Run.objects.filter(pk=self.pk, status__in=self.RESUMABLE_STATUSES).update(
+                    status=self.Status.QUEUED, cancel_requested=False, finished_at=None, heartbeat_at=timezone.now(),
+                    error_code="", error_message="", error_params={}, result={}, export_path="", progress={}):
+                raise RunActionRefused(messages.run_not_resumable_status())
+            MetricPoint.objects.create(run=self, seq=MetricPoint.next_seq(self.pk), phase=MetricPoint.PHASE_STAGE,
+                                       kind=MetricPoint.KIND_NOTE, values=MetricPoint.stage_values(
+                                           self.Status.QUEUED, stopped_at=stopped_at))
+            self.refresh_from_db()
+            self.enqueue()
+
+    def _refuse_unusable_inputs(self) -> None:
+        if not self.corpus.is_usable:
+            raise RunActionRefused(self.corpus.problem)
+        reason = self.teacher.unavailable_reason
+        if reason:
+            raise RunActionRefused(reason)
 
     def enqueue(self) -> None:
         """Send the Celery task after commit, so the worker never reads a row that is not there yet.
@@ -835,8 +919,8 @@ class Run(models.Model):
         if Run.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
             status=self.Status.CANCELLED, cancel_requested=True, finished_at=now
         ):
+            # A run queued again (after a crash, or resumed) keeps its checkpoints: it can be resumed later.
             self.refresh_from_db()
-            self.remove_files()  # a run queued again after a crash has checkpoints; no worker holds it
             return True
         if Run.objects.filter(pk=self.pk, status__in=self.ACTIVE_STATUSES).update(cancel_requested=True):
             self.refresh_from_db()
@@ -967,6 +1051,10 @@ class Run(models.Model):
             "cancel_requested": self.cancel_requested,
             "progress": self.current_progress,
             "runs_ahead": self.runs_ahead(),  # 0 unless queued: run.js words the queue line with it
+            # The stage timeline and the whole run's bar (cldweb.timeline), as data: the status goes to every
+            # viewer from the worker, so run_story.js words it in each page's language.
+            "timeline": [{key: row[key] for key in ("stage", "state", "seconds")} for row in timeline.rows(self)],
+            "overall": {key: value for key, value in timeline.overall(self).items() if key != "text"},
         }
 
     # -- results (worded for people by cldweb.presentation) ----------------------------
@@ -1012,6 +1100,10 @@ class MetricPoint(models.Model):
     KIND_EVAL = "eval"
     KIND_NOTE = "note"  # a sentence from the engine ("Teacher outputs read from the cache."); phase ""
     KIND_CHOICES = [(KIND_STEP, "step"), (KIND_EVAL, "eval"), (KIND_NOTE, "note")]
+    # A note of this phase is a stage mark, not a sentence: the run entered a stage ({"stage": ...}, at
+    # ``created_at``; a "queued" mark of a resumed run also says when it had stopped). The run page's
+    # timeline reads them (cldweb.timeline); its notes list leaves them out.
+    PHASE_STAGE = timeline.PHASE_STAGE
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="points")
     seq = models.PositiveIntegerField()  # 1, 2, 3... per run; browsers resume "after" the last one seen
@@ -1027,6 +1119,13 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.seq} {self.phase}/{self.kind}"
+
+    @staticmethod
+    def stage_values(stage: str, *, stopped_at: Any = None) -> dict[str, Any]:
+        values: dict[str, Any] = {"stage": stage, "text": "", "code": ""}
+        if stopped_at is not None:
+            values["stopped_at"] = stopped_at.isoformat()
+        return values
 
     @classmethod
     def next_seq(cls, run_id: int) -> int:

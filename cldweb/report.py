@@ -231,10 +231,7 @@ def _pct(value: float | None) -> str:
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return gettext("%(seconds)s s") % {"seconds": f"{seconds:.1f}"}
-    minutes, rest = divmod(round(seconds), 60)
-    return gettext("%(minutes)s min %(seconds)s s") % {"minutes": f"{minutes:,}", "seconds": rest}
+    return messages.duration(seconds)
 
 
 def standalone_context(run: Run) -> dict[str, Any] | None:

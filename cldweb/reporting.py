@@ -87,7 +87,11 @@ class WebReporter:
         if info.get("device") == "cuda":
             info = {**info, "device_name": gpu_name()}
         Run(pk=self.run_id).mark_stage(stage, info, attempt=self.attempt)
-        self._last_progress = -math.inf  # the new stage's first progress point is shown at once
+        if stage in Run.STAGE_STATUSES:  # the stage mark the run page's timeline measures from (cldweb.timeline)
+            self._record(MetricPoint.PHASE_STAGE, MetricPoint.KIND_NOTE, MetricPoint.stage_values(stage))
+        self.flush()
+        # The new stage's first point and first progress point are shown at once (the mark's send is no batch to wait for).
+        self._last_flush = self._last_progress = -math.inf
         self.send_status()
 
     def on_step(self, phase: str, point: dict[str, float]) -> None:

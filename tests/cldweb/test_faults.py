@@ -308,3 +308,38 @@ def test_it_saves_a_checkpoint_and_fails_when_the_soft_time_limit_arrives(owner,
     # Saved where training stopped (not the periodic one every 10 steps): within one report of the last point.
     assert not state["finished"] and last_reported <= state["step"] < last_reported + LOG_EVERY_STEPS
     assert worker.alive() and pool[0] in worker.descendant_pids(), "the pool process survived and takes the next job"
+
+
+def test_it_resumes_a_cancelled_run_from_its_checkpoint_to_the_end(owner, reviews, workers):
+    worker = workers.start("resumer")
+    run = tiny_run(owner, reviews, epochs=12)
+    run.enqueue()
+    checkpoint = run.output_dir / "checkpoints" / "last.pt"
+    wait_for(checkpoint.is_file, RUN_TIMEOUT_S, "the first student checkpoint")
+
+    assert run.request_cancel()
+    wait_for(lambda: finished(run), RUN_TIMEOUT_S, f"run {run.pk} to stop")
+    assert run.status == Run.Status.CANCELLED, (run.status, worker.log_tail())
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # kept by the cancel, saved where it stopped
+    stopped_at = state["step"]
+    before = steps(run, "student")
+    assert not state["finished"] and before[-1] <= stopped_at < before[-1] + LOG_EVERY_STEPS
+    teacher_steps = steps(run, "teacher")
+
+    run.resume()  # the same run, its own folder: the engine continues from last.pt
+    wait_for(lambda: finished(run), RUN_TIMEOUT_S, f"run {run.pk} to finish after the resume")
+
+    assert run.status == Run.Status.DONE, (run.error_code, run.error_message, worker.log_tail())
+    assert run.attempt == 2
+    assert f"run {run.pk}: Resuming student training from step {stopped_at}" in full_log(worker)
+    # The stored curve: the first attempt's points stay, the resumed ones follow the checkpoint's step, none twice.
+    trained = steps(run, "student")
+    assert trained[:len(before)] == before
+    assert trained[len(before)] > stopped_at
+    assert trained == sorted(set(trained)) and trained[-1] == 12 * STEPS_PER_EPOCH
+    assert steps(run, "teacher") == teacher_steps, "the fine-tuned teacher was reused, not trained again"
+    all_seqs = seqs(run)
+    assert all_seqs == list(range(1, len(all_seqs) + 1))
+    marks = [values["stage"] for values in MetricPoint.objects.filter(run=run, phase=MetricPoint.PHASE_STAGE)
+             .order_by("seq").values_list("values", flat=True)]
+    assert marks[marks.index("queued"):][:2] == ["queued", "preparing"] and marks[-1] == "evaluating"

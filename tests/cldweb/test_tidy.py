@@ -94,7 +94,7 @@ def test_it_hides_other_users_runs_and_corpora_from_deleting(other_client, corpu
     assert Run.objects.filter(pk=run.pk).exists() and Corpus.objects.filter(pk=corpus.pk).exists()
 
 
-def test_it_leaves_only_the_record_of_a_cancelled_run(run, django_capture_on_commit_callbacks):
+def test_it_keeps_the_folder_of_a_cancelled_run_so_it_can_be_resumed(run, django_capture_on_commit_callbacks):
     Run.objects.filter(pk=run.pk).update(status="distilling", attempt=1, cancel_requested=True)
     run.refresh_from_db()
     run_folder_with_files(run)
@@ -103,18 +103,18 @@ def test_it_leaves_only_the_record_of_a_cancelled_run(run, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.record_result(run, {"status": "cancelled", "device": "cpu"}, attempt=1)
 
-    assert not run.output_dir.exists()
+    assert run.output_dir.exists()  # its checkpoints, to resume; deleting the run removes them
     assert Run.objects.get(pk=run.pk).status == "cancelled" and run.points.count() == 1
 
 
-def test_it_removes_the_folder_of_a_requeued_run_cancelled_while_queued(owner_client, run,
-                                                                        django_capture_on_commit_callbacks):
+def test_it_keeps_the_folder_of_a_requeued_run_cancelled_while_queued(owner_client, run,
+                                                                      django_capture_on_commit_callbacks):
     run_folder_with_files(run)  # an earlier attempt's checkpoints; the watchdog queued it again
 
     with django_capture_on_commit_callbacks(execute=True):
         owner_client.post(reverse("run-cancel", args=[run.pk]))
 
-    assert not run.output_dir.exists()
+    assert run.output_dir.exists()  # an earlier attempt's checkpoints: it can be resumed
 
 
 # -- cancelling and the queue --------------------------------------------------------------
