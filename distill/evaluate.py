@@ -62,6 +62,9 @@ SPEED_BATCH_SIZE = 32  # ModelReport.samples_per_second is measured at this batc
 SPEED_TEXTS = 32  # texts timed one at a time (latency) and as one batch of 32 (throughput): seconds, not a minute
 SPEED_ROUNDS = 3  # interleaved rounds: teacher, student, teacher, student...; noise hits both alike
 SPEED_WARMUP = 4  # calls per model before timing: kernels, caches and the allocator settle
+# Rounds after the first only while the measurement has taken less than this: a bert-base teacher on a
+# CPU takes tens of seconds a round and gets one (32 latencies are enough for a p95); small models get all.
+SPEED_BUDGET_S = 10.0
 
 
 @dataclass
@@ -80,12 +83,13 @@ Timed = tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], Sequence[tup
 
 
 def measure_speeds(models: dict[str, Timed], device: torch.device, amp: str = "auto",
-                   rounds: int = SPEED_ROUNDS) -> dict[str, Speed]:
+                   rounds: int = SPEED_ROUNDS, budget_s: float = SPEED_BUDGET_S) -> dict[str, Speed]:
     """Latency at batch 1 (p50, p95) and throughput at batch 32 of every model, measured interleaved.
 
     Every model runs a round in turn (teacher, student, teacher, student...) in this one process and
     thread count, after a warm-up, so a burst of other work on a shared machine slows all of them
-    alike and their ratio holds even when the absolute numbers do not.
+    alike and their ratio holds even when the absolute numbers do not. Rounds after the first run only
+    while less than ``budget_s`` has passed, so a slow teacher costs one round, not three.
     """
     latencies: dict[str, list[float]] = {name: [] for name in models}
     throughputs: dict[str, list[float]] = {name: [] for name in models}
@@ -96,7 +100,10 @@ def measure_speeds(models: dict[str, Timed], device: torch.device, amp: str = "a
             for ids, mask in (list(singles) + list(batches))[:SPEED_WARMUP]:
                 fn(ids, mask)
         _synchronize(device)
-        for _ in range(rounds):
+        started = time.perf_counter()
+        for round_index in range(rounds):
+            if round_index and time.perf_counter() - started > budget_s:
+                break
             for name, (fn, singles, batches) in moved.items():
                 for ids, mask in singles:
                     start = time.perf_counter()

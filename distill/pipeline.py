@@ -38,9 +38,9 @@ from .corpus.rows import NO_LABEL, RowView
 from .corpus.sequences import Chained, Subset
 from .corpus.splits import Splits, prepare_splits
 from .errors import ConfigError, CorpusError
-from .evaluate import (SPEED_BATCH_SIZE, SPEED_ROUNDS, SPEED_TEXTS, SPEED_WARMUP, Speed, accuracy_from_logits,
-                       classification_metrics, count_parameters, disagreements, measure_speeds, safetensors_size,
-                       softmax)
+from .evaluate import (SPEED_BATCH_SIZE, SPEED_BUDGET_S, SPEED_ROUNDS, SPEED_TEXTS, SPEED_WARMUP, Speed,
+                       accuracy_from_logits, classification_metrics, count_parameters, disagreements, measure_speeds,
+                       safetensors_size, softmax)
 from .export import export_student
 from .progress import (PHASE_BASELINE, STAGE_BASELINE, STAGE_DISTILLING, STAGE_EVALUATING, STAGE_FINETUNING_TEACHER,
                        STAGE_GENERATING, STAGE_LABELLING, STAGE_PREPARING, Reporter, RunCancelled, send_note)
@@ -905,7 +905,8 @@ def _measure_speeds(model: torch.nn.Module, tokenizer: StudentTokenizer, teacher
     precision: a later run there times the student alone and never loads the teacher for it.
     """
     sample = [texts[i] for i in range(min(SPEED_TEXTS, len(texts)))]
-    protocol = {"texts": len(sample), "batch_size": SPEED_BATCH_SIZE, "rounds": SPEED_ROUNDS, "warmup": SPEED_WARMUP}
+    protocol = {"texts": len(sample), "batch_size": SPEED_BATCH_SIZE, "rounds": SPEED_ROUNDS, "warmup": SPEED_WARMUP,
+                "budget_s": SPEED_BUDGET_S}
     key = teachers.speed_key(teacher.fingerprint, sample, max_length, environment, protocol) \
         if teacher.fingerprint else ""
     stored = teachers.read_teacher_speed(cache_dir, key) if key and not remeasure_teacher else None

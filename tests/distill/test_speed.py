@@ -29,3 +29,20 @@ def test_it_times_batch_one_and_batch_32_interleaved_round_by_round() -> None:
     for speed in speeds.values():
         assert 0 < speed.latency_p50_ms <= speed.latency_p95_ms
         assert speed.samples_per_second > 0
+
+
+def test_it_stops_after_one_round_when_a_round_outlasts_the_budget() -> None:
+    calls: list[int] = []
+
+    def slow(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        calls.append(ids.shape[0])
+        return ids.float()
+
+    singles = [(torch.ones(1, 4), torch.ones(1, 4)) for _ in range(3)]
+    batches = [(torch.ones(32, 4), torch.ones(32, 4))]
+    measure_speeds({"teacher": (slow, singles, batches)}, torch.device("cpu"), "off", rounds=3, budget_s=0.0)
+    assert len(calls) == SPEED_WARMUP + 4  # the warm-up, then one round of 3 singles and 1 batch: no second round
+
+    calls.clear()
+    measure_speeds({"teacher": (slow, singles, batches)}, torch.device("cpu"), "off", rounds=3, budget_s=60.0)
+    assert len(calls) == SPEED_WARMUP + 3 * 4  # fast enough: every round
