@@ -627,7 +627,7 @@ ENGINE_NOTES = {
     "teacher_labelling_resuming": gettext_noop("Resuming teacher labelling at text %(done)s of %(total)s."),
     "teacher_outputs_cached": gettext_noop("Teacher outputs read from the cache."),
     "teacher_labelling_bf16": gettext_noop(
-        "The teacher labels in bf16, which this processor computes natively (about twice as fast): on %(texts)s "
+        "The teacher labels in bf16, which this processor computes natively (about twice the speed): on %(texts)s "
         "dev texts labelled both ways, %(changed)s got another top label than in float32 and no probability moved "
         "by more than 0.02."),
     "teacher_labelling_fp32_checked": gettext_noop(

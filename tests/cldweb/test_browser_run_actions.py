@@ -11,11 +11,22 @@ from django.utils import timezone
 from cldweb import jobs
 from cldweb.models import Run
 from cldweb.reporting import WebReporter
+from tests import processes
 from tests.cldweb.test_browser import (  # noqa: F401  (fixtures and helpers shared with the other browser tests)
     alice, as_the_worker, browser_marks, browser_page, isolated_storage, sign_in, unqueued_run,
 )
 
 pytestmark = browser_marks  # transactional DB, services, chromium: as the other browser tests
+
+
+@pytest.fixture
+def idle_asgi_server(live_database_url, process_logs):
+    """Daphne whose runs go to a queue no worker reads: the resumed run waits for this test to act as its worker
+    (the suite's shared worker would otherwise take it and fail it, its checkpoint being a stand-in)."""
+    server, base_url = processes.start_asgi_server(live_database_url, process_logs,
+                                                   CLD_TASK_QUEUE="cld-test-no-worker")
+    yield base_url
+    server.stop()
 
 
 @pytest.fixture
@@ -29,10 +40,11 @@ def cancelled_run(alice):
     shutil.rmtree(run.output_dir, ignore_errors=True)
 
 
-def test_it_resumes_a_cancelled_run_and_times_its_stages_once_it_is_done(asgi_server, cancelled_run, browser_page):
+def test_it_resumes_a_cancelled_run_and_times_its_stages_once_it_is_done(idle_asgi_server, cancelled_run, browser_page):
     from playwright.sync_api import expect
 
     page = browser_page
+    asgi_server = idle_asgi_server
     sign_in(page, asgi_server, "en")
     page.goto(f"{asgi_server}/runs/{cancelled_run.pk}/")
     expect(page.locator("#overall-progress")).to_be_hidden()  # a stopped run: no bar says anything true
