@@ -627,12 +627,12 @@ ENGINE_NOTES = {
     "teacher_labelling_resuming": gettext_noop("Resuming teacher labelling at text %(done)s of %(total)s."),
     "teacher_outputs_cached": gettext_noop("Teacher outputs read from the cache."),
     "teacher_labelling_bf16": gettext_noop(
-        "The teacher labels in bf16, which this processor computes natively (about twice the speed): on %(texts)s "
-        "dev texts labelled both ways, %(changed)s got another top label than in float32 and no probability moved "
-        "by more than 0.02."),
+        "The teacher labels in bf16, a shorter number format this processor computes natively, at about twice the "
+        "speed: of %(texts)s dev texts labelled both ways, %(changed)s got another top label than in full precision "
+        "(float32), and no probability moved by more than 0.02."),
     "teacher_labelling_fp32_checked": gettext_noop(
-        "The teacher labels in float32: in bf16, %(changed)s of %(texts)s dev texts got another top label or a "
-        "probability moved by more than 0.02."),
+        "The teacher labels in full precision (float32): in the faster bf16 format, %(changed)s of %(texts)s dev "
+        "texts got another top label or a probability moved by more than 0.02."),
     "teacher_speed_reused": gettext_noop(
         "The teacher's speed was measured before on this machine with the same texts, threads and precision; that "
         "measurement is reused and only the student was timed now."),

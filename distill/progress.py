@@ -94,11 +94,13 @@ NOTE_TEXTS: dict[str, str] = {
     "teacher_labelling_waiting": "Another worker is labelling these texts with this teacher; waiting for it.",
     "teacher_labelling_resuming": "Resuming teacher labelling at text {done} of {total}.",
     "teacher_outputs_cached": "Teacher outputs read from the cache.",
-    "teacher_labelling_bf16": "The teacher labels in bf16, which this processor computes natively (about twice the "
-                              "speed): on {texts} dev texts labelled both ways, {changed} got another top label than "
-                              "in float32 and no probability moved by more than 0.02.",
-    "teacher_labelling_fp32_checked": "The teacher labels in float32: in bf16, {changed} of {texts} dev texts got "
-                                      "another top label or a probability moved by more than 0.02.",
+    "teacher_labelling_bf16": "The teacher labels in bf16, a shorter number format this processor computes "
+                              "natively, at about twice the speed: of {texts} dev texts labelled both ways, {changed} "
+                              "got another top label than in full precision (float32), and no probability moved by "
+                              "more than 0.02.",
+    "teacher_labelling_fp32_checked": "The teacher labels in full precision (float32): in the faster bf16 format, "
+                                      "{changed} of {texts} dev texts got another top label or a probability moved "
+                                      "by more than 0.02.",
     "teacher_speed_reused": "The teacher's speed was measured before on this machine with the same texts, threads and "
                             "precision; that measurement is reused and only the student was timed now.",
     "teacher_labelled": "Teacher labelled {count} texts.",
