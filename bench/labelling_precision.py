@@ -14,6 +14,7 @@ Prints a Markdown table and writes it to docs/benchmarks.md, section "labelling-
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import statistics
 import sys
@@ -75,32 +76,28 @@ def main() -> None:
     model, tokenizer, teacher_name = _teacher(args.teacher or None)
     batches = [tokenizer(texts[i:i + BATCH], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
                for i in range(0, len(texts), BATCH)]
-    bf16_model = _teacher(args.teacher or None)[0].to(torch.bfloat16) if args.teacher else None
-    if bf16_model is None:
-        import copy
-        bf16_model = copy.deepcopy(model).to(torch.bfloat16)
+    bf16_model = copy.deepcopy(model).to(torch.bfloat16)
 
-    def fp32() -> torch.Tensor:
+    def fp32(batches: list) -> torch.Tensor:
         return torch.cat([model(**batch).logits for batch in batches])  # (N, C)
 
-    def autocast_bf16() -> torch.Tensor:
+    def autocast_bf16(batches: list) -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return torch.cat([model(**batch).logits.float() for batch in batches])
 
-    def weights_bf16() -> torch.Tensor:
+    def weights_bf16(batches: list) -> torch.Tensor:
         return torch.cat([bf16_model(**batch).logits.float() for batch in batches])
 
     variants = {"float32": fp32, "bf16 autocast": autocast_bf16, "bf16 weights": weights_bf16}
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     outputs: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
-        for fn in variants.values():  # warm-up: kernels and the allocator
-            fn_batch = batches[-1]
-            (model if fn is not weights_bf16 else bf16_model)(**fn_batch)
+        for fn in variants.values():  # one short batch each, as it will run: kernels and the allocator settle
+            fn(batches[-1:])
         for _ in range(args.rounds):
             for name, fn in variants.items():
                 start = time.perf_counter()
-                outputs[name] = fn()
+                outputs[name] = fn(batches)
                 seconds[name].append(time.perf_counter() - start)
     reference = torch.softmax(outputs["float32"], -1)  # (N, C)
     flags = _cpu_flags()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..progress import STAGE_PREPARING, NullReporter, Reporter
+from ..progress import STAGE_PREPARING, NullReporter, Reporter, RunCancelled
 
 MLM_PROBABILITY = 0.15  # BERT's share of masked tokens
 MLM_BATCH_SIZE = 32  # texts per step; the demo teacher is small, so a CPU takes this comfortably
@@ -67,7 +67,6 @@ def pretrain_demo_teacher(directory: str | Path, texts: Sequence[str], *, epochs
             done += 1
             reporter.on_progress(STAGE_PREPARING, {"done": done, "total": total, "loss": float(loss.detach())})
             if reporter.should_stop():
-                from ..progress import RunCancelled
                 raise RunCancelled()
     model.eval()
     model.save_pretrained(str(directory))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..evaluate import softmax
 from .labelling import length_order, logits_in_memory
 from .loading import LoadedTeacher
 
@@ -61,8 +62,8 @@ def choose_labelling_precision(loaded: LoadedTeacher, check_texts: Sequence[str]
     texts = [check_texts[i] for i in range(min(BF16_CHECK_TEXTS, len(check_texts)))]
     order = length_order(texts)  # (K,)
     model, tokenizer = loaded.model, loaded.tokenizer
-    reference = _softmax(logits_in_memory(model, tokenizer, texts, order, max_length, batch_size, device, "off"))
-    candidate = _softmax(logits_in_memory(model, tokenizer, texts, order, max_length, batch_size, device, "bf16"))
+    reference = softmax(logits_in_memory(model, tokenizer, texts, order, max_length, batch_size, device, "off"))
+    candidate = softmax(logits_in_memory(model, tokenizer, texts, order, max_length, batch_size, device, "bf16"))
     changed = int((reference.argmax(-1) != candidate.argmax(-1)).sum())
     largest = float(np.abs(reference - candidate).max())
     trusted = changed <= BF16_MAX_CHANGED * len(texts) and largest <= BF16_MAX_PROBABILITY_CHANGE
@@ -70,8 +71,3 @@ def choose_labelling_precision(loaded: LoadedTeacher, check_texts: Sequence[str]
                            checked_texts=len(texts), top_label_changed=changed,
                            largest_probability_change=round(largest, 6))
 
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)  # (N, C)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
