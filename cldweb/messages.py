@@ -657,6 +657,9 @@ ENGINE_NOTES = {
         "Early stopping: dev accuracy did not improve for %(evaluations)s evaluations."),
     "student_trained": gettext_noop("Student trained for %(steps)s steps."),
     "student_trained_stopped_early": gettext_noop("Student trained for %(steps)s steps (stopped early)."),
+    "student_kept_closest_to_teacher": gettext_noop(
+        "The student keeps its weights from epoch %(epoch)s of %(epochs)s, where it was closest to the teacher on "
+        "the dev texts (dev accuracy %(dev_accuracy)s)."),
     "baseline_training": gettext_noop(
         "Training the same student on the labels only, with the same budget, to see what the teacher adds."),
     "baseline_no_labels": gettext_noop(

@@ -18,6 +18,7 @@ TASKS = ("single", "pair", "tagging")  # what a run can train (distill/tasks): o
 STUDENT_ARCHITECTURES = ("bilstm", "bigru", "textcnn", "transformer")
 STUDENT_TOKENIZERS = ("char", "word", "teacher")
 MODES = ("soft", "semi", "hard")  # "hard" = no distillation: the labels-only baseline
+CHECKPOINT_SELECTIONS = ("auto", "accuracy", "agreement", "soft_loss", "last")  # TrainConfig.checkpoint_selection
 # Ways to grow the transfer set (distill/transfer): each makes a variant of a training text that the teacher labels.
 TRANSFER_METHODS = ("mask", "pos", "ngram", "mlm")
 # What the run form's "Grow the training set" presets mean. "light" adds cheap variants at ten thousand rows;
@@ -128,6 +129,12 @@ class TrainConfig:
     log_every_steps: int = 10  # how often a training point is reported
     checkpoint_every_steps: int = 200  # also between evaluations, so a killed worker loses at most this many steps (0 = only at evaluations)
     early_stopping_patience: int = 3  # evaluations without dev improvement before stopping; 0 = never stop early
+    # Which evaluation's weights the student keeps (CHECKPOINT_SELECTIONS): "accuracy" on the dev labels,
+    # "agreement" with the teacher's top label on dev, "soft_loss" (the run's own soft loss against the
+    # teacher on dev, lowest wins) or "last". "auto" is accuracy in hard mode and soft_loss when the student
+    # learns from the teacher: a small dev set's accuracy is noisy enough to crown an early student that
+    # answers one label (bench/checkpoint_selection.py); the soft loss counts every dev row's probabilities.
+    checkpoint_selection: str = "auto"
     seed: int = 42  # seeds torch, numpy and python for deterministic CPU runs
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     amp: str = "auto"  # "auto" (bf16 on CUDA if supported, float32 on CPU), "bf16", "fp16" (also on CPU, if asked) or "off"
@@ -136,6 +143,12 @@ class TrainConfig:
     # say what the teacher added; without it a user cannot tell distillation's gain from the student's own.
     # Skipped when the run's mode is already "hard" (it is that baseline) or no training row has a label.
     baseline: bool = True
+
+    def selection(self) -> str:
+        """checkpoint_selection with "auto" resolved for this mode."""
+        if self.checkpoint_selection != "auto":
+            return self.checkpoint_selection
+        return "accuracy" if self.mode == "hard" else "soft_loss"
 
 
 @dataclass

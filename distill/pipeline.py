@@ -15,6 +15,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from . import students, teachers
-from .config import MODES, STUDENT_TOKENIZERS, TASKS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig, TransferConfig
+from .config import CHECKPOINT_SELECTIONS, MODES, STUDENT_TOKENIZERS, TASKS, TRANSFER_METHODS, TRANSFER_PRESETS, RunConfig, TransferConfig
 from .atomic import write_text_atomically
 from .baselines import classical_probabilities, majority_probabilities
 from .corpus.examples import Example
@@ -157,6 +158,9 @@ def validate_config(cfg: RunConfig) -> None:
         raise ConfigError(f"unknown student tokenizer {cfg.student.tokenizer!r}", code="config_tokenizer")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise ConfigError("epochs and batch_size must be at least 1", code="config_range")
+    if cfg.train.checkpoint_selection not in CHECKPOINT_SELECTIONS:
+        raise ConfigError(f"unknown checkpoint_selection {cfg.train.checkpoint_selection!r}; choose one of "
+                          f"{', '.join(CHECKPOINT_SELECTIONS)}", code="config_range")
     if cfg.train.temperature <= 0:
         raise ConfigError("temperature must be positive", code="config_range")
     if not cfg.data.train_path:
@@ -384,7 +388,7 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
     result.transfer = _transfer_summary(cfg, splits, generated, logits, labels,
                                         labelled_now / labelling_seconds if labelled_now and labelling_seconds else 0.0)
     dev_set = EvalSet(_token_store(tokenizer, dev_texts, dcfg.max_length, out, "dev_tokens"),
-                      class_targets(splits.dev))
+                      class_targets(splits.dev), teacher_logits=None if tcfg.mode == "hard" else logits.get("dev"))
     test_set = EvalSet(_token_store(tokenizer, test_texts, dcfg.max_length, out, "test_tokens"),
                        class_targets(splits.test))
     teacher_config = _teacher_config(teacher.directory) if scfg.teacher_layers else None
@@ -400,9 +404,14 @@ def _run(cfg: RunConfig, reporter: Reporter, out: Path, device: torch.device, re
                                 checkpoint_dir=out / "checkpoints", reporter=reporter)
         result.training = {"steps": outcome.steps, "epochs_completed": outcome.epochs_completed,
                            "stopped_early": outcome.stopped_early, "resumed_from_step": outcome.resumed_from_step,
-                           "best_dev_accuracy": outcome.best_dev_accuracy}
+                           "best_dev_accuracy": outcome.best_dev_accuracy, "kept_epoch": outcome.kept_epoch,
+                           "checkpoint_selection": outcome.selection}
         send_note(reporter, "student_trained_stopped_early" if outcome.stopped_early else "student_trained",
                   steps=outcome.steps)
+        if outcome.selection == "soft_loss" and None not in (outcome.kept_epoch, outcome.best_dev_accuracy):
+            # Said because it is not the dev-accuracy peak a user might look for on the chart.
+            send_note(reporter, "student_kept_closest_to_teacher", epoch=math.ceil(outcome.kept_epoch - 1e-9),
+                      epochs=math.ceil(outcome.epochs_completed - 1e-9), dev_accuracy=outcome.best_dev_accuracy)
 
     # --- the baseline: the same student on labels only, same budget and seed ------------------------
     baseline_model = None

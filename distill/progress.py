@@ -121,6 +121,8 @@ NOTE_TEXTS: dict[str, str] = {
     "early_stopping": "Early stopping: dev accuracy did not improve for {evaluations} evaluations.",
     "student_trained": "Student trained for {steps} steps.",
     "student_trained_stopped_early": "Student trained for {steps} steps (stopped early).",
+    "student_kept_closest_to_teacher": "The student keeps its weights from epoch {epoch} of {epochs}, where it "
+                                       "was closest to the teacher on the dev texts (dev accuracy {dev_accuracy}).",
     # the labels-only baseline the report compares the student with
     "baseline_training": "Training the same student on the labels only, with the same budget, to see what the "
                          "teacher adds.",

@@ -23,6 +23,8 @@ CHECKPOINT_KEYS = frozenset({
     "model", "optimizer", "scheduler", "scaler", "rng", "step", "epoch", "position", "best_score", "bad_evals",
     "finished", "signature", "config",
 })
+# Written by the loop but younger than some checkpoints that must still resume: read with .get.
+LATER_CHECKPOINT_KEYS = frozenset({"best_metrics"})
 
 
 def set_seed(seed: int) -> None:

@@ -28,8 +28,9 @@ from .loop import DevResult, LoopSettings, TrainingJob, run_training
 
 # Config sections whose change makes an old checkpoint meaningless for this run.
 RESUME_SECTIONS = ("data", "student", "train")
-# Do not change the maths (baseline only says whether a second, separate training follows).
-RESUME_IGNORED_TRAIN_KEYS = ("device", "num_threads", "log_every_steps", "baseline")
+# Do not change the maths (baseline only says whether a second, separate training follows;
+# checkpoint_selection only which evaluation's weights are returned, so checkpoints older than it resume).
+RESUME_IGNORED_TRAIN_KEYS = ("device", "num_threads", "log_every_steps", "baseline", "checkpoint_selection")
 # Only part of the maths when intermediate matching is on; left out otherwise so checkpoints
 # written before these settings existed still resume.
 INTERMEDIATE_TRAIN_KEYS = ("hidden_weight", "attention_weight", "layer_mapping")
@@ -49,6 +50,8 @@ class TransferSet:
 class EvalSet:
     token_ids: list[list[int]]
     labels: np.ndarray  # (N,) int64, losses.IGNORE_INDEX (-100) = unlabeled (not scored)
+    # (N, C) the teacher's logits on these rows, for choosing the checkpoint by agreement; None: not known
+    teacher_logits: np.ndarray | None = None
 
 
 @dataclass
@@ -58,6 +61,8 @@ class TrainOutcome:
     epochs_completed: float
     stopped_early: bool
     resumed_from_step: int  # 0 for a fresh run
+    kept_epoch: float | None = None  # the epoch of the evaluation whose weights were returned; None before any
+    selection: str = "accuracy"  # the rule that chose it (TrainConfig.checkpoint_selection, resolved)
 
 
 def eval_batches(dataset: EvalSet, batch_size: int, pad_id: int,
@@ -247,14 +252,33 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
                                                tcfg.hidden_weight, tcfg.attention_weight, components)
         return loss, components
 
+    selection = tcfg.selection()
+    if selection in ("agreement", "soft_loss") and (tcfg.mode == "hard" or dev.teacher_logits is None or not len(dev.token_ids)):
+        selection = "accuracy"  # nothing of the teacher's to agree with: a labels-only student, or no dev logits
+
     def evaluate() -> DevResult:
-        logits = student_logits(model, dev, tcfg.batch_size * 2, pad_id, device, tcfg.amp)
+        logits = student_logits(model, dev, tcfg.batch_size * 2, pad_id, device, tcfg.amp)  # (N_dev, C)
         dev_accuracy = accuracy_from_logits(logits, dev.labels) if len(dev.labels) else None
         dev_loss = cross_entropy_from_logits(logits, dev.labels) if len(dev.labels) else None
-        return DevResult(score=dev_accuracy, metrics={
-            "dev_accuracy": float("nan") if dev_accuracy is None else dev_accuracy,
-            "dev_loss": float("nan") if dev_loss is None else dev_loss,
-        })
+        metrics = {"dev_accuracy": float("nan") if dev_accuracy is None else dev_accuracy,
+                   "dev_loss": float("nan") if dev_loss is None else dev_loss}
+        score = dev_accuracy
+        if dev.teacher_logits is not None and len(dev.token_ids) and tcfg.mode != "hard":
+            teacher_dev = np.array(dev.teacher_logits, dtype=np.float32)  # (N_dev, C), a writable copy for torch
+            agreement = float((logits.argmax(-1) == teacher_dev.argmax(-1)).mean())
+            with torch.no_grad():
+                dev_soft = float(soft_loss(torch.from_numpy(np.asarray(logits, dtype=np.float32)),
+                                           torch.from_numpy(teacher_dev), tcfg.temperature))
+            metrics["dev_teacher_agreement"] = agreement
+            metrics["dev_soft_loss"] = dev_soft
+            # Accuracy only breaks ties: agreement and the soft loss count every dev row, labelled or not.
+            if selection == "agreement":
+                score = agreement + 1e-3 * (dev_accuracy or 0.0)
+            elif selection == "soft_loss":
+                score = -dev_soft + 1e-6 * (dev_accuracy or 0.0)
+        if selection == "last":
+            score = None  # the loop keeps the latest weights when there is no score
+        return DevResult(score=score, metrics=metrics)
 
     job = TrainingJob(
         model=model, optimizer=optimizer, scheduler=scheduler,
@@ -271,9 +295,12 @@ def train_student(model: torch.nn.Module, transfer: TransferSet, dev: EvalSet, c
         checkpoint_every_steps=tcfg.checkpoint_every_steps, early_stopping_patience=tcfg.early_stopping_patience,
         num_threads=tcfg.num_threads), device, reporter)
     has_labels = bool((dev.labels >= 0).any())
-    return TrainOutcome(best_dev_accuracy=outcome.best_score if has_labels else None, steps=outcome.steps,
+    best_accuracy = outcome.best_metrics.get("dev_accuracy")
+    return TrainOutcome(best_dev_accuracy=best_accuracy if has_labels and best_accuracy == best_accuracy else None,
+                        steps=outcome.steps,
                         epochs_completed=outcome.epochs_completed, stopped_early=outcome.stopped_early,
-                        resumed_from_step=outcome.resumed_from_step)
+                        resumed_from_step=outcome.resumed_from_step, kept_epoch=outcome.best_metrics.get("epoch"),
+                        selection=selection)
 
 
 def _intermediate_losses(matcher: _Matcher, output: StudentOutput, stored: TeacherIntermediates, rows: np.ndarray,

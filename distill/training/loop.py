@@ -80,6 +80,7 @@ class LoopSettings:
 @dataclass
 class LoopOutcome:
     best_score: float | None  # the best DevResult.score (the last step when dev has no labels); None before any evaluation
+    best_metrics: dict[str, float]  # that evaluation's point (step, epoch, dev accuracy...); {} before any
     steps: int  # optimizer steps taken in total (across resumes)
     epochs_completed: float
     stopped_early: bool
@@ -106,6 +107,7 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
 
     step = epoch = position = 0  # position: index of the next batch inside the current epoch
     best_score: float | None = None
+    best_metrics: dict[str, float] = {}
     bad_evals = 0
     finished = False
     resumed_from = 0
@@ -121,6 +123,7 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
         set_rng_state(saved["rng"])
         step, epoch, position = saved["step"], saved["epoch"], saved["position"]
         best_score, bad_evals, finished = saved["best_score"], saved["bad_evals"], saved["finished"]
+        best_metrics = dict(saved.get("best_metrics") or {})  # absent from checkpoints older than it
         resumed_from = step
         send_note(reporter, job.resuming_note, step=step, epoch=epoch + 1)
     else:
@@ -136,22 +139,23 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
             "model": model.state_dict(), "optimizer": job.optimizer.state_dict(),
             "scheduler": job.scheduler.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled() else {},
             "rng": rng_state(), "step": step, "epoch": epoch, "position": position, "best_score": best_score,
+            "best_metrics": best_metrics,
             "bad_evals": bad_evals, "finished": done, "signature": job.signature, "config": job.config,
             **{name: module.state_dict() if module is not None else {} for name, module in job.extra_modules.items()},
         })
 
     def evaluate() -> bool:
         """Score dev, keep the best weights; True when patience ran out."""
-        nonlocal best_score, bad_evals
+        nonlocal best_score, best_metrics, bad_evals
         model.eval()
         result = job.evaluate()
         model.train()
-        reporter.on_eval(job.phase, {"step": step, "epoch": epoch + position / max(1, job.steps_per_epoch),
-                                     **result.metrics})
+        point = {"step": step, "epoch": epoch + position / max(1, job.steps_per_epoch), **result.metrics}
+        reporter.on_eval(job.phase, point)
         # Without dev labels the latest weights count as best (there is nothing to compare).
         score = result.score if result.score is not None else float(step)
         if best_score is None or score > best_score:
-            best_score, bad_evals = score, 0
+            best_score, best_metrics, bad_evals = score, dict(point), 0
             save_best_weights(model, best_path)
             return False
         bad_evals += 1
@@ -214,7 +218,7 @@ def run_training(job: TrainingJob, settings: LoopSettings, device: torch.device,
     if best_path.is_file():
         load_best_weights(model, best_path)
     model.eval()
-    outcome = LoopOutcome(best_score=best_score, steps=step,
+    outcome = LoopOutcome(best_score=best_score, best_metrics=best_metrics, steps=step,
                           epochs_completed=epoch + position / max(1, job.steps_per_epoch),
                           stopped_early=stopped_early, resumed_from_step=resumed_from)
     if job.on_finished is not None:

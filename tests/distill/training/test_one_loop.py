@@ -14,7 +14,7 @@ from distill import students, teachers
 from distill.config import RunConfig
 from distill.progress import RecordingReporter, RunCancelled
 from distill.training import loop
-from distill.training.checkpoints import CHECKPOINT_KEYS, set_seed
+from distill.training.checkpoints import CHECKPOINT_KEYS, LATER_CHECKPOINT_KEYS, set_seed
 from distill.training.distillation import train_student
 from distill.training.losses import IGNORE_INDEX
 
@@ -93,7 +93,7 @@ def test_both_trainings_checkpoint_and_resume_bit_exactly_through_the_one_loop(
     # The cancel's checkpoint was written by the loop, in the loop's payload layout: its keys, plus one per
     # module trained beside the model (the student's width projection, {} here: no hidden-state matching).
     extras = {"projection"} if which == "student" else set()
-    assert spy.payloads and set(spy.payloads[-1]) == CHECKPOINT_KEYS | extras
+    assert spy.payloads and set(spy.payloads[-1]) == CHECKPOINT_KEYS | LATER_CHECKPOINT_KEYS | extras
     assert (spy.payloads[-1]["step"], spy.payloads[-1]["finished"]) == (7, False)
 
     rerun = RecordingReporter()
