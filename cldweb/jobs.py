@@ -90,9 +90,15 @@ def claim(run_id: int) -> Claim:
     if own.outcome == Claim.TAKEN:
         return own
     taken = claim_first_queued()
-    if taken is None:
-        return own
-    return Claim(Claim.TAKEN, taken, ended=own.ended)
+    if taken is not None:
+        return Claim(Claim.TAKEN, taken, ended=own.ended)
+    if own.outcome == Claim.WAITING:  # its own run was queued when read: another delivery won the race for it
+        run = Run.objects.filter(pk=run_id).first()
+        if run is not None and run.status in Run.STAGE_STATUSES:
+            return Claim(Claim.BUSY, run)
+        if run is not None and run.is_finished:
+            return Claim(Claim.FINISHED, run)
+    return own
 
 
 def _claim_own(run_id: int) -> Claim:
