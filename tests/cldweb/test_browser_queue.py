@@ -1,6 +1,7 @@
 """The queue page in Chromium: a queued run moved up from the keyboard, the order and places as rendered after
 the POST; then a run ending while the page is open: its row, a notice and the page title say so live, without a
-reload (real ASGI server and WebSockets; the worker's ending is made by the test, on the worker's code path)."""
+reload; and on a run's own page, in Chinese, the notice kept across the reload run.js makes when the run ends
+(real ASGI server and WebSockets; the worker's endings are made by the test, on the worker's code path)."""
 from __future__ import annotations
 
 import pytest
@@ -74,4 +75,21 @@ def test_it_reorders_the_queue_and_says_live_when_a_run_ends(idle_asgi_server, t
     toast.get_by_role("button", name="Dismiss").click()
     expect(toast).to_have_count(0)
     expect(page).to_have_title("Queue · cld")
+
+    # On the run's own page, in Chinese: run.js reloads the page when the run ends, and the notice outlives it.
+    page.goto(f"{idle_asgi_server}/runs/{first.pk}/")
+    with page.expect_navigation():
+        page.select_option("#language", "zh-hans")
+    expect(page.locator("html")).to_have_attribute("data-owner-runs", "live")
+
+    def fail() -> None:
+        jobs.mark_failed(Run.objects.get(pk=first.pk), "internal", "The worker crashed.")
+        WebReporter(first.pk).send_status()
+
+    page.evaluate("() => { window.__sameDocument = true; }")
+    as_the_worker(fail)
+    page.wait_for_function("() => !window.__sameDocument && document.readyState === 'complete'")  # run.js reloaded
+    expect(page.locator("#status-badge .badge")).to_have_text("失败")
+    expect(toast.locator(".toast-text")).to_have_text(f"任务 #{first.pk} 失败了。")
+    expect(page).to_have_title(f"✗ 任务 #{first.pk} 失败 · cld")
     assert not page.console_errors, page.console_errors
