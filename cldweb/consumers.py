@@ -1,4 +1,4 @@
-"""RunConsumer: a browser's live view of one run.
+"""RunConsumer: a browser's live view of one run; OwnerRunsConsumer: the status of all of a user's runs.
 
 Order matters: check ownership (before joining anything), join the group ``run-<id>``,
 then replay the backlog from the database after the client's ``?after=<seq>``, then
@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cldweb.models import Run
-from cldweb.reporting import group_name
+from cldweb.reporting import group_name, owner_group_name
 
 CLOSE_FORBIDDEN = 4403  # application close code; before accept Daphne answers HTTP 403
 
@@ -91,3 +91,36 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     def _backlog(self, run_id: int, after: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         run = Run.objects.get(pk=run_id)
         return run.points_after(after), run.status_message()
+
+
+class OwnerRunsConsumer(AsyncJsonWebsocketConsumer):
+    """``ws/runs/``: the signed-in user's runs as their status changes, for the dashboard, the runs list
+    and the queue page (status cells, queue positions, the "run ended" notice).
+
+    The group is the user's own (``owner-<user id>``, from the session, never from the URL), so only
+    their runs reach them. Nothing is replayed: the page was rendered with the current state, and a
+    missed message only leaves a cell stale until the next reload.
+
+    Sent: ``{"type": "run", "run", "name", "status", "is_active", "queue_position", "runs_ahead"}``.
+    """
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = owner_group_name(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The browser has nothing to say; input is ignored."""
+
+    async def runs_status(self, event: dict[str, Any]) -> None:
+        await self.send_json({**event, "type": "run"})

@@ -1,5 +1,11 @@
 """The job protocol: who runs a Run, told by the row, not the broker.
 
+Each delivered task is a *slot*, not a ticket for its own run: ``claim`` resumes the task's own run
+when its worker died mid-run (stale heartbeat), and otherwise takes the first queued run in queue
+order (``Run.queue_order``), whoever's it is. Every queued run has one task outstanding and each
+delivery takes at most one queued run, so every run still runs once, in the order the queue shows,
+however the owners reorder it; a delivery that finds nothing queued does nothing.
+
 A worker takes the row with ``claim`` (one atomic compare-and-set on ``attempt``), writes
 ``heartbeat_at`` with ``beat`` while it works, and ends it with ``record_result``,
 ``mark_cancelled`` or ``mark_failed`` given its ``attempt``, which change nothing once another
@@ -21,7 +27,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cldweb.lib.jsonsafe import json_safe
@@ -31,17 +38,25 @@ from cldweb.models import Run
 
 @dataclass
 class Claim:
-    """What ``claim`` decided; ``run`` is the row as read (None when it does not exist)."""
+    """What ``claim`` decided for one delivery of the task of run ``run_id``.
+
+    ``outcome`` is TAKEN when the delivery has a run to work on: ``run``, its own or the first queued one.
+    Otherwise it says why its own run needs nothing (and no other run was queued): ``run`` is the
+    own run as read (None when it does not exist). ``ended`` is the own run when this claim ended it
+    (cancelled, gave up): its page must be told, whether or not another run was taken too.
+    """
 
     TAKEN = "taken"  # this worker runs the new attempt (run.attempt)
     FINISHED = "finished"  # already done, failed or cancelled: nothing to do
     BUSY = "busy"  # a live worker has it (fresh heartbeat) or won the race: a duplicate delivery
+    WAITING = "waiting"  # still queued, but others were first to take the queued runs: nothing left here
     CANCELLED = "cancelled"  # a cancel was requested before anyone ran it again: now cancelled
     GAVE_UP = "gave_up"  # its worker died CLD_MAX_ATTEMPTS times: now failed with worker_lost
     MISSING = "missing"  # no such run (deleted)
 
     outcome: str
     run: Run | None
+    ended: Run | None = None
 
 
 @dataclass
@@ -63,13 +78,36 @@ class WatchdogReport:
 
 
 def claim(run_id: int) -> Claim:
-    """Take the run for a new attempt, or say why not.
+    """Give this delivery of run ``run_id``'s task a run to work on, or say why there is none.
 
-    Taken when queued, or when in a stage with a stale heartbeat (its worker died and the
-    message came back). In a stage with a fresh heartbeat it belongs to a live worker: this
-    delivery is a duplicate and is left alone. The take is a conditional UPDATE on
-    ``attempt`` (inside select_for_update, which SQLite ignores), so of two workers that
-    read the same row, exactly one wins.
+    Its own run first, when it is in a stage with a stale heartbeat (its worker died and the
+    message came back): resumed, cancelled if a cancel was requested, failed after
+    CLD_MAX_ATTEMPTS. Otherwise the delivery is a free slot and takes the first queued run
+    (``claim_first_queued``), which may be its own or another: each queued run's own task is
+    still on its way, and will be the slot of whichever run is first then.
+    """
+    own = _claim_own(run_id)
+    if own.outcome == Claim.TAKEN:
+        return own
+    taken = claim_first_queued()
+    if taken is not None:
+        return Claim(Claim.TAKEN, taken, ended=own.ended)
+    if own.outcome == Claim.WAITING:  # its own run was queued when read: another delivery won the race for it
+        run = Run.objects.filter(pk=run_id).first()
+        if run is not None and run.status in Run.STAGE_STATUSES:
+            return Claim(Claim.BUSY, run)
+        if run is not None and run.is_finished:
+            return Claim(Claim.FINISHED, run)
+    return own
+
+
+def _claim_own(run_id: int) -> Claim:
+    """The task's own run: TAKEN again when it is in a stage with a stale heartbeat, else why not.
+
+    In a stage with a fresh heartbeat it belongs to a live worker: this delivery is a duplicate.
+    The take is a conditional UPDATE on ``attempt`` (inside select_for_update, which SQLite
+    ignores), so of two workers that read the same row, exactly one wins. A queued run is left to
+    ``claim_first_queued``, unless a cancel was requested for it: then it is cancelled here.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -78,15 +116,17 @@ def claim(run_id: int) -> Claim:
             return Claim(Claim.MISSING, None)
         if run.is_finished:
             return Claim(Claim.FINISHED, run)
+        if run.status == Run.Status.QUEUED and not run.cancel_requested:
+            return Claim(Claim.WAITING, run)
         if run.status != Run.Status.QUEUED and not heartbeat_is_stale(run, now):
             return Claim(Claim.BUSY, run)
         if run.cancel_requested:
             mark_cancelled(run, attempt=run.attempt)
-            return Claim(Claim.CANCELLED, run)
-        if run.status != Run.Status.QUEUED and run.attempt >= settings.CLD_MAX_ATTEMPTS:
+            return Claim(Claim.CANCELLED, run, ended=run)
+        if run.attempt >= settings.CLD_MAX_ATTEMPTS:
             mark_worker_lost(run)
-            return Claim(Claim.GAVE_UP, run)
-        taken = Run.objects.filter(pk=run.pk, attempt=run.attempt).exclude(status__in=Run.TERMINAL_STATUSES).update(
+            return Claim(Claim.GAVE_UP, run, ended=run)
+        taken = Run.objects.filter(pk=run.pk, attempt=run.attempt, status__in=Run.STAGE_STATUSES).update(
             attempt=F("attempt") + 1, status=Run.Status.PREPARING, heartbeat_at=now,
             started_at=run.started_at or now, error_code="", error_message="", error_params={},
         )
@@ -94,6 +134,25 @@ def claim(run_id: int) -> Claim:
             return Claim(Claim.BUSY, run)
     run.refresh_from_db()
     return Claim(Claim.TAKEN, run)
+
+
+def claim_first_queued() -> Run | None:
+    """Take the first queued run in queue order, anyone's; None when no queued run is left.
+
+    The queue is read once; each candidate is taken with the same conditional UPDATE as ``claim``
+    (on ``attempt`` and still queued, not cancel-requested), so two slots never take one run:
+    the one that loses the race tries the next. Runs queued after the read have tasks of their own.
+    A run whose cancel was requested while queued is skipped: its own task cancels it.
+    """
+    for pk, attempt in Run.waiting().values_list("pk", "attempt"):
+        now = timezone.now()
+        taken = Run.objects.filter(pk=pk, attempt=attempt, status=Run.Status.QUEUED, cancel_requested=False).update(
+            attempt=F("attempt") + 1, status=Run.Status.PREPARING, heartbeat_at=now,
+            started_at=Coalesce(F("started_at"), Value(now)), error_code="", error_message="", error_params={},
+        )
+        if taken:
+            return Run.objects.select_related("corpus", "teacher").get(pk=pk)
+    return None
 
 
 # -- the heartbeat ----------------------------------------------------------------------

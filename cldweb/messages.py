@@ -430,6 +430,23 @@ def run_cancelled_before_it_started() -> str:
     return _("The run was cancelled before it started.")
 
 
+def run_not_in_queue(pk: int) -> str:
+    return _("Run #%(pk)s is no longer queued: only a queued run can change places.") % {"pk": pk}
+
+
+def run_at_queue_end(pk: int, direction: str) -> str:
+    """Moving the first of a user's queued runs up, or the last one down: no run of theirs to swap with."""
+    if direction == "up":
+        return _("Run #%(pk)s is already the first of your queued runs.") % {"pk": pk}
+    return _("Run #%(pk)s is already the last of your queued runs.") % {"pk": pk}
+
+
+def run_moved(pk: int, other_pk: int, direction: str) -> str:
+    if direction == "up":
+        return _("Run #%(pk)s moved up: it now starts before run #%(other)s.") % {"pk": pk, "other": other_pk}
+    return _("Run #%(pk)s moved down: it now starts after run #%(other)s.") % {"pk": pk, "other": other_pk}
+
+
 def run_deleted(pk: int) -> str:
     return _("Run #%(pk)s was deleted.") % {"pk": pk}
 

@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePath
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -642,6 +643,23 @@ DEMO_TEACHER_NAME = gettext_noop(
 )
 
 
+def queue_order_now() -> int:
+    """A run's place at the end of the queue: microseconds since the epoch when it was queued. Later is
+    larger, so new runs go last without reading the queue; two runs queued in one microsecond are
+    ordered by id (the queue sorts by (queue_order, id))."""
+    return time.time_ns() // 1000
+
+
+@dataclass
+class QueueEntry:
+    """One of a user's runs on the queue page: ``position`` counts everyone's queued runs (1 = next)."""
+
+    run: "Run"
+    position: int  # 0 while running
+    can_move_up: bool = False  # an earlier queued run of the same owner exists to swap with
+    can_move_down: bool = False
+
+
 class Run(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -689,12 +707,17 @@ class Run(models.Model):
     progress = models.JSONField(default=dict, blank=True)
     export_path = models.CharField(max_length=500, blank=True)  # the student zip
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # Where the run waits in the one queue of all users: workers take the queued run with the smallest
+    # (queue_order, id) first (cldweb.jobs.claim). Set when the run is queued by its owner (created,
+    # retried, resumed), not when the watchdog queues it again, so a recovered run keeps its place.
+    queue_order = models.BigIntegerField(default=queue_order_now)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "queue_order", "id"], name="run_queue_idx")]
 
     def __str__(self) -> str:
         return f"Run {self.pk}"
@@ -817,6 +840,7 @@ class Run(models.Model):
             # Conditional on the status read: of two clicks (two tabs), one queues the run.
             if not Run.objects.filter(pk=self.pk, status__in=self.RESUMABLE_STATUSES).update(
                     status=self.Status.QUEUED, cancel_requested=False, finished_at=None, heartbeat_at=timezone.now(),
+                    queue_order=queue_order_now(),  # queued again by its owner: behind the runs already waiting
                     error_code="", error_message="", error_params={}, result={}, export_path="", progress={}):
                 raise RunActionRefused(messages.run_not_resumable_status())
             MetricPoint.objects.create(run=self, seq=MetricPoint.next_seq(self.pk), phase=MetricPoint.PHASE_STAGE,
@@ -1032,14 +1056,78 @@ class Run(models.Model):
             return self.progress
         return {}
 
-    def runs_ahead(self) -> int:
-        """While queued: how many runs (anyone's) a worker takes before this one, those running
-        now and those queued earlier. Celery hands out runs in the order they were sent."""
+    # -- the queue (one for all users; workers take runs in this order: cldweb.jobs.claim) ----
+
+    @classmethod
+    def waiting(cls) -> QuerySet["Run"]:
+        """Everyone's queued runs a worker may take, in the order workers take them."""
+        return cls.objects.filter(status=cls.Status.QUEUED, cancel_requested=False).order_by("queue_order", "pk")
+
+    def queue_position(self) -> int:
+        """While queued: this run's place among everyone's queued runs (1 = the next one taken); else 0."""
         if self.status != self.Status.QUEUED:
             return 0
-        return (Run.objects.filter(Q(status__in=self.STAGE_STATUSES)
-                                   | Q(status=self.Status.QUEUED, cancel_requested=False, pk__lt=self.pk))
-                .exclude(pk=self.pk).count())
+        earlier = Q(queue_order__lt=self.queue_order) | Q(queue_order=self.queue_order, pk__lt=self.pk)
+        return Run.waiting().filter(earlier).exclude(pk=self.pk).count() + 1
+
+    def runs_ahead(self) -> int:
+        """While queued: how many runs (anyone's) a worker takes before this one, those running
+        now and those earlier in the queue; 0 for any other run."""
+        if self.status != self.Status.QUEUED:
+            return 0
+        return Run.objects.filter(status__in=self.STAGE_STATUSES).count() + self.queue_position() - 1
+
+    @classmethod
+    def queue_totals(cls) -> tuple[int, int]:
+        """Everyone's runs running now and waiting in the queue: what the queue page counts but does not list."""
+        return cls.objects.filter(status__in=cls.STAGE_STATUSES).count(), cls.waiting().count()
+
+    @classmethod
+    def queue_of(cls, owner) -> list[QueueEntry]:
+        """``owner``'s running runs, then their queued ones in queue order with their place among everyone's.
+
+        Other users' runs are counted, never listed. One read of the whole queue's ids (small: a queue of
+        thousands is a few kilobytes) gives every position at once.
+        """
+        running = cls.objects.filter(owner=owner, status__in=cls.STAGE_STATUSES).select_related("corpus", "teacher")
+        entries = [QueueEntry(run, 0) for run in running.order_by("started_at", "pk")]
+        positions = {pk: place for place, (pk, owner_id) in
+                     enumerate(cls.waiting().values_list("pk", "owner_id"), start=1) if owner_id == owner.pk}
+        queued = cls.objects.filter(pk__in=positions).select_related("corpus", "teacher").in_bulk()
+        own = [QueueEntry(queued[pk], place) for pk, place in sorted(positions.items(), key=lambda item: item[1])
+               if pk in queued]
+        for index, entry in enumerate(own):
+            entry.can_move_up = index > 0
+            entry.can_move_down = index < len(own) - 1
+        return entries + own
+
+    def move_in_queue(self, direction: str) -> "Run":
+        """Swap places with the owner's queued run just before it ("up") or just after it ("down"); the other run.
+
+        Only the owner's own runs trade places, so every other run keeps its position: nobody's wait
+        grows because someone else moved. The owner's queued runs are locked while their places are
+        read and swapped, so two moves at once (two tabs) cannot both read the old order.
+        RunActionRefused when the run is no longer queued or has no such neighbour.
+        """
+        if direction not in ("up", "down"):
+            raise ValueError(direction)
+        with transaction.atomic():
+            own = list(Run.waiting().filter(owner_id=self.owner_id).select_for_update())
+            index = next((i for i, run in enumerate(own) if run.pk == self.pk), None)
+            if index is None:
+                raise RunActionRefused(messages.run_not_in_queue(self.pk))
+            other_index = index - 1 if direction == "up" else index + 1
+            if not 0 <= other_index < len(own):
+                raise RunActionRefused(messages.run_at_queue_end(self.pk, direction))
+            this, other = own[index], own[other_index]
+            this_order, other_order = other.queue_order, this.queue_order
+            if this_order == other_order:  # queued in the same microsecond (ordered by id): make the swap show
+                this_order += -1 if direction == "up" else 1
+            Run.objects.filter(pk=this.pk).update(queue_order=this_order)
+            Run.objects.filter(pk=other.pk).update(queue_order=other_order)
+        self.queue_order = this_order
+        other.queue_order = other_order
+        return other
 
     def status_message(self) -> dict[str, Any]:
         return {

@@ -35,8 +35,29 @@ class PointMessage(TypedDict):
     values: dict[str, Any]  # named numbers; a note's {"text": English, "code": ..., "params": {...}}
 
 
+class RunSummary(TypedDict):
+    """A run's status for its owner's list pages (dashboard, runs list, queue), group ``owner-<user id>``."""
+
+    type: str  # "runs.status"
+    run: int
+    name: str  # "" when unnamed: the page words "Run #<id>" in its own language
+    status: str
+    is_active: bool
+    queue_position: int  # among everyone's queued runs, 1 = next; 0 unless queued
+    runs_ahead: int  # as on the run page: those running now and those earlier in the queue
+
+
 def group_name(run_id: int) -> str:
     return f"run-{run_id}"
+
+
+def owner_group_name(user_id: int) -> str:
+    return f"owner-{user_id}"
+
+
+def run_summary(run: Run) -> RunSummary:
+    return {"type": "runs.status", "run": run.pk, "name": run.name, "status": run.status, "is_active": run.is_active,
+            "queue_position": run.queue_position(), "runs_ahead": run.runs_ahead()}
 
 
 def gpu_name() -> str:
@@ -50,7 +71,8 @@ def gpu_name() -> str:
 
 
 def send_queue_positions() -> None:
-    """Every queued run's status to its page, so "Waiting for 2 runs ahead of it" counts down live."""
+    """Every queued run's status to its page and its owner's, so "Waiting for 2 runs ahead of it" and the
+    queue page's positions count down live (after a run starts, ends, is cancelled or moved in the queue)."""
     for run_id in Run.objects.filter(status=Run.Status.QUEUED).values_list("pk", flat=True):
         WebReporter(run_id).send_status()
 
@@ -109,7 +131,7 @@ class WebReporter:
             return
         self._last_progress = now
         if Run(pk=self.run_id).record_progress(stage, point):
-            self.send_status()
+            self.send_status(owner_too=False)  # only the run page shows the progress
 
     def on_message(self, message: str, *, code: str = "", params: Mapping[str, Any] | None = None) -> None:
         """A note from the engine: stored as a point (kind "note") with its English text, code and
@@ -156,9 +178,14 @@ class WebReporter:
         batch, self._pending = self._pending, []
         self._send({"type": "run.points", "points": batch})
 
-    def send_status(self) -> None:
+    def send_status(self, *, owner_too: bool = True) -> None:
+        """The run's status to its page (group ``run-<id>``) and, with ``owner_too``, to its owner's list
+        pages (group ``owner-<user id>``), which update their status cells and say when a run ends."""
         run = Run.objects.get(pk=self.run_id)
-        self._send({**run.status_message(), "type": "run.status"})
+        sends: list[tuple[str, dict[str, Any]]] = [(self.group, {**run.status_message(), "type": "run.status"})]
+        if owner_too:
+            sends.append((owner_group_name(run.owner_id), dict(run_summary(run))))
+        self._send_all(sends)
         if run.status != Run.Status.QUEUED:  # it started or ended: the runs queued behind it moved up
             send_queue_positions()
 
@@ -166,11 +193,15 @@ class WebReporter:
         self.flush()
 
     def _send(self, message: dict[str, Any]) -> None:
+        self._send_all([(self.group, message)])
+
+    def _send_all(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
         layer = self._layer
 
         async def send_and_close() -> None:
             try:
-                await layer.group_send(self.group, message)
+                for group, message in sends:
+                    await layer.group_send(group, message)
             finally:
                 # async_to_sync runs this on a fresh event loop that ends with the call;
                 # Redis connections left open on it fail later with "Event loop is closed".
@@ -181,4 +212,5 @@ class WebReporter:
         try:
             async_to_sync(send_and_close)()
         except Exception:  # the live channel is best-effort; the database replay fills gaps
-            logger.warning("run %s: could not push progress to %s", self.run_id, self.group, exc_info=True)
+            logger.warning("run %s: could not push progress to %s", self.run_id,
+                           ", ".join(group for group, _message in sends), exc_info=True)

@@ -2,9 +2,10 @@
 
 A job survives faults because the Run row, not the broker, says who runs it:
 
-* ``run_distillation`` takes the row with ``jobs.claim`` (one worker wins, a duplicate delivery
-  exits), keeps ``heartbeat_at`` fresh from a thread, and ends the row only while it is still
-  its attempt's. A new attempt resumes from ``checkpoints/last.pt`` (the engine does this).
+* ``run_distillation`` takes a row with ``jobs.claim``: its own run after a crash, else the first
+  queued run in queue order, which may be another user's or another of the owner's (one worker wins
+  each row; a delivery that finds nothing queued exits). It keeps ``heartbeat_at`` fresh from a
+  thread, and ends the row only while it is still its attempt's. A new attempt resumes from ``checkpoints/last.pt`` (the engine does this).
 * ``watchdog`` (Celery beat, ``jobs.watchdog``) queues again the runs whose worker died or whose message was lost.
 * The soft time limit becomes a stop request, so the engine checkpoints before the run fails.
 * Cancelling is a database flag the engine polls; tasks are never revoked with terminate.
@@ -59,17 +60,23 @@ class TaskReporter(WebReporter):
 def run_distillation(self, run_id: int) -> None:
     """Train the student for one Run, resuming from its checkpoint when an earlier attempt left one."""
     worker = f"{self.request.hostname or 'local'} pid {os.getpid()}"
-    claim = jobs.claim(run_id)
-    if claim.outcome != Claim.TAKEN:
+    claim = jobs.claim(run_id)  # this delivery is a slot: the run it takes may be another than its own
+    if claim.ended is not None or claim.outcome != Claim.TAKEN:
         _log_not_taken(run_id, claim, worker)
-        if claim.outcome in (Claim.CANCELLED, Claim.GAVE_UP):
-            WebReporter(run_id).send_status()
+    if claim.ended is not None:  # its own run, cancelled or given up by the claim: its page is told
+        WebReporter(claim.ended.pk).send_status()
+    if claim.outcome != Claim.TAKEN:
         return
 
     run = claim.run
     assert run is not None
     attempt = run.attempt
-    logger.info("run %s: attempt %s taken by %s", run_id, attempt, worker)
+    if run.pk == run_id:
+        logger.info("run %s: attempt %s taken by %s", run.pk, attempt, worker)
+    else:
+        logger.info("run %s: attempt %s taken by %s, first in the queue when run %s's task arrived",
+                    run.pk, attempt, worker, run_id)
+    run_id = run.pk  # from here on, the run taken: its row, heartbeat and reporter
     if self.request.id:
         Run.objects.filter(pk=run_id, attempt=attempt).update(celery_task_id=self.request.id)
     reporter = TaskReporter(run_id, attempt)
@@ -129,12 +136,18 @@ def _record_stop(run: Run, attempt: int, reason: str) -> None:
 
 
 def _log_not_taken(run_id: int, claim: Claim, worker: str) -> None:
-    if claim.outcome == Claim.BUSY:
-        assert claim.run is not None
+    """Why this delivery does not run its own run (it may have taken another all the same)."""
+    own = claim.ended or claim.run
+    if claim.ended is not None:
+        logger.warning("run %s: not started (%s)", run_id, claim.ended.status)  # cancelled, or failed: worker_lost
+    elif claim.outcome == Claim.BUSY:
+        assert own is not None
         logger.info("run %s: duplicate delivery ignored by %s; attempt %s is running (status %s, heartbeat %s)",
-                    run_id, worker, claim.run.attempt, claim.run.status, claim.run.heartbeat_at)
+                    run_id, worker, own.attempt, own.status, own.heartbeat_at)
     elif claim.outcome == Claim.FINISHED:
-        logger.info("run %s: already %s; message dropped by %s", run_id, claim.run.status if claim.run else "", worker)
+        logger.info("run %s: already %s; message dropped by %s", run_id, own.status if own else "", worker)
+    elif claim.outcome == Claim.WAITING:
+        logger.info("run %s: still queued, but other deliveries took every queued run; nothing for %s", run_id, worker)
     elif claim.outcome == Claim.MISSING:
         logger.warning("run %s does not exist; task dropped", run_id)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -30,7 +30,7 @@ from cldweb.messages import (
     WARNING_NOTE_CODES, compare_how_many, corpus_deleted, corpus_runs_still_going, describe_corpus_error,
     describe_error, duration_formats, engine_note, engine_note_templates, engine_note_words, format_megabytes,
     grow_mlm_needs_head, is_warning_note, overall_formats, run_cancelled_before_it_started, run_clone_gone,
-    run_cloned_from, run_deleted, run_labels_saved, run_no_checkpoint, run_not_retryable, run_resumed, run_retried,
+    run_cloned_from, run_deleted, run_labels_saved, run_moved, run_no_checkpoint, run_not_retryable, run_resumed, run_retried,
     run_still_going, stage_state_formats, unlabeled_attached, unlabeled_removed, unlabeled_runs_still_going,
     warning_label,
     teacher_added, teacher_added_unusable, teacher_upload_discarded, token_revoked, upload_too_large,
@@ -41,7 +41,7 @@ from cldweb.models import (
     TeacherRejected,
 )
 from cldweb.playground import playground_context
-from cldweb.reporting import send_queue_positions
+from cldweb.reporting import WebReporter, send_queue_positions
 from cldweb.uploads import capped_upload, upload_refused
 from distill import CorpusError
 
@@ -50,7 +50,8 @@ from distill import CorpusError
 def dashboard(request: HttpRequest) -> HttpResponse:
     runs = Run.objects.filter(owner=request.user).select_related("corpus", "teacher")[:50]
     corpora = Corpus.objects.filter(owner=request.user)[:50]
-    return render(request, "cldweb/dashboard.html", {"runs": runs, "corpora": corpora})
+    return render(request, "cldweb/dashboard.html", {"runs": runs, "corpora": corpora,
+                                                     "owner_runs": owner_runs_settings()})
 
 
 # -- corpora ---------------------------------------------------------------------------
@@ -340,8 +341,58 @@ def run_list(request: HttpRequest) -> HttpResponse:
     page = listing.page_of(listing.filtered(request.user, filters), request.GET.get("page"))
     return render(request, "cldweb/run_list.html", {
         "form": form, "filtered": bool(filters), "page": page, "rows": [listing.row(run) for run in page],
-        "max_compared": comparing.MAX_RUNS,
+        "max_compared": comparing.MAX_RUNS, "owner_runs": owner_runs_settings(),
     })
+
+
+@login_required
+@require_GET
+def run_queue(request: HttpRequest) -> HttpResponse:
+    """The user's running and queued runs, each queued one with its place among everyone's (others' only counted)."""
+    running, waiting = Run.queue_totals()
+    return render(request, "cldweb/run_queue.html", {
+        "entries": Run.queue_of(request.user), "running_total": running, "waiting_total": waiting,
+        "owner_runs": owner_runs_settings(),
+    })
+
+
+@login_required
+@post_only("run-queue")
+def run_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Swap a queued run with the user's own queued run just before or after it, then back to the queue page."""
+    run = get_owned_run_or_404(request, pk)
+    direction = request.POST.get("direction", "")
+    if direction not in ("up", "down"):
+        return HttpResponseBadRequest()
+    try:
+        other = run.move_in_queue(direction)
+    except RunActionRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, run_moved(run.pk, other.pk, direction))
+        send_queue_positions()  # both runs' pages and the owner's other tabs show their new places
+    return redirect(f"{reverse('run-queue')}#queue-run-{run.pk}")
+
+
+def owner_runs_settings() -> dict:
+    """What static/cld/owner_runs.js needs to follow the user's runs live (ws/runs/) and say when one ends."""
+    return {
+        "websocket_path": "/ws/runs/",
+        "status_labels": {value: str(label) for value, label in Run.Status.choices},
+        "terminal_statuses": list(Run.TERMINAL_STATUSES),
+        "run_number": _("Run #%(pk)s"),
+        "ended": {"done": _("%(name)s is done."), "failed": _("%(name)s failed."),
+                  "cancelled": _("%(name)s was cancelled.")},
+        "titles": {"done": _("✓ %(name)s done"), "failed": _("✗ %(name)s failed"),
+                   "cancelled": _("%(name)s cancelled")},
+        "open": _("Open the run"),
+        "dismiss": _("Dismiss"),
+        # The runs list's queue cell and the queue page's position, as cldweb.presentation words them.
+        "queue_formats": {"next": _("next"),
+                          "one": ngettext("%(count)s run ahead", "%(count)s runs ahead", 1),
+                          "many": ngettext("%(count)s run ahead", "%(count)s runs ahead", 2)},
+        "running": _("running"),
+    }
 
 
 @login_required
@@ -400,6 +451,7 @@ def run_detail(request: HttpRequest, pk: int, playground: dict | None = None, st
         "timeline": timeline.rows(run),
         "overall": timeline.overall(run),
         "run_page": run_page_settings(run),
+        "owner_runs": {**owner_runs_settings(), "current_run": {"pk": run.pk, "name": run.name, "status": run.status}},
         "label_form": label_form or RunLabelForm(initial={"name": run.name, "tags": ", ".join(run.tag_list)}),
     }, status=status)
 
@@ -465,25 +517,26 @@ def run_page_settings(run: Run) -> dict:
 
 @login_required
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET: ask to confirm (works without JavaScript); POST: cancel."""
+    """GET: ask to confirm (works without JavaScript); POST: cancel. ``?from=queue``: back to the queue page."""
     run = get_owned_run_or_404(request, pk)
+    back = reverse("run-queue") if request.GET.get("from") == "queue" else reverse("run-detail", args=[run.pk])
     if request.method == "POST":
         # No flash message for a running run: it would outlive the cancel and sit beside "Cancelled".
         # The run page says "Cancelling" itself while the worker stops, and run.js removes it then.
         if run.request_cancel() and run.status == Run.Status.CANCELLED:  # it was still queued: stopped at once
             messages.info(request, run_cancelled_before_it_started())
-            send_queue_positions()  # the runs queued behind it moved up
-        return redirect("run-detail", pk=run.pk)
+            WebReporter(run.pk).send_status()  # the owner's other tabs; and the runs queued behind it moved up
+        return redirect(back)
     if not run.is_active or run.cancel_requested:
-        return redirect("run-detail", pk=run.pk)
+        return redirect(back)
     return render(request, "cldweb/confirm.html", {
         "title": _("Cancel run #%(pk)s?") % {"pk": run.pk},
         "consequences": [
             _("The run stops at its next step; its last checkpoint is kept, so it can be resumed later."),
             _("Its charts and record stay; delete the run to free the disk its checkpoints use."),
         ],
-        "action": request.path, "button": _("Cancel the run"), "danger": True,
-        "back": reverse("run-detail", args=[run.pk]), "back_label": _("Keep it running"),
+        "action": request.get_full_path(), "button": _("Cancel the run"), "danger": True,
+        "back": back, "back_label": _("Keep it running"),
     })
 
 
