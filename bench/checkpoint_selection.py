@@ -69,20 +69,8 @@ def one_run(spec: dict, student: str, selection: str, seed: int, epochs: int, wo
     predictions = predictor.logits([text for text, _ in test]).argmax(-1).tolist()
     gold = [predictor.labels.index(label) for _, label in test]
     evaluations = [values for kind, phase, values in reporter.events if kind == "eval" and phase == "student"]
-    kept = max(range(len(evaluations)), key=lambda i: _score(evaluations[i], selection, i))
-    return {**same_work._agreement(predictions, spec, gold), "kept_epoch": round(evaluations[kept]["epoch"]),
+    return {**same_work._agreement(predictions, spec, gold), "kept_epoch": round(result.training["kept_epoch"]),
             "evaluations": [{key: round(value, 4) for key, value in values.items()} for values in evaluations]}
-
-
-def _score(values: dict, selection: str, index: int) -> float:
-    """The rule's score of one evaluation, as the engine ranks them (ties: the earlier one)."""
-    if selection == "last":
-        return index
-    if selection == "agreement":
-        return values["dev_teacher_agreement"] + 1e-3 * values["dev_accuracy"] - 1e-9 * index
-    if selection == "soft_loss":
-        return -values["dev_soft_loss"] + 1e-6 * values["dev_accuracy"] - 1e-9 * index
-    return values["dev_accuracy"] - 1e-9 * index
 
 
 def report(spec: dict, rows: list[dict], seeds: list[int], epochs: int, minutes: float) -> str:
