@@ -118,8 +118,8 @@ def test_it_picks_by_accuracy_in_hard_mode_and_never_reads_the_teacher(work, tmp
 
 def test_it_resolves_auto_by_mode() -> None:
     assert _config("hard", "auto").train.selection() == "accuracy"
-    assert _config("soft", "auto").train.selection() == "soft_loss"
-    assert _config("semi", "auto").train.selection() == "soft_loss"
+    assert _config("soft", "auto").train.selection() == "accuracy"
+    assert _config("semi", "auto").train.selection() == "accuracy"
     assert _config("soft", "last").train.selection() == "last"
 
 
