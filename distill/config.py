@@ -131,7 +131,7 @@ class TrainConfig:
     early_stopping_patience: int = 3  # evaluations without dev improvement before stopping; 0 = never stop early
     # Which evaluation's weights the student keeps (CHECKPOINT_SELECTIONS): "accuracy" on the dev labels,
     # "agreement" with the teacher's top label on dev, "soft_loss" (the run's own soft loss against the
-    # teacher on dev, lowest wins) or "last". "auto" is accuracy in hard mode and soft_loss when the student
+    # teacher on dev, lowest wins) or "last". "auto" is accuracy for now; soft_loss measured better when the student
     # learns from the teacher: a small dev set's accuracy is noisy enough to crown an early student that
     # answers one label (bench/checkpoint_selection.py); the soft loss counts every dev row's probabilities.
     checkpoint_selection: str = "auto"
